@@ -1,0 +1,82 @@
+"""The one exception tree of spamops.
+
+Every error a user can cause or meet is a ``SpamopsError`` whose ``str()`` is a single line
+that says what went wrong and, where possible, what to do. UIs render it as a line (CLI), a
+toast (console) or a 4xx JSON body (API); they never show a traceback. This module must not
+import anything heavy.
+"""
+
+from __future__ import annotations
+
+
+class SpamopsError(Exception):
+    """Base class: a failure with a one-line message meant for users."""
+
+    exit_code: int = 1
+    http_status: int = 400
+
+
+class ConfigError(SpamopsError):
+    """A configuration value is invalid; the message names the key."""
+
+    exit_code = 2
+
+
+class DatasetError(SpamopsError):
+    """The dataset could not be fetched, verified or parsed."""
+
+
+class ChecksumMismatch(DatasetError):
+    """The downloaded SMSSpamCollection does not have the expected sha256."""
+
+
+class NoChampionError(SpamopsError):
+    """No model carries the ``champion`` alias yet: train first."""
+
+    http_status = 409
+
+
+class ModelNotFound(SpamopsError):
+    """A model version or alias does not exist in the registry."""
+
+    http_status = 404
+
+
+class StoreError(SpamopsError):
+    """The history store could not be opened, migrated or queried."""
+
+    http_status = 503
+
+
+class StoreBusy(StoreError):
+    """Another process kept the database locked for longer than we were willing to wait."""
+
+
+class QueryError(StoreError):
+    """An analyst query was malformed or tried to write."""
+
+    http_status = 400
+
+
+class NotFound(SpamopsError):
+    """A requested record (prediction, approval, event) does not exist."""
+
+    http_status = 404
+
+
+class InvalidInput(SpamopsError):
+    """User input (a file, a text, an argument) is empty, unreadable or malformed."""
+
+    http_status = 422
+
+
+class ConflictError(SpamopsError):
+    """The action conflicts with the current state (already decided, already running)."""
+
+    http_status = 409
+
+
+class TrainingError(SpamopsError):
+    """Training or evaluating a model failed."""
+
+    http_status = 500

@@ -1,0 +1,248 @@
+"""The MLflow model registry: versions, the ``champion``/``previous`` aliases, loading.
+
+Only this module and ``training.py`` talk to MLflow. MLflow uses a sqlite backend and a local
+artifact folder under the data home; telemetry is off and nothing reaches the network.
+``import mlflow`` costs over a second, so it happens lazily, on first use.
+
+Alias semantics:
+- the first registered version becomes ``champion``;
+- ``promote(v)`` moves ``champion`` to ``v`` and the old champion to ``previous``;
+- ``rollback()`` swaps them: ``previous`` becomes ``champion`` and the demoted version becomes
+  ``previous``, so a second rollback undoes the first.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import ModuleType
+from typing import Any
+
+from engine.errors import ModelNotFound, NoChampionError, SpamopsError
+
+CHAMPION = "champion"
+PREVIOUS = "previous"
+CHALLENGER = "challenger"
+EXPERIMENT = "spamops"
+
+_QUIET_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "GIT_PYTHON_REFRESH": "quiet",
+    "MLFLOW_TRACKING_INSECURE_TLS": "false",
+}
+
+
+def quiet_mlflow_environment() -> None:
+    """Turn off MLflow telemetry and chatter for this process and its children."""
+    for key, value in _QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def import_mlflow(tracking_uri: str) -> ModuleType:
+    """Import MLflow with telemetry off and point it at ``tracking_uri``."""
+    quiet_mlflow_environment()
+    import logging
+
+    import mlflow
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    return mlflow
+
+
+def ensure_experiment(mlflow: ModuleType, name: str, artifact_location: str) -> str:
+    """The id of experiment ``name``, created with a local artifact folder if missing."""
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(mlflow.create_experiment(name, artifact_location=artifact_location))
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    """One registered version with its aliases and test metrics."""
+
+    version: int
+    aliases: tuple[str, ...]
+    created_at: datetime
+    run_id: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    """Lineage recorded at training: dataset fingerprint, trigger, feedback range, ..."""
+
+    @property
+    def is_champion(self) -> bool:
+        """Whether this version carries the champion alias."""
+        return CHAMPION in self.aliases
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """The result of a promotion or rollback."""
+
+    champion: int
+    previous: int | None
+    demoted: int | None
+
+
+class Registry:
+    """The registered model of one data home."""
+
+    def __init__(self, tracking_uri: str, model_name: str, artifact_location: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.model_name = model_name
+        self.artifact_location = artifact_location
+        self._models: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def _client(self) -> Any:
+        mlflow = import_mlflow(self.tracking_uri)
+        return mlflow.MlflowClient(tracking_uri=self.tracking_uri,
+                                   registry_uri=self.tracking_uri)
+
+    def _model_exists(self, client: Any) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            client.get_registered_model(self.model_name)
+        except MlflowException:
+            return False
+        return True
+
+    def versions(self) -> list[ModelVersionInfo]:
+        """All versions, newest first, with aliases, test metrics and lineage tags."""
+        client = self._client()
+        if not self._model_exists(client):
+            return []
+        found = client.search_model_versions(f"name='{self.model_name}'")
+        registered = client.get_registered_model(self.model_name)
+        aliases_by_version: dict[int, list[str]] = {}
+        for alias, version in (registered.aliases or {}).items():
+            aliases_by_version.setdefault(int(version), []).append(alias)
+        out = []
+        for mv in found:
+            run = client.get_run(mv.run_id) if mv.run_id else None
+            out.append(ModelVersionInfo(
+                version=int(mv.version),
+                aliases=tuple(sorted(aliases_by_version.get(int(mv.version), []))),
+                created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000),
+                run_id=mv.run_id or "",
+                metrics=dict(run.data.metrics) if run else {},
+                tags={k: v for k, v in (run.data.tags if run else {}).items()
+                      if not k.startswith("mlflow.")},
+            ))
+        return sorted(out, key=lambda info: info.version, reverse=True)
+
+    def version(self, version: int) -> ModelVersionInfo:
+        """One version; raises ``ModelNotFound``."""
+        for info in self.versions():
+            if info.version == version:
+                return info
+        raise ModelNotFound(f"model version {version} does not exist")
+
+    def alias_version(self, alias: str) -> int | None:
+        """The version carrying ``alias``, or None."""
+        from mlflow.exceptions import MlflowException
+
+        client = self._client()
+        try:
+            return int(client.get_model_version_by_alias(self.model_name, alias).version)
+        except MlflowException:
+            return None
+
+    def champion_version(self) -> int | None:
+        """The champion's version number, or None before the first training."""
+        return self.alias_version(CHAMPION)
+
+    def require_champion(self) -> int:
+        """The champion's version; raises ``NoChampionError`` when there is none."""
+        version = self.champion_version()
+        if version is None:
+            raise NoChampionError("no champion model yet: run `spamops train` first")
+        return version
+
+    def load(self, version: int) -> Any:
+        """The fitted scikit-learn pipeline of ``version`` (cached per process)."""
+        with self._lock:
+            if version in self._models:
+                return self._models[version]
+        mlflow = import_mlflow(self.tracking_uri)
+        from mlflow.exceptions import MlflowException
+
+        try:
+            model = mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
+        except (MlflowException, OSError) as exc:
+            raise ModelNotFound(f"could not load model version {version}: {exc}") from None
+        with self._lock:
+            self._models[version] = model
+        return model
+
+    def load_champion(self) -> tuple[int, Any]:
+        """The champion's version and fitted pipeline."""
+        version = self.require_champion()
+        return version, self.load(version)
+
+    def reference_texts(self, version: int) -> list[str]:
+        """The training texts of ``version``: its drift reference."""
+        import pandas as pd
+
+        from engine.training import REFERENCE_ARTIFACT
+
+        mlflow = import_mlflow(self.tracking_uri)
+        info = self.version(version)
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=info.run_id,
+                                                       artifact_path=REFERENCE_ARTIFACT)
+        except Exception as exc:  # MLflow raises several unrelated types here
+            raise ModelNotFound(
+                f"model version {version} has no reference texts: {exc}") from None
+        return [str(t) for t in pd.read_parquet(path)["text"].tolist()]
+
+    def set_alias(self, alias: str, version: int) -> None:
+        """Point ``alias`` at ``version``."""
+        self._client().set_registered_model_alias(self.model_name, alias, str(version))
+
+    def delete_alias(self, alias: str) -> None:
+        """Remove ``alias`` if it exists."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self._client().delete_registered_model_alias(self.model_name, alias)
+        except MlflowException:
+            pass
+
+    def adopt_first(self, version: int) -> bool:
+        """Make ``version`` the champion if there is none yet; returns whether it did."""
+        if self.champion_version() is None:
+            self.set_alias(CHAMPION, version)
+            return True
+        return False
+
+    def promote(self, version: int) -> AliasMove:
+        """Make ``version`` the champion; the old champion becomes ``previous``."""
+        self.version(version)
+        current = self.champion_version()
+        if current == version:
+            raise SpamopsError(f"version {version} is already the champion")
+        self.set_alias(CHAMPION, version)
+        if current is not None:
+            self.set_alias(PREVIOUS, current)
+        if self.alias_version(CHALLENGER) == version:
+            self.delete_alias(CHALLENGER)
+        return AliasMove(champion=version, previous=current, demoted=current)
+
+    def rollback(self) -> AliasMove:
+        """Swap ``champion`` and ``previous``; raises when there is no previous version."""
+        previous = self.alias_version(PREVIOUS)
+        if previous is None:
+            raise ModelNotFound("there is no previous version to roll back to")
+        current = self.require_champion()
+        self.set_alias(CHAMPION, previous)
+        self.set_alias(PREVIOUS, current)
+        return AliasMove(champion=previous, previous=current, demoted=current)

@@ -1,0 +1,89 @@
+"""Shared fixtures: every test gets its own data home with a real DuckDB file and a real
+MLflow sqlite registry; nothing is shared between tests except the verified dataset zip and
+one trained baseline that is copied, never modified in place."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_ZIP = REPO.parent / "shared" / "data" / "sms+spam+collection.zip"
+
+
+def dataset_source() -> str:
+    """Where tests read the UCI zip from: SPAMOPS_DATASET_URL, else the shared copy."""
+    source = os.environ.get("SPAMOPS_DATASET_URL")
+    if source:
+        return source
+    if SHARED_ZIP.exists():
+        return str(SHARED_ZIP)
+    pytest.skip("no dataset source: set SPAMOPS_DATASET_URL")
+    raise AssertionError  # unreachable
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Hide the developer's own spamops config and env from every test."""
+    for key in list(os.environ):
+        if key.startswith("SPAMOPS_") and key != "SPAMOPS_DATASET_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("SPAMOPS_CONFIG", str(tmp_path / "no-such-spamops.toml"))
+    monkeypatch.delenv("SPAMOPS_CONFIG")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("DO_NOT_TRACK", "true")
+
+
+@pytest.fixture
+def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty data home, set as SPAMOPS_HOME, with the dataset source configured."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("SPAMOPS_HOME", str(home))
+    monkeypatch.setenv("SPAMOPS_DATASET_URL", dataset_source())
+    return home
+
+
+@pytest.fixture(scope="session")
+def _trained_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data home with the baseline trained; tests get copies of it."""
+    from engine.config import load_settings
+    from engine.services import Services
+
+    home = tmp_path_factory.mktemp("trained") / "home"
+    settings = load_settings(home=home, dataset_url=dataset_source())
+    services = Services(settings)
+    services.train(trigger="test")
+    services.close()
+    return home
+
+
+@pytest.fixture
+def trained_home(data_home: Path, _trained_template: Path) -> Iterator[Path]:
+    """A data home holding a trained champion (a private copy of the session template)."""
+    shutil.rmtree(data_home)
+    shutil.copytree(_trained_template, data_home)
+    # The MLflow sqlite file stores absolute artifact paths: point them at the copy.
+    _rewrite_artifact_paths(data_home, _trained_template)
+    yield data_home
+
+
+def _rewrite_artifact_paths(home: Path, template: Path) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(home / "mlflow.db")
+    old, new = str(template.resolve()), str(home.resolve())
+    for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+                          ("model_versions", "source"), ("model_versions", "storage_location"),
+                          ("logged_models", "artifact_location")):
+        try:
+            con.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (old, new))
+        except sqlite3.OperationalError:
+            continue
+    con.commit()
+    con.close()
