@@ -59,7 +59,7 @@ class Thresholds(BaseModel):
     min_improvement: float = Field(0.01, ge=0, lt=1)
     """A challenger deploys only if its accuracy beats the champion's by more than this."""
     max_regression: float = Field(0.01, ge=0, lt=1)
-    """Largest drop of accuracy, precision or recall on the persisted test split a deploy may cause."""
+    """Largest drop of accuracy, precision or recall on the test split that a deploy may cause."""
     false_alarm_rate: float = Field(0.05, gt=0, lt=0.5)
     """Target false-alarm rate of the drift detector on unchanged traffic (calibration level)."""
 
@@ -72,7 +72,7 @@ class MonitoringSettings(BaseModel):
     interval_minutes: float = Field(60, gt=0)
     """Minutes between two scheduled monitoring checks."""
     retrain_cron: str = "0 3 * * 0"
-    """Crontab (minute hour day month weekday) of the scheduled retraining; default Sunday 03:00 UTC."""
+    """Crontab (minute hour day month weekday) of scheduled retraining; default Sunday 03:00."""
     min_window: int = Field(200, ge=1)
     """Fewest predictions a check needs; a smaller window is a recorded NO_ACTION."""
     max_window: int = Field(20000, ge=1)

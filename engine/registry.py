@@ -13,6 +13,7 @@ Alias semantics:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -212,10 +213,8 @@ class Registry:
         """Remove ``alias`` if it exists."""
         from mlflow.exceptions import MlflowException
 
-        try:
+        with contextlib.suppress(MlflowException):
             self._client().delete_registered_model_alias(self.model_name, alias)
-        except MlflowException:
-            pass
 
     def adopt_first(self, version: int) -> bool:
         """Make ``version`` the champion if there is none yet; returns whether it did."""

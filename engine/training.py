@@ -111,7 +111,7 @@ def metrics_from_predictions(y_true: np.ndarray, y_pred: np.ndarray,
     if spam_proba is not None and len(set(y_true.tolist())) == 2:
         auc = float(roc_auc_score(y_true, spam_proba))
     return Metrics(accuracy=float(accuracy_score(y_true, y_pred)), precision=float(precision),
-                   recall=float(recall), f1=float(f1), roc_auc=auc, n=int(len(y_true)))
+                   recall=float(recall), f1=float(f1), roc_auc=auc, n=len(y_true))
 
 
 def evaluate(model: Any, texts: Sequence[str], labels: Sequence[str]) -> Metrics:

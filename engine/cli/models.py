@@ -94,10 +94,7 @@ def predict(ctx: click.Context, text: str | None, file: Path | None, as_json: bo
     """Score TEXT, or every line of --file, with the champion."""
     if (text is None) == (file is None):
         raise click.UsageError("give either TEXT or --file F")
-    if file is not None:
-        texts = _read_lines(file)
-    else:
-        texts = [text or ""]
+    texts = _read_lines(file) if file is not None else [text or ""]
     predictions = services_of(ctx).predict(texts, source="cli")
     for p in predictions:
         if as_json:

@@ -1,0 +1,96 @@
+"""Training and the MLflow registry: round trip, aliases, promotion and rollback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.config import load_settings
+from engine.errors import ModelNotFound, NoChampionError, SpamopsError, TrainingError
+from engine.registry import CHAMPION, PREVIOUS
+from engine.services import Services
+from engine.training import TrainingData, evaluate, fit
+
+
+@pytest.fixture
+def services(trained_home: Path) -> Services:
+    return Services(load_settings())
+
+
+def test_baseline_meets_the_quality_bar(services: Services) -> None:
+    champion = services.registry.version(services.registry.require_champion())
+    assert champion.metrics["accuracy"] >= 0.97
+    assert champion.metrics["f1"] >= 0.90
+    assert champion.tags["dataset_fingerprint"] == services.split().fingerprint
+
+
+def test_round_trip_train_register_load_by_alias_predict(services: Services) -> None:
+    version, model = services.champion.get()
+    assert services.registry.alias_version(CHAMPION) == version
+    split = services.split()
+    metrics = evaluate(model, split.test_texts, split.test_labels)
+    logged = services.registry.version(version).metrics
+    assert metrics.accuracy == pytest.approx(logged["accuracy"])
+    predictions = services.predict(["WINNER!! Claim your free prize, call 09061701461 now",
+                                    "Are we still meeting for lunch at 1?"])
+    assert [p.label for p in predictions] == ["spam", "ham"]
+    assert all(p.model_version == version for p in predictions)
+
+
+def test_pyfunc_loading_with_a_dataframe_predicts_the_same(services: Services) -> None:
+    import mlflow.pyfunc
+    import pandas as pd
+
+    _version, model = services.champion.get()
+    texts = ["Free entry in 2 a wkly comp to win FA Cup final tkts", "ok see you later"]
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{services.settings.model_name}@champion")
+    assert pyfunc.predict(pd.DataFrame({"text": texts})).tolist() == model.predict(texts).tolist()
+
+
+def test_promote_and_rollback_move_aliases_and_the_champion_follows(services: Services) -> None:
+    first = services.registry.require_champion()
+    second = services.train(trigger="test").result.version
+    assert services.registry.champion_version() == first  # a new version is not deployed
+    move = services.promote(second)
+    assert (move.champion, move.previous) == (second, first)
+    assert services.registry.alias_version(PREVIOUS) == first
+    assert services.champion.get()[0] == second
+    assert services.predict(["hello"])[0].model_version == second
+    back = services.rollback()
+    assert (back.champion, back.previous) == (first, second)
+    assert services.champion.get()[0] == first
+    versions = {v.version: v.aliases for v in services.models()}
+    assert versions[first] == (CHAMPION,)
+    assert versions[second] == (PREVIOUS,)
+
+
+def test_promoting_the_champion_or_a_missing_version_is_refused(services: Services) -> None:
+    champion = services.registry.require_champion()
+    with pytest.raises(SpamopsError, match="already the champion"):
+        services.promote(champion)
+    with pytest.raises(ModelNotFound):
+        services.promote(999)
+
+
+def test_rollback_without_previous_is_refused(services: Services) -> None:
+    with pytest.raises(ModelNotFound, match="no previous version"):
+        services.rollback()
+
+
+def test_empty_home_has_no_champion(data_home: Path) -> None:
+    services = Services(load_settings())
+    assert services.models() == []
+    with pytest.raises(NoChampionError, match="spamops train"):
+        services.predict(["hello"])
+
+
+def test_training_needs_both_classes() -> None:
+    data = TrainingData(["a", "b"], ["ham", "ham"], ["c"], ["ham"], "x")
+    with pytest.raises(TrainingError, match="both ham and spam"):
+        fit(data)
+
+
+def test_reference_texts_are_the_training_texts(services: Services) -> None:
+    version = services.registry.require_champion()
+    assert services.registry.reference_texts(version) == services.split().train_texts
