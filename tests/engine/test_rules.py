@@ -1,0 +1,128 @@
+"""Decision table for the monitoring and deployment rules: every row must decide correctly."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.rules import (
+    DEPLOY,
+    KEEP,
+    NO_ACTION,
+    PENDING_APPROVAL,
+    RETRAIN,
+    CheckInputs,
+    EvaluationSummary,
+    RuleThresholds,
+    decide_check,
+    decide_deployment,
+)
+
+T = RuleThresholds()  # drift 0.15, accuracy floor 0.93, min improvement 0.01, min window 200
+
+
+def check(window: int = 500, drift: float | None = 0.05, accuracy: float | None = 0.98,
+          estimate: bool = False, labels: int = 100) -> CheckInputs:
+    return CheckInputs(window, drift, accuracy, estimate, labels)
+
+
+CHECK_TABLE = [
+    ("clean window", check(), NO_ACTION, ()),
+    ("drift just above threshold", check(drift=0.1501), RETRAIN, ("drift",)),
+    ("drift exactly at threshold", check(drift=0.15), NO_ACTION, ()),
+    ("drift just below threshold", check(drift=0.1499), NO_ACTION, ()),
+    ("accuracy just below floor", check(accuracy=0.9299), RETRAIN, ("accuracy",)),
+    ("accuracy exactly at floor", check(accuracy=0.93), NO_ACTION, ()),
+    ("accuracy just above floor", check(accuracy=0.9301), NO_ACTION, ()),
+    ("both rules fire", check(drift=0.4, accuracy=0.8), RETRAIN, ("drift", "accuracy")),
+    ("labels missing, estimate fine", check(accuracy=0.97, estimate=True, labels=0),
+     NO_ACTION, ()),
+    ("labels missing, estimate low", check(accuracy=0.90, estimate=True, labels=3),
+     RETRAIN, ("accuracy",)),
+    ("labels missing, no estimate, drift", check(drift=0.3, accuracy=None, labels=0),
+     RETRAIN, ("drift",)),
+    ("nothing measurable", check(drift=None, accuracy=None, labels=0), NO_ACTION, ()),
+    ("window too small despite drift", check(window=199, drift=0.9, accuracy=0.5),
+     NO_ACTION, ()),
+    ("window exactly at minimum", check(window=200, drift=0.2), RETRAIN, ("drift",)),
+    ("empty window", check(window=0, drift=None, accuracy=None), NO_ACTION, ()),
+]
+
+
+@pytest.mark.parametrize(("name", "inputs", "decision", "triggers"), CHECK_TABLE,
+                         ids=[row[0] for row in CHECK_TABLE])
+def test_check_decision_table(name: str, inputs: CheckInputs, decision: str,
+                              triggers: tuple[str, ...]) -> None:
+    sut = decide_check(inputs, T)
+    assert sut.decision == decision
+    assert sut.triggers == triggers
+    assert sut.reasons and all(r.endswith(".") for r in sut.reasons)
+
+
+def test_small_window_reason_says_why() -> None:
+    sut = decide_check(check(window=12), T)
+    assert "below the minimum of 200" in sut.reasons[0]
+
+
+def test_reasons_name_numbers_and_thresholds() -> None:
+    sut = decide_check(check(drift=0.23, accuracy=0.91, estimate=True), T)
+    assert "0.230" in sut.reasons[0] and "0.15" in sut.reasons[0]
+    assert "estimated accuracy 91.0%" in sut.reasons[1] and "93.0%" in sut.reasons[1]
+
+
+def ev(name: str = "test_split", n: int = 1000, champion: float = 0.95,
+       challenger: float = 0.97, precision: tuple[float, float] = (0.95, 0.95),
+       recall: tuple[float, float] = (0.9, 0.9)) -> EvaluationSummary:
+    return EvaluationSummary(name, n, champion, challenger, precision[0], precision[1],
+                             recall[0], recall[1])
+
+
+MANUAL = RuleThresholds(approval_policy="manual")
+
+DEPLOY_TABLE = [
+    ("clear improvement on test split", ev(), None, T, DEPLOY),
+    ("improvement exactly at margin", ev(champion=0.95, challenger=0.96), None, T, KEEP),
+    ("improvement just above margin", ev(champion=0.95, challenger=0.9601), None, T, DEPLOY),
+    ("improvement just below margin", ev(champion=0.95, challenger=0.9599), None, T, KEEP),
+    ("challenger worse", ev(champion=0.97, challenger=0.95), None, T, KEEP),
+    ("equal models", ev(champion=0.97, challenger=0.97), None, T, KEEP),
+    ("recent feedback decides", ev(champion=0.98, challenger=0.98),
+     ev("recent_feedback", 200, 0.85, 0.95), T, DEPLOY),
+    ("recent feedback too small, test split decides", ev(champion=0.98, challenger=0.98),
+     ev("recent_feedback", 29, 0.5, 1.0), T, KEEP),
+    ("recent gain but test accuracy regresses", ev(champion=0.98, challenger=0.95),
+     ev("recent_feedback", 200, 0.85, 0.95), T, KEEP),
+    ("recent gain, regression within tolerance", ev(champion=0.98, challenger=0.975),
+     ev("recent_feedback", 200, 0.85, 0.95), T, DEPLOY),
+    ("recent gain but recall regresses", ev(recall=(0.95, 0.90)),
+     ev("recent_feedback", 200, 0.85, 0.95), T, KEEP),
+    ("recent gain but precision regresses", ev(precision=(0.97, 0.90)),
+     ev("recent_feedback", 200, 0.85, 0.95), T, KEEP),
+    ("manual policy, qualifying", ev(), None, MANUAL, PENDING_APPROVAL),
+    ("manual policy, not qualifying", ev(champion=0.97, challenger=0.97), None, MANUAL, KEEP),
+    ("custom larger margin", ev(champion=0.95, challenger=0.97), None,
+     RuleThresholds(min_improvement=0.03), KEEP),
+]
+
+
+@pytest.mark.parametrize(("name", "test_split", "recent", "thresholds", "decision"),
+                         DEPLOY_TABLE, ids=[row[0] for row in DEPLOY_TABLE])
+def test_deployment_decision_table(name: str, test_split: EvaluationSummary,
+                                   recent: EvaluationSummary | None,
+                                   thresholds: RuleThresholds, decision: str) -> None:
+    sut = decide_deployment(test_split, recent, thresholds)
+    assert sut.decision == decision
+    assert sut.reasons
+
+
+def test_training_failure_keeps_the_champion() -> None:
+    sut = decide_deployment(None, None, T, training_error="only ham in the data")
+    assert sut.decision == KEEP
+    assert sut.improvement is None
+    assert "only ham in the data" in sut.reasons[0]
+
+
+def test_keep_reason_reports_the_improvement_against_the_margin() -> None:
+    sut = decide_deployment(ev(champion=0.950, challenger=0.959), None, T)
+    assert sut.decision == KEEP
+    assert sut.improvement == pytest.approx(0.009)
+    assert "+0.9 points" in sut.reasons[0] and "1.0" in sut.reasons[0]
