@@ -86,7 +86,7 @@ def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecisi
     accuracy = None if inputs.accuracy is None else round(inputs.accuracy, _DECIMALS)
     if accuracy is not None and accuracy < thresholds.accuracy_floor:
         triggers.append("accuracy")
-        reasons.append(f"The {accuracy_kind} accuracy {_pct(inputs.accuracy)} ({label_note}) is "
+        reasons.append(f"The {accuracy_kind} accuracy {_pct(accuracy)} ({label_note}) is "
                        f"below the {_pct(thresholds.accuracy_floor)} floor.")
     if triggers:
         return CheckDecision(RETRAIN, tuple(triggers), tuple(reasons))
