@@ -32,6 +32,7 @@ install: $(STAMP)  ## create .venv and install spamops with the dev tools
 
 setup: install  ## install, fetch and verify the dataset, create the database
 	$(BIN)/spamops data fetch
+	$(BIN)/spamops setup-database
 
 data: install  ## fetch and verify the dataset
 	$(BIN)/spamops data fetch

@@ -13,14 +13,24 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.dataset import Dataset, DatasetInfo, DatasetSplit
 from engine.errors import InvalidInput
+from engine.records import (
+    AuditRecord,
+    AuditVerification,
+    FeedbackRecord,
+    PredictionRecord,
+    QueryResult,
+)
 from engine.registry import AliasMove, ModelVersionInfo, Registry
 from engine.training import TrainingData, TrainingResult, spam_probability
+
+if TYPE_CHECKING:
+    from engine.store import Store
 
 Progress = Callable[[str], None]
 
@@ -96,9 +106,30 @@ class Services:
         self.registry = Registry(settings.tracking_uri, settings.model_name,
                                  str(settings.artifacts_dir.resolve()))
         self.champion = ChampionCache(self.registry, settings.server.champion_refresh_seconds)
+        self._store: Store | None = None
+        self._store_lock = threading.Lock()
+
+    @property
+    def store(self) -> Store:
+        """The history store, opened on first use (read-write stores migrate first)."""
+        if self._store is None:
+            with self._store_lock:
+                if self._store is None:
+                    from engine.store import Store  # lazily: keeps duckdb out of start-up
+
+                    store = Store(self.settings.db_path, self.settings.spool_dir,
+                                  clock=self.clock, read_only=self.read_only,
+                                  flush_seconds=self.settings.server.log_flush_seconds)
+                    if not self.read_only:
+                        store.migrate()
+                    self._store = store
+        return self._store
 
     def close(self) -> None:
-        """Release resources held by this process."""
+        """Release resources held by this process (ingest the prediction spool)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     # Dataset -----------------------------------------------------------------------------
     def fetch_dataset(self) -> Path:
@@ -114,7 +145,8 @@ class Services:
         return self.dataset.split()
 
     # Models ------------------------------------------------------------------------------
-    def train(self, *, trigger: str = "manual", progress: Progress | None = None) -> TrainOutcome:
+    def train(self, *, trigger: str = "manual", progress: Progress | None = None,
+              actor: str | None = None) -> TrainOutcome:
         """Train on the training split, register a version; the first becomes champion."""
         from engine.training import train_and_log
 
@@ -129,23 +161,43 @@ class Services:
             seed=self.settings.seed, progress=progress)
         became = self.registry.adopt_first(result.version)
         self.champion.invalidate()
-        return TrainOutcome(result=result, champion_version=self.registry.require_champion(),
-                            became_champion=became)
+        outcome = TrainOutcome(result=result, champion_version=self.registry.require_champion(),
+                               became_champion=became)
+        metrics = result.metrics.as_dict()
+        self.store.record_model_version(result.version, result.run_id, self.clock.now(),
+                                        metrics, dict(result.lineage))
+        self.audit("train", f"v{result.version}", {
+            "version": result.version, "run_id": result.run_id, "trigger": trigger,
+            "metrics": metrics, "n_train": result.n_train, "n_test": result.n_test,
+            "lineage": dict(result.lineage), "champion_version": outcome.champion_version},
+            f"trained version {result.version} ({trigger}); "
+            + ("it became champion as the first version" if became
+               else f"champion stays version {outcome.champion_version}"), actor=actor)
+        return outcome
 
     def models(self) -> list[ModelVersionInfo]:
         """Registered versions, newest first."""
         return self.registry.versions()
 
-    def promote(self, version: int) -> AliasMove:
+    def promote(self, version: int, *, actor: str | None = None,
+                reasoning: str = "promoted by an operator") -> AliasMove:
         """Make ``version`` the champion."""
         move = self.registry.promote(version)
         self.champion.invalidate()
+        self.audit("promote", f"v{version}", {"champion": move.champion,
+                                              "previous": move.previous,
+                                              "demoted": move.demoted}, reasoning, actor=actor)
         return move
 
-    def rollback(self) -> AliasMove:
+    def rollback(self, *, actor: str | None = None,
+                 reasoning: str = "rolled back by an operator") -> AliasMove:
         """Swap champion and previous."""
         move = self.registry.rollback()
         self.champion.invalidate()
+        self.audit("rollback", f"v{move.champion}", {"champion": move.champion,
+                                                     "previous": move.previous,
+                                                     "demoted": move.demoted},
+                   reasoning, actor=actor)
         return move
 
     # Scoring -----------------------------------------------------------------------------
@@ -156,10 +208,51 @@ class Services:
                 raise InvalidInput("a message must not be empty")
             if len(text) > MAX_TEXT_CHARS:
                 raise InvalidInput(f"a message must be at most {MAX_TEXT_CHARS} characters")
+        started = time.perf_counter()
         version, model = self.champion.get()
         proba = spam_probability(model, texts)
-        return [
+        predictions = [
             Prediction(id=uuid.uuid4().hex, label="spam" if p >= 0.5 else "ham",
                        spam_probability=float(p), model_version=version, text=t)
             for t, p in zip(texts, proba, strict=True)
         ]
+        if not self.read_only:
+            latency_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
+            now = self.clock.now()
+            self.store.log_predictions(
+                PredictionRecord(id=p.id, ts=now, text=p.text, model_version=p.model_version,
+                                 label=p.label, spam_probability=p.spam_probability,
+                                 latency_ms=latency_ms, source=source)
+                for p in predictions)
+        return predictions
+
+    # History store -----------------------------------------------------------------------
+    def setup_database(self) -> int:
+        """Create or upgrade the history database; returns the schema version."""
+        return self.store.migrate()
+
+    def add_feedback(self, prediction_id: str, label: str, *, source: str) -> FeedbackRecord:
+        """Record the true label of a logged prediction."""
+        return self.store.add_feedback(prediction_id, label.strip().lower(), source)
+
+    def sql(self, query: str, limit: int | None = None) -> QueryResult:
+        """Run an analyst's read-only query over the history."""
+        return self.store.sql(query, limit)
+
+    def export(self, directory: Path) -> list[Path]:
+        """Write the history as Parquet partitioned by day; returns the table folders."""
+        return self.store.export_parquet(directory)
+
+    def audit(self, action: str, subject: str, details: dict[str, Any], reasoning: str,
+              actor: str | None = None) -> AuditRecord:
+        """Append a record to the audit trail (actor defaults to the operator name)."""
+        return self.store.append_audit(actor or self.settings.operator_name, action, subject,
+                                       details, reasoning)
+
+    def audit_records(self, limit: int | None = None) -> list[AuditRecord]:
+        """The audit trail in chain order (the newest ``limit`` records if given)."""
+        return self.store.audit_records(limit)
+
+    def verify_audit(self) -> AuditVerification:
+        """Check the audit hash chain and name the first broken record."""
+        return self.store.verify_audit()

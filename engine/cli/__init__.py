@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from engine import __version__
-from engine.cli import config_cmd, data, models
+from engine.cli import config_cmd, data, models, store_cmds
 from engine.cli._common import CliState
 from engine.errors import SpamopsError
 
@@ -33,7 +33,8 @@ def cli(ctx: click.Context, home: Path | None) -> None:
     ctx.obj = CliState(home)
 
 
-for _group in (config_cmd.commands + data.commands + models.commands):
+for _group in (config_cmd.commands + data.commands + models.commands
+               + store_cmds.commands):
     cli.add_command(_group)
 
 

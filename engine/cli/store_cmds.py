@@ -1,0 +1,182 @@
+"""History commands: ``setup-database``, ``sql``, ``export``, ``audit verify|list``, ``feedback``.
+
+Each command goes through ``Services`` (readers open the store read-only, so they work while
+the API and the monitor write). Nothing here imports duckdb or pandas: the store is loaded
+inside the commands, through ``Services``.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine.cli._common import emit_json, json_option, services_of
+
+DEFAULT_SQL_LIMIT = 1000
+"""Rows ``spamops sql`` prints unless told otherwise; a notice says when more were left out."""
+
+MAX_CELL = 60
+"""Widest cell of the text table; longer values are cut with an ellipsis."""
+
+
+@click.command("setup-database")
+@json_option
+@click.pass_context
+def setup_database(ctx: click.Context, as_json: bool) -> None:
+    """Create or upgrade the DuckDB history (safe to run again at any time)."""
+    services = services_of(ctx)
+    version = services.setup_database()
+    path = services.settings.db_path
+    if as_json:
+        emit_json({"database": str(path), "schema_version": version})
+        return
+    click.echo(f"database ready: {path} (schema version {version})")
+
+
+@click.command("sql")
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: columns, rows.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header line.")
+@click.option("--limit", type=click.IntRange(min=0), default=DEFAULT_SQL_LIMIT,
+              show_default=True, help="Most rows to print; 0 prints all.")
+@click.pass_context
+def sql(ctx: click.Context, query: str, as_json: bool, as_csv: bool, limit: int) -> None:
+    """Run a read-only QUERY over the history (tables and v_* views; see the README).
+
+    Example: spamops sql "SELECT * FROM v_daily_accuracy ORDER BY day DESC LIMIT 7"
+    """
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    result = services_of(ctx, read_only=True).sql(query, None if limit == 0 else limit + 1)
+    rows = result.rows
+    truncated = limit > 0 and len(rows) > limit
+    if truncated:
+        rows = rows[:limit]
+    if as_json:
+        emit_json({"columns": result.columns,
+                   "rows": [dict(zip(result.columns, row, strict=True)) for row in rows],
+                   "truncated": truncated})
+    elif as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows([[_csv_cell(v) for v in row] for row in rows])
+    else:
+        click.echo(render_table(result.columns, rows))
+        click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", err=True)
+    if truncated:
+        click.echo(f"only the first {limit} rows are shown; use --limit 0 for all", err=True)
+
+
+def _text_cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Rows as an aligned text table (numbers right-aligned)."""
+    cells = [[_text_cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    numeric = [bool(rows) and all(isinstance(r[i], int | float) or r[i] is None for r in rows)
+               for i in range(len(columns))]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if n else v.ljust(w)
+                         for v, w, n in zip(values, widths, numeric, strict=True)).rstrip()
+
+    out = [line(list(columns)), "  ".join("-" * w for w in widths)]
+    out.extend(line(r) for r in cells)
+    return "\n".join(out)
+
+
+@click.command("export")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@json_option
+@click.pass_context
+def export(ctx: click.Context, directory: Path, as_json: bool) -> None:
+    """Write the history to DIRECTORY as Parquet, one folder per table, partitioned by day."""
+    written = services_of(ctx, read_only=True).export(directory)
+    if as_json:
+        emit_json({"directory": str(directory), "tables": [p.name for p in written]})
+        return
+    if not written:
+        click.echo("nothing to export: the history is empty")
+        return
+    for path in written:
+        click.echo(f"{path.name:<18} {path}")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Inspect the hash-chained audit trail."""
+
+
+@audit_group.command("verify")
+@json_option
+@click.pass_context
+def audit_verify(ctx: click.Context, as_json: bool) -> None:
+    """Check the hash chain; exit 1 and name the first altered or removed record if broken."""
+    result = services_of(ctx, read_only=True).verify_audit()
+    if as_json:
+        emit_json(result)
+    elif result.ok:
+        click.echo(result.message)
+    else:
+        click.echo(f"audit chain BROKEN at record {result.first_bad_seq}: {result.message}")
+    if not result.ok:
+        sys.exit(1)
+
+
+@audit_group.command("list")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many of the newest records to show.")
+@json_option
+@click.pass_context
+def audit_list(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Show the newest audit records (time, actor, action, subject, reasoning)."""
+    records = services_of(ctx, read_only=True).audit_records(limit)
+    if as_json:
+        emit_json(records)
+        return
+    if not records:
+        click.echo("the audit trail is empty")
+        return
+    click.echo(render_table(
+        ["seq", "time", "actor", "action", "subject", "reasoning"],
+        [(r.seq, r.ts, r.actor, r.action, r.subject, r.reasoning) for r in records]))
+
+
+@click.command("feedback")
+@click.argument("prediction_id")
+@click.argument("label", type=click.Choice(["ham", "spam"], case_sensitive=False))
+@click.option("--source", default="cli", show_default=True, help="Who supplied the label.")
+@json_option
+@click.pass_context
+def feedback(ctx: click.Context, prediction_id: str, label: str, source: str,
+             as_json: bool) -> None:
+    """Record the true LABEL (ham or spam) of the logged prediction PREDICTION_ID."""
+    record = services_of(ctx).add_feedback(prediction_id, label, source=source)
+    if as_json:
+        emit_json(record)
+        return
+    click.echo(f"feedback recorded: {record.prediction_id} is {record.label}")
+
+
+commands: list[click.Command] = [setup_database, sql, export, audit_group, feedback]
