@@ -45,6 +45,9 @@ _SLOTS: dict[str, tuple[str, ...]] = {
     "place": ("the gym", "Tesco", "the office", "uni", "the station", "brunch", "the cafe"),
     "day": ("Monday", "Tuesday", "Friday", "Saturday", "Sunday", "tonight", "tomorrow"),
     "slang": ("no cap", "lowkey", "fr fr", "bussin", "ngl", "deadass", "slay", "vibe check"),
+    "parent": ("mum", "mom", "dad", "mam", "mummy"),
+    "mishap": ("dropped my phone in the toilet", "smashed my screen", "lost my phone on the bus",
+               "had my phone stolen", "broke my phone"),
     "tech": ("ChatGPT", "the new iPhone", "my smartwatch", "the VR headset", "AirPods", "Zoom"),
 }
 
@@ -82,10 +85,10 @@ _FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
         "Hiring now! {job} assistant, paid daily via bank transfer. Contact HR on {app} {phone}",
     )),
     "mum": (SPAM, (
-        "Hi mum, I dropped my phone in the toilet, this is my new number. Text me on {app}?",
-        "Hey mum it's me, new phone! Can you help me pay a bill of £{amount}, I'll pay you back",
-        "Hi dad, phone broke so using a friend's. Urgently need £{amount} for rent, can you send?",
-        "Mum its {name}, lost my phone. Please save this number and message me on {app}",
+        "Hi {parent}, I {mishap}, this is my new number. Text me on {app}?",
+        "Hey {parent} it's me, new phone! Can you help me pay a bill of £{amount}, I'll pay back",
+        "Hi {parent}, I {mishap} so using a friend's. Need £{amount} for rent, can you send?",
+        "{parent} its {name}, I {mishap}. Please save this number and message me on {app}",
     )),
     "benign_topics": (HAM, (
         "Did you watch {show}? Still thinking about it, proper good",

@@ -69,7 +69,7 @@ def test_scores_lie_in_unit_interval_and_report_has_contract_keys(
                       report.p_value):
             assert 0.0 <= value <= 1.0
         data = report.to_dict()
-        assert CONTRACT_KEYS <= data.keys()
+        assert data.keys() >= CONTRACT_KEYS
         json.dumps(data)
         assert data["timestamp"] == "2026-11-02T12:00:00"
         assert data["n"] == 300
