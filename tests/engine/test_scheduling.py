@@ -535,3 +535,19 @@ def test_default_jobs_reject_a_bad_crontab_naming_the_key() -> None:
     settings = MonitoringSettings(retrain_cron="every sunday")
     with pytest.raises(ConfigError, match=r"monitoring\.retrain_cron"):
         default_jobs(settings, lambda ctx: "m", lambda ctx: "r")
+
+
+# The benchmark script -----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_scheduler_benchmark_prints_one_json_line() -> None:
+    script = Path(__file__).resolve().parents[2] / "scripts" / "benchmarks" / "scheduler.py"
+    done = subprocess.run([sys.executable, str(script), "--jobs", "3", "--interval", "0.5"],
+                          capture_output=True, text=True, check=True, timeout=60)
+
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert result["schedule_jobs"] == 3
+    assert (result["schedule_duplicates"], result["schedule_misses"]) == (0, 0)
+    assert result["schedule_on_time_share"] == 1.0
