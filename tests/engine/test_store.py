@@ -228,6 +228,17 @@ def test_feedback_with_equal_timestamps_keeps_the_last_written(sut: Store) -> No
     assert sut.labelled_between(None, None)["true_label"].tolist() == ["spam"]
 
 
+def test_an_older_label_arriving_later_does_not_override_a_newer_one(sut: Store) -> None:
+    sut.log_predictions([prediction(1), prediction(2)])
+    sut.add_feedback("p000001", "spam", "api", ts=T0 + timedelta(hours=2))
+    sut.add_feedback("p000001", "ham", "api", ts=T0 + timedelta(hours=1))
+    sut.add_feedback_many([FeedbackRecord("p000002", T0 + timedelta(hours=2), "spam", "sim"),
+                           FeedbackRecord("p000002", T0 + timedelta(hours=1), "ham", "sim")])
+    assert sut.labelled_between(None, None)["true_label"].tolist() == ["spam", "spam"]
+    assert sut.sql("SELECT true_label FROM v_latest_feedback ORDER BY prediction_id").rows == [
+        ("spam",), ("spam",)]
+
+
 def test_feedback_for_an_unknown_prediction_or_label_is_refused(sut: Store) -> None:
     sut.log_prediction(prediction(1))
     with pytest.raises(NotFound, match="nope"):
