@@ -40,7 +40,7 @@ scores tend to 1 as the excess grows. ``drift_detected`` is ``drift_score > thre
 ``p_value`` is the empirical tail probability of the combined statistic under the null.
 This is NannyML's "calibrate alert thresholds on reference chunks" idea, with a permutation-
 style null (Good, *Permutation, Parametric and Bootstrap Tests of Hypotheses*) drawn per size.
-Nulls are cached per window size (rounded down to two significant digits, which is slightly
+Nulls are cached per window size (rounded down to a 5% geometric grid, which is slightly
 conservative) and saved with the detector, so they are computed once per model version.
 
 **New patterns.** Terms (length >= 3, not pure numbers, in at least ``max(3, 0.2% of n)``
@@ -78,6 +78,8 @@ HOLDOUT_FRACTION = 0.3
 """Share of the reference held out to draw null windows from (never scored against itself)."""
 MAX_HOLDOUT = 2000
 """Most held-out messages: enough for the null, and the Gram matrix stays small."""
+NULL_GRID_STEP = 1.05
+"""Relative step of the window-size grid that nulls are cached on."""
 MIN_REFERENCE = 20
 """Fewest reference messages a detector accepts."""
 MAX_PATTERNS = 10
@@ -128,11 +130,16 @@ def _squash(z: float, threshold: float) -> float:
 
 
 def null_size(n: int) -> int:
-    """The window size whose null stands in for ``n``: rounded down to 2 significant digits."""
+    """The window size whose null stands in for ``n``: exact below 100, else rounded down.
+
+    Sizes from 100 up snap down to a geometric grid with 5% steps, so hundreds of windows of
+    assorted sizes share a few dozen nulls. Rounding down is conservative: a smaller null
+    window is noisier, so its threshold is slightly higher.
+    """
     if n < 100:
         return n
-    step: int = 10 ** (len(str(n)) - 2)
-    return int((n // step) * step)
+    k = math.floor(math.log(n / 100) / math.log(NULL_GRID_STEP) + 1e-9)
+    return min(n, math.floor(100 * NULL_GRID_STEP**k + 1e-6))
 
 
 @dataclass(frozen=True)
@@ -519,6 +526,7 @@ class DetectorCache:
         self.threshold = threshold
         self.false_alarm_rate = false_alarm_rate
         self._memory: dict[tuple[int, float, float], DriftDetector] = {}
+        self._saved: dict[tuple[int, float, float], int] = {}
 
     def path_for(self, model_version: int) -> Path:
         """The file holding the detector of ``model_version``."""
@@ -541,10 +549,15 @@ class DetectorCache:
             detector = build()
             detector.save(path)
         self._memory[key] = detector
+        self._saved[key] = len(detector._nulls)
         return detector
 
-    def save(self, model_version: int) -> None:
-        """Persist the nulls computed since loading (call after scoring new window sizes)."""
-        detector = self._memory.get((model_version, self.threshold, self.false_alarm_rate))
-        if detector is not None:
+    def save(self, model_version: int | None) -> None:
+        """Persist the nulls computed since the last save (after scoring new window sizes)."""
+        if model_version is None:
+            return
+        key = (model_version, self.threshold, self.false_alarm_rate)
+        detector = self._memory.get(key)
+        if detector is not None and self._saved.get(key) != len(detector._nulls):
             detector.save(self.path_for(model_version))
+            self._saved[key] = len(detector._nulls)

@@ -30,6 +30,7 @@ from engine.registry import AliasMove, ModelVersionInfo, Registry
 from engine.training import TrainingData, TrainingResult, spam_probability
 
 if TYPE_CHECKING:
+    from engine.drift import DetectorCache, DriftDetector, DriftReport
     from engine.store import Store
 
 Progress = Callable[[str], None]
@@ -108,6 +109,7 @@ class Services:
         self.champion = ChampionCache(self.registry, settings.server.champion_refresh_seconds)
         self._store: Store | None = None
         self._store_lock = threading.Lock()
+        self._drift_cache: DetectorCache | None = None
 
     @property
     def store(self) -> Store:
@@ -256,3 +258,78 @@ class Services:
     def verify_audit(self) -> AuditVerification:
         """Check the audit hash chain and name the first broken record."""
         return self.store.verify_audit()
+
+    # Drift (issue 4) ---------------------------------------------------------------------
+    def drift_detector(self) -> DriftDetector:
+        """The champion's drift detector (reference: its training texts), built once per version.
+
+        Cached in memory and under ``<home>/cache/drift``, keyed by model version, drift
+        threshold and false-alarm rate; the champion's ``predict_proba`` is attached.
+        """
+        from engine.drift import DetectorCache, DriftDetector, word_subspace
+        from engine.training import feature_space
+
+        version, model = self.champion.get()
+        thresholds = self.settings.thresholds
+        if self._drift_cache is None:
+            self._drift_cache = DetectorCache(self.settings.home / "cache" / "drift",
+                                              threshold=thresholds.drift,
+                                              false_alarm_rate=thresholds.false_alarm_rate)
+
+        def predict(texts: Sequence[str]) -> Any:
+            return spam_probability(model, texts)
+
+        def build() -> DriftDetector:
+            return DriftDetector.fit(
+                self.registry.reference_texts(version),
+                feature_space=word_subspace(feature_space(model)), predict_proba=predict,
+                threshold=thresholds.drift, false_alarm_rate=thresholds.false_alarm_rate,
+                seed=self.settings.seed, model_version=version)
+
+        return self._drift_cache.get(version, build).with_predictor(predict)
+
+    def drift_reports(self, current: Sequence[tuple[str, Sequence[str]]],
+                      reference: Sequence[str] | None = None) -> list[DriftReport]:
+        """Drift of each ``(source, texts)`` window, in order, against ``reference``.
+
+        Without ``reference`` the champion's training texts are the reference, in its feature
+        space. With one, no model is needed: the feature space is fitted on ``reference`` and
+        prediction drift uses the champion when there is one.
+        """
+        from engine.drift import DriftDetector
+
+        now = self.clock.now()
+        if reference is None:
+            detector = self.drift_detector()
+        else:
+            predict = None
+            # A data home without a registry file has no champion: skip MLflow's slow start-up.
+            has_registry = (self.settings.mlflow_tracking_uri is not None
+                            or (self.settings.home / "mlflow.db").exists())
+            version = self.registry.champion_version() if has_registry else None
+            if version is not None:
+                version, model = self.champion.get()
+
+                def predict(texts: Sequence[str]) -> Any:
+                    return spam_probability(model, texts)
+
+            thresholds = self.settings.thresholds
+            detector = DriftDetector.fit(
+                reference, predict_proba=predict, threshold=thresholds.drift,
+                false_alarm_rate=thresholds.false_alarm_rate, seed=self.settings.seed,
+                model_version=version)
+        probabilities: dict[str, float] = {}
+        if detector.predict_proba is not None:
+            # Score each distinct text once: windows cut from one pool repeat messages.
+            distinct = list(dict.fromkeys(t for _, texts in current for t in texts))
+            scored = detector.predict_proba(distinct) if distinct else []
+            probabilities = dict(zip(distinct, (float(p) for p in scored), strict=True))
+        reports = [
+            detector.score(texts, timestamp=now, source=source,
+                           spam_probabilities=([probabilities[t] for t in texts]
+                                               if probabilities else None))
+            for source, texts in current
+        ]
+        if reference is None and self._drift_cache is not None and not self.read_only:
+            self._drift_cache.save(detector.model_version)
+        return reports

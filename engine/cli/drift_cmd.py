@@ -1,0 +1,84 @@
+"""``spamops drift``: text drift of message files against a reference (a stable contract).
+
+``spamops drift --reference REF --current CUR [--current CUR2 ...] [--json]``. Without
+``--reference`` the champion's training texts are the reference. With ``--json`` it prints one
+JSON object per current window, one per line, in input order. Heavy imports (scipy, sklearn)
+happen inside the command, through ``Services``, so that ``spamops --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from engine.cli._common import emit_json, json_option, services_of
+
+if TYPE_CHECKING:
+    from engine.drift import DriftReport
+
+
+def render_report(report: DriftReport) -> str:
+    """The readable drift report of one window."""
+
+    def verdict(score: float) -> str:
+        if score > report.threshold:
+            return f"(> {report.threshold:.2f} threshold) DRIFT DETECTED"
+        return f"(<= {report.threshold:.2f} threshold) ok"
+
+    model = f"model v{report.model_version}" if report.model_version is not None else "no model"
+    lines = [
+        f"Drift report: {report.source or 'window'} ({report.n} messages, {model}, "
+        f"reference {report.reference_size} messages, {report.timestamp:%Y-%m-%d %H:%M} UTC)",
+        f"  Vocabulary Drift: {report.vocabulary_drift:.2f} {verdict(report.vocabulary_drift)}"
+        f"  [{report.vocabulary_oov_rate:.1%} of tokens unseen in the reference]",
+        f"  TF-IDF Drift:     {report.tfidf_drift:.2f} {verdict(report.tfidf_drift)}"
+        f"  [cosine distance {report.tfidf_distance:.4f}]",
+    ]
+    if report.prediction_drift is None or report.spam_rate is None:
+        lines.append("  Prediction Drift: n/a (no model)")
+    else:
+        lines.append(
+            f"  Prediction Drift: {report.prediction_drift:.2f} (spam rate "
+            f"{report.spam_rate:.1%} vs {report.reference_spam_rate or 0.0:.1%} in the "
+            f"reference, p={report.prediction_p_value:.3g})")
+    decision = "DRIFT DETECTED" if report.drift_detected else "no drift"
+    lines.append(f"  Drift Score:      {report.drift_score:.2f} (threshold "
+                 f"{report.threshold:.2f}, p={report.p_value:.3f}) {decision}")
+    if report.new_patterns:
+        lines.append(f"  New patterns detected: {[p.term for p in report.new_patterns]}")
+    lines.append(f"  Recommendation: {report.recommendation}")
+    return "\n".join(lines)
+
+
+@click.command("drift")
+@click.option("--reference", type=click.Path(path_type=Path), default=None,
+              help="Reference messages (default: the champion's training data).")
+@click.option("--current", "currents", type=click.Path(path_type=Path), multiple=True,
+              required=True,
+              help="Window file, or a directory of *.txt windows; repeatable.")
+@json_option
+@click.pass_context
+def drift(ctx: click.Context, reference: Path | None, currents: tuple[Path, ...],
+          as_json: bool) -> None:
+    """Measure vocabulary, TF-IDF and prediction drift of each --current window.
+
+    Files hold one message per line, or are CSV/TSV with a `text` column, or UCI
+    (`label<TAB>text`).
+    """
+    from engine.message_files import read_messages, read_windows
+
+    windows = [window for path in currents for window in read_windows(path)]
+    reference_texts = read_messages(reference) if reference is not None else None
+    reports = services_of(ctx).drift_reports(windows, reference_texts)
+    for i, report in enumerate(reports):
+        if as_json:
+            emit_json(report.to_dict())
+        else:
+            if i:
+                click.echo()
+            click.echo(render_report(report))
+
+
+commands: list[click.Command] = [drift]
