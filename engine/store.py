@@ -674,6 +674,20 @@ class Store:
             "SELECT id, ts, text, label, spam_probability, model_version, true_label "
             f"FROM predictions{where} ORDER BY ts", params)
 
+    def labels_received_between(self, since: datetime | None,
+                                until: datetime | None) -> pd.DataFrame:
+        """Labelled predictions whose latest label arrived with ``since <= labelled_at < until``.
+
+        Columns: id, ts, text, label (predicted), spam_probability, model_version, true_label,
+        labelled_at; ordered by labelled_at.
+        """
+        self._flush_if_pending()
+        where, params = self._window("labelled_at", since, until)
+        where = (where + " AND" if where else " WHERE") + " true_label IS NOT NULL"
+        return self.query_frame(
+            "SELECT id, ts, text, label, spam_probability, model_version, true_label, "
+            f"labelled_at FROM predictions{where} ORDER BY labelled_at, ts", params)
+
     def add_feedback(self, prediction_id: str, label: str, source: str,
                      ts: datetime | None = None) -> FeedbackRecord:
         """Record the true label of a logged prediction (the latest one counts).

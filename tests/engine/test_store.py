@@ -239,6 +239,16 @@ def test_an_older_label_arriving_later_does_not_override_a_newer_one(sut: Store)
         ("spam",), ("spam",)]
 
 
+def test_labels_received_between_windows_on_when_the_label_arrived(sut: Store) -> None:
+    sut.log_predictions([prediction(1), prediction(2), prediction(3)])
+    sut.add_feedback("p000003", "spam", "api", ts=T0 + timedelta(days=1))
+    sut.add_feedback("p000001", "ham", "api", ts=T0 + timedelta(days=2))
+    frame = sut.labels_received_between(T0 + timedelta(hours=12), None)
+    assert frame["id"].tolist() == ["p000003", "p000001"]
+    assert frame.columns[-2:].tolist() == ["true_label", "labelled_at"]
+    assert sut.labels_received_between(None, T0 + timedelta(days=1)).empty
+
+
 def test_feedback_for_an_unknown_prediction_or_label_is_refused(sut: Store) -> None:
     sut.log_prediction(prediction(1))
     with pytest.raises(NotFound, match="nope"):
