@@ -52,6 +52,8 @@ def import_mlflow(tracking_uri: str) -> ModuleType:
 
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # The cloudpickle warning is expected: the pipeline holds a module function skops refuses.
+    logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     return mlflow

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,17 +21,24 @@ from engine.config import Settings
 from engine.dataset import Dataset, DatasetInfo, DatasetSplit
 from engine.errors import InvalidInput
 from engine.records import (
+    Approval,
     AuditRecord,
     AuditVerification,
+    Decision,
+    DriftSnapshot,
     FeedbackRecord,
+    JobRun,
     PredictionRecord,
     QueryResult,
+    RetrainingEvent,
 )
 from engine.registry import AliasMove, ModelVersionInfo, Registry
 from engine.training import TrainingData, TrainingResult, spam_probability
 
 if TYPE_CHECKING:
     from engine.drift import DetectorCache, DriftDetector, DriftReport
+    from engine.monitoring import CheckResult, Monitor, MonitorLog, RetrainResult
+    from engine.scheduling import HolderInfo, JobContext, JobSpec, SchedulerEvent, SchedulerHost
     from engine.store import Store
 
 Progress = Callable[[str], None]
@@ -57,6 +65,58 @@ class TrainOutcome:
     result: TrainingResult
     champion_version: int
     became_champion: bool
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """What ``simulate`` scored and labelled."""
+
+    messages: int
+    drifted: int
+    labelled: int
+    spam_predicted: int
+    accuracy_on_labelled: float | None
+    """Share of labelled predictions that were right (what the late labels will show)."""
+    model_version: int
+    started_at: datetime
+    label_delay_seconds: float
+
+
+@dataclass(frozen=True)
+class ChampionCard:
+    """The champion as the console and the dashboard show it."""
+
+    version: int
+    created_at: datetime
+    accuracy: float | None
+    """Test-split metrics at training time."""
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    roc_auc: float | None
+    live_accuracy: float | None
+    """Accuracy on recent traffic from the latest check: measured from labels or estimated."""
+    live_accuracy_is_estimate: bool
+    live_accuracy_low: float | None
+    live_accuracy_high: float | None
+    live_labels: int
+    previous_version: int | None
+    previous_accuracy: float | None
+    previous_f1: float | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    """One read of everything the overview screens show."""
+
+    champion: ChampionCard | None
+    latest_snapshot: DriftSnapshot | None
+    latest_decision: Decision | None
+    pending_approvals: int
+    predictions_total: int
+    versions: int
+    scheduler_holder: HolderInfo | None
+    now: datetime
 
 
 class ChampionCache:
@@ -108,6 +168,8 @@ class Services:
                                  str(settings.artifacts_dir.resolve()))
         self.champion = ChampionCache(self.registry, settings.server.champion_refresh_seconds)
         self._store: Store | None = None
+        self._monitor: Monitor | None = None
+        self._monitor_log: MonitorLog | None = None
         self._store_lock = threading.Lock()
         self._drift_cache: DetectorCache | None = None
 
@@ -333,3 +395,216 @@ class Services:
         if reference is None and self._drift_cache is not None and not self.read_only:
             self._drift_cache.save(detector.model_version)
         return reports
+
+    # Monitoring (issue 5) ----------------------------------------------------------------
+    @property
+    def monitor_log(self) -> MonitorLog:
+        """The timestamped monitoring log (``<home>/logs/monitor.log``)."""
+        if self._monitor_log is None:
+            from engine.monitoring import MonitorLog
+
+            self._monitor_log = MonitorLog(self.settings.logs_dir / "monitor.log", self.clock)
+        return self._monitor_log
+
+    @property
+    def monitor(self) -> Monitor:
+        """The monitoring cycle for this data home (marks interrupted retrains on creation)."""
+        if self._monitor is None:
+            from engine.monitoring import Monitor
+
+            monitor = Monitor(settings=self.settings, store=self.store, registry=self.registry,
+                              dataset=self.dataset,
+                              detector_for=lambda _version: self.drift_detector(),
+                              clock=self.clock, log=self.monitor_log,
+                              on_champion_changed=self.champion.invalidate)
+            if not self.read_only:
+                monitor.recover_interrupted()
+            self._monitor = monitor
+        return self._monitor
+
+    def _actor(self, actor: str | None) -> str:
+        return actor or self.settings.operator_name
+
+    def check_now(self, *, trigger: str = "operator", actor: str | None = None,
+                  retrain: bool = True, progress: Progress | None = None) -> CheckResult:
+        """Run one monitoring cycle now (and a retrain when the rules say so)."""
+        actor_name = "scheduler" if trigger == "schedule" else self._actor(actor)
+        return self.monitor.check(trigger=trigger, actor=actor_name, retrain=retrain,
+                                  progress=progress)
+
+    def retrain(self, *, trigger: str = "operator", actor: str | None = None,
+                progress: Progress | None = None) -> RetrainResult:
+        """Train a challenger now, compare it and deploy, keep or queue it for approval."""
+        actor_name = "scheduler" if trigger == "schedule" else self._actor(actor)
+        return self.monitor.retrain(trigger=trigger, actor=actor_name,
+                                    reasons=(f"Retrain requested ({trigger}) by {actor_name}.",),
+                                    progress=progress)
+
+    def retrain_running(self) -> bool:
+        """Whether a retrain of this data home is running in any process."""
+        return self.monitor.retrain_running()
+
+    def approvals(self, status: str | None = "pending") -> list[Approval]:
+        """Approvals, pending ones by default."""
+        return self.store.approvals(status)
+
+    def approve(self, approval_id: str, *, actor: str | None = None,
+                reason: str | None = None) -> Approval:
+        """Deploy a pending challenger."""
+        return self.monitor.approve(approval_id, actor=self._actor(actor), reason=reason)
+
+    def reject(self, approval_id: str, *, actor: str | None = None,
+               reason: str | None = None) -> Approval:
+        """Discard a pending challenger."""
+        return self.monitor.reject(approval_id, actor=self._actor(actor), reason=reason)
+
+    def decisions(self, limit: int = 50) -> list[Decision]:
+        """Monitoring decisions, newest first."""
+        return self.store.decisions(limit)
+
+    def retraining_history(self, limit: int = 10) -> list[RetrainingEvent]:
+        """Retraining events, newest first."""
+        return self.store.retraining_events(limit)
+
+    def latest_comparison(self) -> RetrainingEvent | None:
+        """The newest retraining event that has a champion/challenger comparison."""
+        for event in self.store.retraining_events(200):
+            if event.comparison:
+                return event
+        return None
+
+    def drift_history(self, limit: int = 100, since: datetime | None = None
+                      ) -> list[DriftSnapshot]:
+        """Drift snapshots, newest first."""
+        return self.store.snapshots(limit, since)
+
+    def latest_drift(self) -> DriftSnapshot | None:
+        """The newest drift snapshot."""
+        return self.store.latest_snapshot()
+
+    def job_runs(self, limit: int = 50) -> list[JobRun]:
+        """Scheduler job runs, newest first."""
+        return self.store.job_runs(limit)
+
+    # Scheduling --------------------------------------------------------------------------
+    def scheduler(self, *, kind: str, mode: str = "background",
+                  on_event: Callable[[SchedulerEvent], None] | None = None) -> SchedulerHost:
+        """A scheduler host running the monitoring and retraining jobs of this data home."""
+        from engine.scheduling import SchedulerHost, SchedulerLock
+
+        return SchedulerHost(self.scheduled_jobs(), self.store,
+                             SchedulerLock.for_home(self.settings.home), self.clock,
+                             kind=kind, mode=mode,  # type: ignore[arg-type]
+                             misfire_grace_seconds=self.settings.monitoring.misfire_grace_seconds,
+                             on_event=on_event)
+
+    def scheduled_jobs(self, start: datetime | None = None) -> list[JobSpec]:
+        """The monitoring (interval) and retraining (cron) jobs."""
+        from engine.scheduling import default_jobs
+
+        def monitor_job(ctx: JobContext) -> str:
+            result = self.check_now(trigger="schedule" if ctx.trigger == "schedule"
+                                    else "operator")
+            return f"{result.decision.decision}: {result.decision.outcome}"
+
+        def retrain_job(ctx: JobContext) -> str:
+            outcome = self.retrain(trigger="schedule" if ctx.trigger == "schedule"
+                                   else "operator")
+            return f"{outcome.deployment.decision}: {outcome.event.reasoning}"
+
+        return default_jobs(self.settings, monitor_job, retrain_job, start=start)
+
+    def scheduler_holder(self) -> HolderInfo | None:
+        """Which process holds this data home's scheduler, if any."""
+        from engine.scheduling import SchedulerLock
+
+        return SchedulerLock.for_home(self.settings.home).holder()
+
+    # Traffic simulation ------------------------------------------------------------------
+    def simulate(self, *, messages: int, drift: float = 0.0, label_rate: float = 0.0,
+                 seed: int = 42, label_delay: timedelta = timedelta(0), batch: int = 500,
+                 source: str = "simulate", progress: Progress | None = None
+                 ) -> SimulationResult:
+        """Score ``messages`` held-out clean messages mixed with a share ``drift`` of drifted
+        ones exactly as the API would, and file true labels for a share ``label_rate``.
+
+        Labels are dated ``label_delay`` after their prediction (late feedback).
+        """
+        import random
+
+        from engine.traffic import mix
+
+        if messages < 1:
+            raise InvalidInput("--messages must be at least 1")
+        if not 0 <= drift <= 1 or not 0 <= label_rate <= 1:
+            raise InvalidInput("--drift and --label-rate must be between 0 and 1")
+        split = self.dataset.split()
+        window = mix(split.test_texts, split.test_labels, n=messages, fraction=drift, seed=seed)
+        rng = random.Random(seed + 1)
+        feedback: list[FeedbackRecord] = []
+        spam = correct = labelled = 0
+        first: datetime | None = None
+        version = 0
+        for start in range(0, len(window), batch):
+            chunk = window[start:start + batch]
+            predictions = self.predict([m.text for m in chunk], source=source)
+            for message, prediction in zip(chunk, predictions, strict=True):
+                version = prediction.model_version
+                spam += prediction.label == "spam"
+                if rng.random() < label_rate:
+                    labelled += 1
+                    correct += prediction.label == message.label
+                    feedback.append(FeedbackRecord(prediction.id, self.clock.now() + label_delay,
+                                                   message.label, source))
+            first = first or self.clock.now()
+            if progress:
+                progress(f"scored {min(start + batch, len(window))}/{len(window)} messages")
+        self.store.add_feedback_many(feedback)
+        return SimulationResult(
+            messages=len(window), drifted=round(messages * drift), labelled=labelled,
+            spam_predicted=spam, accuracy_on_labelled=(correct / labelled) if labelled else None,
+            model_version=version, started_at=first or self.clock.now(),
+            label_delay_seconds=label_delay.total_seconds())
+
+    # Overview ----------------------------------------------------------------------------
+    def overview(self) -> Overview:
+        """Everything the console's overview and the dashboard's cards show, in one read."""
+        champion_card: ChampionCard | None = None
+        versions = self.registry.versions() if self._registry_exists() else []
+        champion = next((v for v in versions if v.is_champion), None)
+        decisions = self.store.decisions(50) if self._store_exists() else []
+        latest_measured = next((d for d in decisions if d.accuracy is not None), None)
+        if champion is not None:
+            previous = next((v for v in versions if "previous" in v.aliases), None)
+            champion_card = ChampionCard(
+                version=champion.version, created_at=champion.created_at,
+                accuracy=champion.metrics.get("accuracy"),
+                precision=champion.metrics.get("precision"),
+                recall=champion.metrics.get("recall"), f1=champion.metrics.get("f1"),
+                roc_auc=champion.metrics.get("roc_auc"),
+                live_accuracy=latest_measured.accuracy if latest_measured else None,
+                live_accuracy_is_estimate=(latest_measured.accuracy_is_estimate
+                                           if latest_measured else True),
+                live_accuracy_low=latest_measured.accuracy_low if latest_measured else None,
+                live_accuracy_high=latest_measured.accuracy_high if latest_measured else None,
+                live_labels=latest_measured.n_labels if latest_measured else 0,
+                previous_version=previous.version if previous else None,
+                previous_accuracy=previous.metrics.get("accuracy") if previous else None,
+                previous_f1=previous.metrics.get("f1") if previous else None)
+        has_store = self._store_exists()
+        return Overview(
+            champion=champion_card,
+            latest_snapshot=self.store.latest_snapshot() if has_store else None,
+            latest_decision=decisions[0] if decisions else None,
+            pending_approvals=len(self.store.approvals("pending")) if has_store else 0,
+            predictions_total=self.store.count_predictions() if has_store else 0,
+            versions=len(versions),
+            scheduler_holder=self.scheduler_holder(),
+            now=self.clock.now())
+
+    def _store_exists(self) -> bool:
+        return self._store is not None or self.settings.db_path.exists()
+
+    def _registry_exists(self) -> bool:
+        return (self.settings.mlflow_tracking_uri is not None
+                or (self.settings.home / "mlflow.db").exists())

@@ -1,0 +1,279 @@
+"""Monitoring commands: ``monitor``, ``retrain``, ``approvals``, ``approve``, ``reject``,
+``history``, ``compare`` and ``simulate``.
+
+Text output is the monitoring log as it is written (timestamped lines); ``--json`` prints one
+JSON object on stdout and sends the log lines to stderr.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from engine.cli._common import emit_json, json_option, progress_echo, services_of, to_jsonable
+
+if TYPE_CHECKING:
+    from engine.monitoring import CheckResult, DeploymentOutcome, RetrainResult
+    from engine.records import RetrainingEvent
+
+
+def _echo_log(as_json: bool) -> Any:
+    def echo(line: str) -> None:
+        click.echo(line, err=as_json)
+
+    return echo
+
+
+def deployment_json(outcome: DeploymentOutcome | None) -> dict[str, Any] | None:
+    """The ``deployment`` object of ``--check-now --json`` and ``retrain --json``."""
+    if outcome is None:
+        return None
+    return {
+        "decision": outcome.decision, "challenger_version": outcome.challenger_version,
+        "champion_version": outcome.champion_version, "improvement": outcome.improvement,
+        "reasons": list(outcome.reasons), "approval_id": outcome.approval_id,
+        "comparison": to_jsonable(outcome.comparison.as_dict()) if outcome.comparison else None,
+    }
+
+
+def check_json(result: CheckResult) -> dict[str, Any]:
+    """The JSON contract of ``spamops monitor --check-now --json``."""
+    d = result.decision
+    body: dict[str, Any] = {
+        "id": d.id, "timestamp": d.ts, "trigger": d.trigger, "decision": d.decision,
+        "reasons": list(d.reasons), "drift": result.report.to_dict() if result.report else None,
+        "accuracy": d.accuracy, "accuracy_is_estimate": d.accuracy_is_estimate,
+        "accuracy_interval": [d.accuracy_low, d.accuracy_high], "n_labels": d.n_labels,
+        "window_size": d.window_size, "champion_version": d.champion_version,
+        "thresholds": d.thresholds, "outcome": d.outcome,
+    }
+    if result.retrain is not None:
+        body["deployment"] = deployment_json(result.retrain.deployment)
+        body["retraining_id"] = result.retrain.event.id
+    if result.retrain_error:
+        body["retrain_error"] = result.retrain_error
+    return to_jsonable(body)  # type: ignore[no-any-return]
+
+
+@click.command("monitor")
+@click.option("--check-now", is_flag=True, help="Run one monitoring check now and exit.")
+@click.option("--no-retrain", is_flag=True, help="With --check-now: decide, but do not retrain.")
+@json_option
+@click.pass_context
+def monitor(ctx: click.Context, check_now: bool, no_retrain: bool, as_json: bool) -> None:
+    """Run the headless monitor (the scheduler), or one check with --check-now.
+
+    The monitor runs the monitoring check every `monitoring.interval_minutes` and retraining on
+    `monitoring.retrain_cron`. Only one scheduler may be active per data home: if the console or
+    another monitor holds it, this one says who and stands by until it is free. Ctrl-C stops.
+    """
+    services = services_of(ctx)
+    services.monitor_log.subscribe(_echo_log(as_json))
+    if check_now:
+        result = services.check_now(trigger="operator", retrain=not no_retrain,
+                                    progress=None if as_json else progress_echo)
+        if as_json:
+            emit_json(check_json(result))
+        return
+    _run_scheduler(services)
+
+
+def _run_scheduler(services: Any) -> None:
+    stop = threading.Event()
+
+    def on_event(event: Any) -> None:
+        if event.kind in ("active", "standby", "stopped"):
+            services.monitor_log.write(f"Scheduler {event.kind}: {event.message}")
+
+    host = services.scheduler(kind="monitor", mode="background", on_event=on_event)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        host.start()
+        status = host.status()
+        for job in status.jobs:
+            click.echo(f"job {job.id}: next run {job.next_run_time} ({job.description})")
+        while not stop.wait(1.0):
+            pass
+    finally:
+        host.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        click.echo("monitor stopped")
+
+
+def _print_retrain(result: RetrainResult) -> None:
+    outcome = result.deployment
+    click.echo(f"retraining {result.event.id[:8]}: {result.event.status}, "
+               f"deployment {outcome.decision}")
+    for reason in outcome.reasons:
+        click.echo(f"  {reason}")
+
+
+@click.command("retrain")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@click.pass_context
+def retrain(ctx: click.Context, yes: bool, as_json: bool) -> None:
+    """Train a challenger now, compare it with the champion, deploy only if really better."""
+    if not yes and not as_json and sys.stdin.isatty():
+        click.confirm("Retrain now?", default=True, abort=True)
+    services = services_of(ctx)
+    services.monitor_log.subscribe(_echo_log(as_json))
+    result = services.retrain(trigger="operator",
+                              progress=None if as_json else progress_echo)
+    if as_json:
+        emit_json({"retraining": result.event, "deployment": deployment_json(result.deployment)})
+        return
+    _print_retrain(result)
+
+
+@click.command("approvals")
+@click.option("--all", "show_all", is_flag=True, help="Include approved and rejected ones.")
+@json_option
+@click.pass_context
+def approvals(ctx: click.Context, show_all: bool, as_json: bool) -> None:
+    """List challengers waiting for an operator (approval policy `manual`)."""
+    items = services_of(ctx).approvals(None if show_all else "pending")
+    if as_json:
+        emit_json(items)
+        return
+    if not items:
+        click.echo("no pending approvals" if not show_all else "no approvals")
+        return
+    for a in items:
+        test = (a.comparison.get("sets") or [{}])[0] if a.comparison else {}
+        diff = test.get("accuracy_difference")
+        shown = f"{diff * 100:+.1f} pts on test split" if isinstance(diff, float) else ""
+        click.echo(f"{a.id}  {a.status:<9} v{a.challenger_version} vs champion "
+                   f"v{a.champion_version}  {a.created_at:%Y-%m-%d %H:%M}  {shown}")
+
+
+@click.command("approve")
+@click.argument("approval_id")
+@click.option("--reason", help="Why (recorded in the audit trail).")
+@json_option
+@click.pass_context
+def approve(ctx: click.Context, approval_id: str, reason: str | None, as_json: bool) -> None:
+    """Deploy the pending challenger APPROVAL_ID."""
+    decided = services_of(ctx).approve(approval_id, reason=reason)
+    if as_json:
+        emit_json(decided)
+        return
+    click.echo(f"approved: version {decided.challenger_version} is now the champion")
+
+
+@click.command("reject")
+@click.argument("approval_id")
+@click.option("--reason", help="Why (recorded in the audit trail).")
+@json_option
+@click.pass_context
+def reject(ctx: click.Context, approval_id: str, reason: str | None, as_json: bool) -> None:
+    """Discard the pending challenger APPROVAL_ID; the champion stays."""
+    decided = services_of(ctx).reject(approval_id, reason=reason)
+    if as_json:
+        emit_json(decided)
+        return
+    click.echo(f"rejected: version {decided.champion_version} stays champion")
+
+
+@click.command("history")
+@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
+@json_option
+@click.pass_context
+def history(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Monitoring decisions and retraining events, newest first."""
+    services = services_of(ctx)
+    decisions = services.decisions(limit)
+    events = services.retraining_history(limit)
+    if as_json:
+        emit_json({"decisions": decisions, "retraining": events})
+        return
+    if not decisions and not events:
+        click.echo("no history yet: run `spamops monitor --check-now` or `spamops demo`")
+        return
+    click.echo("Decisions")
+    for d in decisions:
+        estimate = "~" if d.accuracy_is_estimate else ""
+        acc = "-" if d.accuracy is None else f"{d.accuracy:.1%}{estimate}"
+        drift = "-" if d.drift_score is None else f"{d.drift_score:.2f}"
+        click.echo(f"  {d.ts:%Y-%m-%d %H:%M}  {d.trigger:<9} {d.decision:<9} "
+                   f"n={d.window_size:<6} drift={drift:<5} acc={acc:<7} {d.outcome}")
+    click.echo("Retraining")
+    for e in events:
+        click.echo(f"  {e.started_at:%Y-%m-%d %H:%M}  {e.trigger:<14} {e.status:<11} "
+                   f"v{e.champion_version} -> v{e.challenger_version}  {e.deployment or '-'}  "
+                   f"{e.reasoning}")
+
+
+def _comparison_lines(event: RetrainingEvent) -> list[str]:
+    lines = [f"champion v{event.champion_version} vs challenger v{event.challenger_version} "
+             f"({event.started_at:%Y-%m-%d %H:%M}, {event.trigger}): {event.deployment}"]
+    for s in (event.comparison or {}).get("sets", []):
+        ch, cl = s["champion"]["metrics"], s["challenger"]["metrics"]
+        lines.append(f"  {s['name']} (n={s['n']}):")
+        for metric in ("accuracy", "precision", "recall", "f1"):
+            lines.append(f"    {metric:<9} {ch[metric]:.4f} -> {cl[metric]:.4f} "
+                         f"({(cl[metric] - ch[metric]) * 100:+.2f} pts)")
+        lines.append(f"    McNemar exact p={s['mcnemar_p_value']:.4g} (b={s['mcnemar_b']}, "
+                     f"c={s['mcnemar_c']}); accuracy difference 95% CI "
+                     f"[{s['bootstrap_low'] * 100:+.2f}, {s['bootstrap_high'] * 100:+.2f}] pts")
+    lines.append(f"  {event.reasoning}")
+    return lines
+
+
+@click.command("compare")
+@json_option
+@click.pass_context
+def compare(ctx: click.Context, as_json: bool) -> None:
+    """The latest champion/challenger comparison (metrics, McNemar p, bootstrap CI)."""
+    event = services_of(ctx).latest_comparison()
+    if as_json:
+        emit_json(None if event is None else {
+            **(event.comparison or {}), "retraining_id": event.id,
+            "deployment": event.deployment, "reasoning": event.reasoning})
+        return
+    if event is None:
+        click.echo("no comparison yet: run `spamops retrain`")
+        return
+    for line in _comparison_lines(event):
+        click.echo(line)
+
+
+@click.command("simulate")
+@click.option("--messages", type=click.IntRange(1, 1_000_000), default=1000, show_default=True,
+              help="How many messages to score.")
+@click.option("--drift", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of drifted messages (modern scams, new slang).")
+@click.option("--label-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of messages whose true label is filed as feedback.")
+@click.option("--label-delay-hours", type=click.FloatRange(0, None), default=0.0,
+              show_default=True, help="How late the labels are dated after the prediction.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@json_option
+@click.pass_context
+def simulate(ctx: click.Context, messages: int, drift: float, label_rate: float,
+             label_delay_hours: float, seed: int, as_json: bool) -> None:
+    """Score held-out messages mixed with drifted ones exactly as the API would, and file
+    delayed true labels for a share of them."""
+    result = services_of(ctx).simulate(
+        messages=messages, drift=drift, label_rate=label_rate, seed=seed,
+        label_delay=timedelta(hours=label_delay_hours),
+        progress=None if as_json else progress_echo)
+    if as_json:
+        emit_json(result)
+        return
+    acc = ("-" if result.accuracy_on_labelled is None
+           else f"{result.accuracy_on_labelled:.1%}")
+    click.echo(f"scored {result.messages} messages ({result.drifted} drifted) with "
+               f"v{result.model_version}: {result.spam_predicted} predicted spam; "
+               f"{result.labelled} labels filed (accuracy on them {acc})")
+
+
+commands: list[click.Command] = [monitor, retrain, approvals, approve, reject, history, compare,
+                                 simulate]

@@ -1,0 +1,597 @@
+"""One monitoring cycle, retraining, comparison and conditional deployment.
+
+Every trigger (the schedule, an operator, the API, the demo) runs the same ``Monitor.check``:
+
+1. read the window of predictions since the last evaluated window (too few is a recorded
+   ``NO_ACTION`` and the window keeps growing until it is big enough);
+2. score drift against the champion's cached reference statistics and save the snapshot;
+3. measure the champion's accuracy on the labels received in the window, or, with too few
+   labels, estimate it from its calibrated probabilities (marked as an estimate, with a 95%
+   interval);
+4. decide with ``rules.decide_check``; on ``RETRAIN`` run ``Monitor.retrain``: train a
+   challenger on the training split plus labelled feedback (the most recent share held out),
+   compare both models on identical sets, and deploy, keep or wait for approval by
+   ``rules.decide_deployment``.
+
+Each step is recorded: the store (snapshot, decision, retraining event, approval), the audit
+trail, and ``<home>/logs/monitor.log`` with timestamps from the engine clock. This module
+decides nothing by itself (that is ``rules.py``) and opens no database (that is ``store.py``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine.clock import Clock
+from engine.comparison import Comparison, compare_on_set
+from engine.config import Settings
+from engine.errors import ConflictError, NotFound, SpamopsError
+from engine.records import Approval, Decision, DriftSnapshot, RetrainingEvent
+from engine.registry import CHALLENGER, Registry
+from engine.rules import (
+    DEPLOY,
+    NO_ACTION,
+    PENDING_APPROVAL,
+    RETRAIN,
+    CheckInputs,
+    RuleThresholds,
+    decide_check,
+    decide_deployment,
+)
+from engine.training import TrainingData, labels_to_int, spam_probability
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from engine.dataset import Dataset
+    from engine.drift import DriftDetector, DriftReport
+    from engine.store import Store
+
+LogListener = Callable[[str], None]
+
+
+class MonitorLog:
+    """Timestamped lines in ``logs/monitor.log`` (engine clock), forwarded to listeners."""
+
+    def __init__(self, path: Path, clock: Clock) -> None:
+        self.path = path
+        self.clock = clock
+        self._listeners: list[LogListener] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, listener: LogListener) -> None:
+        """Call ``listener`` with every new line (for printing or the console)."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: LogListener) -> None:
+        """Stop forwarding lines to ``listener``."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def write(self, message: str) -> str:
+        """Append one line and return it."""
+        line = f"[{self.clock.now():%Y-%m-%d %H:%M:%S}] {message}"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        for listener in list(self._listeners):
+            listener(line)
+        return line
+
+    def tail(self, lines: int = 200) -> list[str]:
+        """The last ``lines`` lines of the log (empty when there is none yet)."""
+        try:
+            content = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        return content[-lines:]
+
+
+@dataclass(frozen=True)
+class AccuracyReading:
+    """The champion's accuracy on a window: measured from labels, or estimated."""
+
+    value: float | None
+    is_estimate: bool
+    low: float | None
+    high: float | None
+    n_labels: int
+
+
+@dataclass(frozen=True)
+class DeploymentOutcome:
+    """What happened to a challenger."""
+
+    decision: str
+    """``DEPLOY``, ``KEEP`` or ``PENDING_APPROVAL``."""
+    challenger_version: int | None
+    champion_version: int | None
+    """The champion the challenger was compared with."""
+    improvement: float | None
+    reasons: tuple[str, ...]
+    comparison: Comparison | None
+    approval_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """A finished retraining."""
+
+    event: RetrainingEvent
+    deployment: DeploymentOutcome
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A finished monitoring check."""
+
+    decision: Decision
+    snapshot: DriftSnapshot | None
+    report: DriftReport | None
+    accuracy: AccuracyReading
+    retrain: RetrainResult | None
+    retrain_error: str | None = None
+
+
+def rule_thresholds(settings: Settings) -> RuleThresholds:
+    """The rule thresholds in force for ``settings``."""
+    t, m = settings.thresholds, settings.monitoring
+    return RuleThresholds(drift=t.drift, accuracy_floor=t.accuracy_floor,
+                          min_improvement=t.min_improvement, max_regression=t.max_regression,
+                          min_window=m.min_window, min_labels=m.min_labels,
+                          approval_policy=m.approval_policy)
+
+
+def estimate_accuracy(spam_proba: np.ndarray) -> AccuracyReading:
+    """Expected accuracy of calibrated probabilities: mean of max(p, 1-p), with a 95% interval.
+
+    Each message is right with probability q = max(p, 1-p) if the model is calibrated on this
+    traffic, so accuracy is a Poisson-binomial mean with variance sum q(1-q) / n^2. Drift makes
+    this optimistic, which is why the drift score is checked beside it.
+    """
+    if len(spam_proba) == 0:
+        return AccuracyReading(None, True, None, None, 0)
+    q = np.maximum(spam_proba, 1 - spam_proba)
+    mean = float(q.mean())
+    sd = float(np.sqrt(np.sum(q * (1 - q))) / len(q))
+    return AccuracyReading(mean, True, max(0.0, mean - 1.96 * sd), min(1.0, mean + 1.96 * sd), 0)
+
+
+def measured_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> AccuracyReading:
+    """Accuracy on labelled messages, with a Wilson 95% interval."""
+    n = len(y_true)
+    correct = int(np.sum(y_true == y_pred))
+    p = correct / n
+    z = 1.96
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return AccuracyReading(p, False, float(centre - half), float(centre + half), n)
+
+
+class Monitor:
+    """Runs checks and retrains for one data home."""
+
+    def __init__(self, *, settings: Settings, store: Store, registry: Registry,
+                 dataset: Dataset, detector_for: Callable[[int], DriftDetector],
+                 clock: Clock, log: MonitorLog,
+                 on_champion_changed: Callable[[], None] | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.dataset = dataset
+        self.detector_for = detector_for
+        self.clock = clock
+        self.log = log
+        self._on_champion_changed = on_champion_changed or (lambda: None)
+        self._lock_path = settings.home / "locks" / "retrain.lock"
+
+    # Locking -----------------------------------------------------------------------------
+    @contextmanager
+    def _retrain_lock(self) -> Iterator[None]:
+        """Hold the data home's retrain lock; a second retrain anywhere is refused."""
+        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self._lock_path.open("a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                running = self.store.running_retrainings()
+                what = (f" (started {running[0].started_at:%Y-%m-%d %H:%M:%S}, "
+                        f"trigger {running[0].trigger})") if running else ""
+                raise ConflictError(f"a retrain is already running{what}; "
+                                    "wait for it to finish") from None
+            yield
+        finally:
+            handle.close()
+
+    def retrain_running(self) -> bool:
+        """Whether any process of this data home is retraining right now."""
+        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock_path.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+
+    def recover_interrupted(self) -> list[RetrainingEvent]:
+        """Mark retraining events left ``running`` by a process that died as ``interrupted``."""
+        if self.retrain_running():
+            return []
+        recovered = []
+        for event in self.store.running_retrainings():
+            done = replace(event, status="interrupted", finished_at=self.clock.now(),
+                           reasoning=(f"Interrupted: process {event.pid} stopped before the "
+                                      "retrain finished; the champion was not changed."))
+            self.store.save_retraining(done)
+            self.store.append_audit("system", "retrain.interrupted", done.id,
+                                    {"pid": event.pid, "trigger": event.trigger},
+                                    done.reasoning)
+            self.log.write(f"Retraining {event.id[:8]} was interrupted (pid {event.pid}); "
+                           "marked as such, champion unchanged")
+            recovered.append(done)
+        return recovered
+
+    # The check ---------------------------------------------------------------------------
+    def _window_start(self) -> datetime | None:
+        latest = self.store.latest_snapshot()
+        return latest.window_end if latest is not None else None
+
+    def _accuracy(self, model: Any, since: datetime | None, until: datetime,
+                  window_proba: np.ndarray) -> AccuracyReading:
+        labelled = self.store.labels_received_between(since, until)
+        n_labels = len(labelled)
+        if n_labels >= self.settings.monitoring.min_labels:
+            texts = labelled["text"].tolist()
+            y_true = labels_to_int(labelled["true_label"].tolist())
+            y_pred = (spam_probability(model, texts) >= 0.5).astype(int)
+            return measured_accuracy(y_true, y_pred)
+        return replace(estimate_accuracy(window_proba), n_labels=n_labels)
+
+    def check(self, *, trigger: str, actor: str = "scheduler",
+              retrain: bool = True, progress: Callable[[str], None] | None = None
+              ) -> CheckResult:
+        """Run one monitoring cycle and, when the rules say so, a retrain."""
+        now = self.clock.now()
+        thresholds = rule_thresholds(self.settings)
+        champion = self.registry.champion_version()
+        since = self._window_start()
+        window = self.store.predictions_between(since, now,
+                                                limit=self.settings.monitoring.max_window)
+        self.log.write(f"Monitoring check ({trigger}): {len(window)} predictions since "
+                       f"{since:%Y-%m-%d %H:%M:%S}" if since else
+                       f"Monitoring check ({trigger}): {len(window)} predictions so far")
+        report: DriftReport | None = None
+        snapshot: DriftSnapshot | None = None
+        accuracy = AccuracyReading(None, True, None, None, 0)
+        if champion is not None and len(window) >= thresholds.min_window:
+            model = self.registry.load(champion)
+            texts = window["text"].tolist()
+            proba = spam_probability(model, texts)
+            detector = self.detector_for(champion)
+            report = detector.score(texts, timestamp=now, source="monitor",
+                                    spam_probabilities=proba)
+            snapshot = self._snapshot(report, window, champion, now)
+            self.store.save_snapshot(snapshot)
+            self.log.write(f"Drift metrics: vocab={report.vocabulary_drift:.2f}, "
+                           f"tfidf={report.tfidf_drift:.2f}, score={report.drift_score:.2f} "
+                           f"(threshold {report.threshold:.2f})")
+            if report.new_patterns:
+                terms = [p.term for p in report.new_patterns[:8]]
+                self.log.write(f"New patterns detected: {terms}")
+            accuracy = self._accuracy(model, since, now, proba)
+            self._log_accuracy(accuracy)
+        inputs = CheckInputs(
+            window_size=len(window) if champion is not None else 0,
+            drift_score=report.drift_score if report else None,
+            accuracy=accuracy.value, accuracy_is_estimate=accuracy.is_estimate,
+            n_labels=accuracy.n_labels)
+        if champion is None:
+            ruling_reasons: tuple[str, ...] = ("There is no champion model yet; train first.",)
+            ruling_decision = NO_ACTION
+            ruling_triggers: tuple[str, ...] = ()
+        else:
+            ruling = decide_check(inputs, thresholds)
+            ruling_reasons, ruling_decision = ruling.reasons, ruling.decision
+            ruling_triggers = ruling.triggers
+        decision = Decision(
+            id=uuid.uuid4().hex, ts=now, trigger=trigger, decision=ruling_decision,
+            reasons=ruling_reasons, window_size=len(window), accuracy=accuracy.value,
+            accuracy_is_estimate=accuracy.is_estimate, accuracy_low=accuracy.low,
+            accuracy_high=accuracy.high, n_labels=accuracy.n_labels,
+            drift_score=report.drift_score if report else None,
+            thresholds=_thresholds_dict(thresholds), champion_version=champion,
+            snapshot_id=snapshot.id if snapshot else None,
+            outcome="no action" if ruling_decision == NO_ACTION else "retrain requested",
+            actor=actor)
+        self.store.save_decision(decision)
+        why = "; ".join(ruling_triggers) if ruling_triggers else ""
+        self.log.write(f"Decision: {ruling_decision}" + (f" ({why})" if why else "")
+                       + f" - {' '.join(ruling_reasons)}")
+        self.store.append_audit(actor, "monitor.decision", decision.id, {
+            "trigger": trigger, "window_size": len(window), "drift": report.to_dict()
+            if report else None, "accuracy": accuracy.value,
+            "accuracy_is_estimate": accuracy.is_estimate, "n_labels": accuracy.n_labels,
+            "champion_version": champion, "thresholds": decision.thresholds,
+            "decision": ruling_decision}, " ".join(ruling_reasons))
+        retrain_result: RetrainResult | None = None
+        retrain_error: str | None = None
+        if ruling_decision == RETRAIN and retrain:
+            retrain_trigger = "+".join(ruling_triggers) or trigger
+            try:
+                retrain_result = self.retrain(trigger=retrain_trigger, actor=actor,
+                                              reasons=ruling_reasons, decision_id=decision.id,
+                                              progress=progress)
+                decision = self.store.update_decision(
+                    decision.id, retraining_id=retrain_result.event.id,
+                    outcome=_outcome_text(retrain_result.deployment))
+            except SpamopsError as exc:
+                retrain_error = str(exc)
+                decision = self.store.update_decision(decision.id,
+                                                      outcome=f"retrain not run: {exc}")
+                self.log.write(f"Retrain not run: {exc}")
+        return CheckResult(decision=decision, snapshot=snapshot, report=report,
+                           accuracy=accuracy, retrain=retrain_result,
+                           retrain_error=retrain_error)
+
+    def _log_accuracy(self, accuracy: AccuracyReading) -> None:
+        if accuracy.value is None:
+            self.log.write("Accuracy: unknown (no labels and no predictions)")
+        elif accuracy.is_estimate:
+            self.log.write(f"Accuracy: {accuracy.value:.1%} estimated from calibrated "
+                           f"probabilities (95% {accuracy.low:.1%}-{accuracy.high:.1%}; "
+                           f"{accuracy.n_labels} labels, too few to measure)")
+        else:
+            self.log.write(f"Accuracy: {accuracy.value:.1%} measured on {accuracy.n_labels} "
+                           f"labels (95% {accuracy.low:.1%}-{accuracy.high:.1%})")
+
+    def _snapshot(self, report: DriftReport, window: pd.DataFrame, champion: int,
+                  now: datetime) -> DriftSnapshot:
+        return DriftSnapshot(
+            id=uuid.uuid4().hex, ts=now, model_version=champion, n=report.n,
+            window_start=window["ts"].min().to_pydatetime() if len(window) else None,
+            window_end=now, vocabulary_drift=report.vocabulary_drift,
+            tfidf_drift=report.tfidf_drift, prediction_drift=report.prediction_drift,
+            prediction_p_value=report.prediction_p_value, drift_score=report.drift_score,
+            p_value=report.p_value, threshold=report.threshold,
+            drift_detected=report.drift_detected, new_patterns=tuple(report.new_patterns),
+            recommendation=report.recommendation, spam_rate=report.spam_rate,
+            source="monitor")
+
+    # Retraining --------------------------------------------------------------------------
+    def _training_data(self, trigger: str) -> tuple[TrainingData, pd.DataFrame, dict[str, Any]]:
+        """Training split + labelled feedback; the most recent share of labels held out."""
+        split = self.dataset.split()
+        labelled = self.store.labels_received_between(None, None)
+        test_texts = set(split.test_texts)
+        # Feedback on messages of the persisted test split would leak it into training.
+        labelled = labelled[~labelled["text"].isin(test_texts)]
+        labelled = labelled.sort_values("labelled_at").drop_duplicates("text", keep="last")
+        n_holdout = int(round(len(labelled) * self.settings.monitoring.holdout_fraction))
+        holdout = labelled.iloc[len(labelled) - n_holdout:] if n_holdout else labelled.iloc[:0]
+        train_fb = labelled.iloc[:len(labelled) - n_holdout]
+        train_fb = train_fb[~train_fb["text"].isin(set(holdout["text"]))]
+        base = dict(zip(split.train_texts, split.train_labels, strict=True))
+        for text, label in zip(train_fb["text"], train_fb["true_label"], strict=True):
+            base[text] = label
+        lineage = {
+            "trigger": trigger,
+            "feedback_train": str(len(train_fb)),
+            "feedback_holdout": str(len(holdout)),
+            "feedback_from": _ts(train_fb["labelled_at"].min()) if len(train_fb) else "",
+            "feedback_to": _ts(train_fb["labelled_at"].max()) if len(train_fb) else "",
+            "holdout_from": _ts(holdout["labelled_at"].min()) if len(holdout) else "",
+        }
+        data = TrainingData(list(base), list(base.values()), split.test_texts,
+                            split.test_labels, split.fingerprint, lineage)
+        return data, holdout, lineage
+
+    def retrain(self, *, trigger: str, actor: str = "scheduler",
+                reasons: tuple[str, ...] = (), decision_id: str | None = None,
+                progress: Callable[[str], None] | None = None) -> RetrainResult:
+        """Train a challenger, compare it with the champion, then deploy, keep or wait.
+
+        Raises:
+            ConflictError: another retrain of this data home is running.
+        """
+        say = progress or (lambda _m: None)
+        with self._retrain_lock():
+            champion = self.registry.champion_version()
+            event = RetrainingEvent(id=uuid.uuid4().hex, started_at=self.clock.now(),
+                                    trigger=trigger, status="running",
+                                    champion_version=champion, decision_id=decision_id,
+                                    pid=os.getpid(), actor=actor,
+                                    reasoning=" ".join(reasons))
+            self.store.save_retraining(event)
+            self.store.append_audit(actor, "retrain.started", event.id,
+                                    {"trigger": trigger, "champion_version": champion},
+                                    event.reasoning or f"Retrain requested ({trigger}).")
+            try:
+                return self._retrain(event, say)
+            except Exception as exc:
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                failed = replace(event, status="failed", finished_at=self.clock.now(),
+                                 deployment="KEEP",
+                                 reasoning=f"Training failed ({message}); the champion stays.")
+                self.store.save_retraining(failed)
+                self.store.append_audit(actor, "retrain.failed", event.id,
+                                        {"trigger": trigger, "error": message},
+                                        failed.reasoning)
+                self.log.write(f"Retraining failed: {message}; champion unchanged")
+                outcome = DeploymentOutcome("KEEP", None, champion, None,
+                                            (failed.reasoning,), None)
+                if isinstance(exc, SpamopsError):
+                    return RetrainResult(failed, outcome)
+                raise
+
+    def _retrain(self, event: RetrainingEvent, say: Callable[[str], None]) -> RetrainResult:
+        from engine.training import train_and_log
+
+        data, holdout, lineage = self._training_data(event.trigger)
+        self.log.write(f"Training challenger on {len(data.train_texts)} messages "
+                       f"({lineage['feedback_train']} from feedback, "
+                       f"{lineage['feedback_holdout']} recent labels held out)")
+        say("training the challenger")
+        result = train_and_log(
+            data, tracking_uri=self.settings.tracking_uri, experiment="spamops",
+            model_name=self.settings.model_name,
+            artifact_location=str(self.settings.artifacts_dir.resolve()),
+            seed=self.settings.seed, progress=say)
+        self.store.record_model_version(result.version, result.run_id, self.clock.now(),
+                                        result.metrics.as_dict(), lineage)
+        champion = event.champion_version
+        if champion is None:  # nothing to compare with: the first model becomes champion
+            self.registry.adopt_first(result.version)
+            self._on_champion_changed()
+            outcome = DeploymentOutcome(DEPLOY, result.version, None, None,
+                                        ("There was no champion, so the new model serves.",),
+                                        None)
+            return self._finish(event, result.version, outcome, lineage)
+        say("comparing champion and challenger")
+        comparison = self._compare(champion, result.version, data, holdout)
+        test_cmp = comparison.get("test_split")
+        recent_cmp = comparison.get("recent_feedback")
+        ruling = decide_deployment(test_cmp.summary() if test_cmp else None,
+                                   recent_cmp.summary() if recent_cmp else None,
+                                   rule_thresholds(self.settings))
+        basis = comparison.get(ruling.basis) or test_cmp
+        if basis is not None:
+            self.log.write(
+                f"New model accuracy: {basis.challenger.metrics.accuracy:.1%} "
+                f"({basis.accuracy_difference * 100:+.1f}) vs champion "
+                f"{basis.champion.metrics.accuracy:.1%} on {basis.name} (n={basis.n}, "
+                f"McNemar p={basis.mcnemar_p_value:.3g})")
+        approval_id = None
+        if ruling.decision == DEPLOY:
+            self.registry.promote(result.version)
+            self._on_champion_changed()
+        elif ruling.decision == PENDING_APPROVAL:
+            approval = Approval(id=uuid.uuid4().hex[:12], created_at=self.clock.now(),
+                                retraining_id=event.id, challenger_version=result.version,
+                                champion_version=champion, status="pending",
+                                comparison=comparison.as_dict())
+            self.store.save_approval(approval)
+            self.registry.set_alias(CHALLENGER, result.version)
+            approval_id = approval.id
+        outcome = DeploymentOutcome(ruling.decision, result.version, champion,
+                                    ruling.improvement, ruling.reasons, comparison, approval_id)
+        return self._finish(event, result.version, outcome, lineage)
+
+    def _finish(self, event: RetrainingEvent, version: int, outcome: DeploymentOutcome,
+                lineage: dict[str, Any]) -> RetrainResult:
+        done = replace(event, status="completed", finished_at=self.clock.now(),
+                       challenger_version=version, deployment=outcome.decision,
+                       improvement=outcome.improvement,
+                       reasoning=" ".join(outcome.reasons),
+                       comparison=outcome.comparison.as_dict() if outcome.comparison else None,
+                       lineage=lineage)
+        self.store.save_retraining(done)
+        improvement = ("n/a" if outcome.improvement is None
+                       else f"{outcome.improvement * 100:+.1f}")
+        margin = self.settings.thresholds.min_improvement * 100
+        self.log.write(f"Deployment decision: {outcome.decision} (improvement {improvement} "
+                       f"vs required > {margin:.1f}) - {' '.join(outcome.reasons)}")
+        self.store.append_audit(event.actor, f"deployment.{outcome.decision.lower()}", done.id, {
+            "challenger_version": version, "champion_version": outcome.champion_version,
+            "improvement": outcome.improvement, "approval_id": outcome.approval_id,
+            "thresholds": _thresholds_dict(rule_thresholds(self.settings)),
+            "lineage": lineage}, done.reasoning)
+        return RetrainResult(done, outcome)
+
+    def _compare(self, champion: int, challenger: int, data: TrainingData,
+                 holdout: pd.DataFrame) -> Comparison:
+        champion_model = self.registry.load(champion)
+        challenger_model = self.registry.load(challenger)
+        sets = []
+        y_test = labels_to_int(data.test_labels)
+        sets.append(compare_on_set(
+            "test_split", y_test, spam_probability(champion_model, data.test_texts),
+            spam_probability(challenger_model, data.test_texts),
+            champion_version=champion, challenger_version=challenger,
+            seed=self.settings.seed))
+        if len(holdout):
+            texts = holdout["text"].tolist()
+            sets.append(compare_on_set(
+                "recent_feedback", labels_to_int(holdout["true_label"].tolist()),
+                spam_probability(champion_model, texts),
+                spam_probability(challenger_model, texts),
+                champion_version=champion, challenger_version=challenger,
+                seed=self.settings.seed))
+        return Comparison(champion, challenger, tuple(sets))
+
+    # Approvals ---------------------------------------------------------------------------
+    def _pending(self, approval_id: str) -> Approval:
+        approval = self.store.approval(approval_id)
+        if approval.status != "pending":
+            raise ConflictError(f"approval {approval_id} was already {approval.status} "
+                                f"by {approval.decided_by}")
+        return approval
+
+    def approve(self, approval_id: str, *, actor: str, reason: str | None = None) -> Approval:
+        """Deploy a pending challenger."""
+        approval = self._pending(approval_id)
+        self.registry.promote(approval.challenger_version)
+        self._on_champion_changed()
+        return self._decide(approval, "approved", "APPROVED", actor, reason or
+                            f"Approved by {actor}: version {approval.challenger_version} "
+                            "now serves.")
+
+    def reject(self, approval_id: str, *, actor: str, reason: str | None = None) -> Approval:
+        """Discard a pending challenger; the champion stays."""
+        approval = self._pending(approval_id)
+        if self.registry.alias_version(CHALLENGER) == approval.challenger_version:
+            self.registry.delete_alias(CHALLENGER)
+        return self._decide(approval, "rejected", "REJECTED", actor, reason or
+                            f"Rejected by {actor}: version {approval.champion_version} "
+                            "stays champion.")
+
+    def _decide(self, approval: Approval, status: str, deployment: str, actor: str,
+                reason: str) -> Approval:
+        decided = replace(approval, status=status, decided_at=self.clock.now(),
+                          decided_by=actor, reason=reason)
+        self.store.save_approval(decided)
+        try:
+            event = self.store.retraining(approval.retraining_id)
+            self.store.save_retraining(replace(event, deployment=deployment))
+        except NotFound:
+            pass
+        self.store.append_audit(actor, f"approval.{status}", approval.id, {
+            "challenger_version": approval.challenger_version,
+            "champion_version": approval.champion_version,
+            "retraining_id": approval.retraining_id}, reason)
+        self.log.write(f"Approval {approval.id} {status} by {actor}: {reason}")
+        return decided
+
+
+def _outcome_text(outcome: DeploymentOutcome) -> str:
+    if outcome.decision == DEPLOY:
+        return f"deployed v{outcome.challenger_version}"
+    if outcome.decision == PENDING_APPROVAL:
+        return f"v{outcome.challenger_version} pending approval"
+    if outcome.challenger_version is None:
+        return "retrain failed, champion kept"
+    return f"kept v{outcome.champion_version} (challenger v{outcome.challenger_version})"
+
+
+def _thresholds_dict(t: RuleThresholds) -> dict[str, Any]:
+    return {"drift": t.drift, "accuracy_floor": t.accuracy_floor,
+            "min_improvement": t.min_improvement, "max_regression": t.max_regression,
+            "min_window": t.min_window, "min_labels": t.min_labels,
+            "approval_policy": t.approval_policy}
+
+
+def _ts(value: Any) -> str:
+    return str(value)[:19]
