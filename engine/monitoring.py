@@ -380,7 +380,7 @@ class Monitor:
         # Feedback on messages of the persisted test split would leak it into training.
         labelled = labelled[~labelled["text"].isin(test_texts)]
         labelled = labelled.sort_values("labelled_at").drop_duplicates("text", keep="last")
-        n_holdout = int(round(len(labelled) * self.settings.monitoring.holdout_fraction))
+        n_holdout = round(len(labelled) * self.settings.monitoring.holdout_fraction)
         holdout = labelled.iloc[len(labelled) - n_holdout:] if n_holdout else labelled.iloc[:0]
         train_fb = labelled.iloc[:len(labelled) - n_holdout]
         train_fb = train_fb[~train_fb["text"].isin(set(holdout["text"]))]
