@@ -228,7 +228,7 @@ def test_sigkill_during_retrain_leaves_the_champion_and_marks_it_interrupted(
     proc.wait(timeout=10)
     restarted = Services(load_settings())
     assert restarted.registry.require_champion() == 1
-    restarted.monitor  # start-up of a writer recovers interrupted retrains
+    assert restarted.monitor is not None  # a writer start-up recovers interrupted retrains
     event = restarted.retraining_history(1)[0]
     assert event.status == "interrupted"
     assert f"process {proc.pid}" in event.reasoning
