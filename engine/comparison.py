@@ -61,10 +61,8 @@ class SetComparison:
             name=self.name, n=self.n,
             champion_accuracy=self.champion.metrics.accuracy,
             challenger_accuracy=self.challenger.metrics.accuracy,
-            champion_precision=self.champion.metrics.precision,
-            challenger_precision=self.challenger.metrics.precision,
-            champion_recall=self.champion.metrics.recall,
-            challenger_recall=self.challenger.metrics.recall,
+            champion_f1=self.champion.metrics.f1,
+            challenger_f1=self.challenger.metrics.f1,
         )
 
 

@@ -59,7 +59,7 @@ class Thresholds(BaseModel):
     min_improvement: float = Field(0.01, ge=0, lt=1)
     """A challenger deploys only if its accuracy beats the champion's by more than this."""
     max_regression: float = Field(0.01, ge=0, lt=1)
-    """Largest drop of accuracy, precision or recall on the test split that a deploy may cause."""
+    """Largest drop of accuracy or spam F1 on the test split that a deploy may cause."""
     false_alarm_rate: float = Field(0.05, gt=0, lt=0.5)
     """Target false-alarm rate of the drift detector on unchanged traffic (calibration level)."""
 

@@ -70,10 +70,8 @@ def test_reasons_name_numbers_and_thresholds() -> None:
 
 
 def ev(name: str = "test_split", n: int = 1000, champion: float = 0.95,
-       challenger: float = 0.97, precision: tuple[float, float] = (0.95, 0.95),
-       recall: tuple[float, float] = (0.9, 0.9)) -> EvaluationSummary:
-    return EvaluationSummary(name, n, champion, challenger, precision[0], precision[1],
-                             recall[0], recall[1])
+       challenger: float = 0.97, f1: tuple[float, float] = (0.92, 0.92)) -> EvaluationSummary:
+    return EvaluationSummary(name, n, champion, challenger, f1[0], f1[1])
 
 
 MANUAL = RuleThresholds(approval_policy="manual")
@@ -93,10 +91,10 @@ DEPLOY_TABLE = [
      ev("recent_feedback", 200, 0.85, 0.95), T, KEEP),
     ("recent gain, regression within tolerance", ev(champion=0.98, challenger=0.975),
      ev("recent_feedback", 200, 0.85, 0.95), T, DEPLOY),
-    ("recent gain but recall regresses", ev(recall=(0.95, 0.90)),
+    ("recent gain but spam F1 regresses", ev(f1=(0.95, 0.93)),
      ev("recent_feedback", 200, 0.85, 0.95), T, KEEP),
-    ("recent gain but precision regresses", ev(precision=(0.97, 0.90)),
-     ev("recent_feedback", 200, 0.85, 0.95), T, KEEP),
+    ("recent gain, F1 dip within tolerance", ev(f1=(0.95, 0.945)),
+     ev("recent_feedback", 200, 0.85, 0.95), T, DEPLOY),
     ("manual policy, qualifying", ev(), None, MANUAL, PENDING_APPROVAL),
     ("manual policy, not qualifying", ev(champion=0.97, challenger=0.97), None, MANUAL, KEEP),
     ("custom larger margin", ev(champion=0.95, challenger=0.97), None,
