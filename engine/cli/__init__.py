@@ -14,7 +14,15 @@ from pathlib import Path
 import click
 
 from engine import __version__
-from engine.cli import config_cmd, data, drift_cmd, models, monitor_cmds, store_cmds
+from engine.cli import (
+    config_cmd,
+    data,
+    drift_cmd,
+    models,
+    monitor_cmds,
+    serve_cmd,
+    store_cmds,
+)
 from engine.cli._common import CliState
 from engine.errors import SpamopsError
 
@@ -34,7 +42,8 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 
 for _group in (config_cmd.commands + data.commands + models.commands
-               + store_cmds.commands + drift_cmd.commands + monitor_cmds.commands):
+               + store_cmds.commands + drift_cmd.commands + monitor_cmds.commands
+               + serve_cmd.commands):
     cli.add_command(_group)
 
 

@@ -1,0 +1,83 @@
+"""Dependencies of the routes, as ``Annotated`` aliases: a signature says what a route needs.
+
+``ServicesDep`` is the one ``Services`` the app was built with. ``OperatorDep`` guards the
+control endpoints: they need ``X-API-Key`` equal to ``settings.api_key`` and are *disabled*
+(503) while no key is configured. ``ClientDep`` guards predictions, feedback and the
+approvals list: open while no key is configured (the server binds to 127.0.0.1 by default),
+keyed once one is. Both return the caller's name for the audit trail, ``api:<key id>``, where
+the key id is a short hash of the key, never the key. This module must not call services.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader
+
+from engine.services import Services
+from server.telemetry import ApiMetrics
+
+API_KEY_HEADER = "X-API-Key"
+
+api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, scheme_name="ApiKey",
+    description="The key set with SPAMOPS_API_KEY. Control endpoints always need it; "
+                "predictions and feedback need it only when a key is configured.")
+
+
+def get_services(request: Request) -> Services:
+    """The services the app was created with."""
+    services: Services = request.app.state.services
+    return services
+
+
+def get_metrics(request: Request) -> ApiMetrics:
+    """The app's Prometheus metrics."""
+    metrics: ApiMetrics = request.app.state.metrics
+    return metrics
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+
+
+def key_id(key: str) -> str:
+    """A short, stable, non-secret name for an API key (first 8 hex digits of its sha256)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
+
+
+def _check_key(services: Services, key: str | None) -> str:
+    configured = services.settings.api_key
+    assert configured is not None
+    expected = configured.get_secret_value().encode("utf-8")
+    # compare_digest: the time taken must not tell how much of a guessed key was right.
+    if key is None or not hmac.compare_digest(key.encode("utf-8"), expected):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            f"missing or invalid {API_KEY_HEADER} header",
+                            headers={"WWW-Authenticate": "ApiKey"})
+    return f"api:{key_id(key)}"
+
+
+def require_operator(services: ServicesDep,
+                     key: Annotated[str | None, Security(api_key_header)]) -> str:
+    """The caller of a control endpoint, or 503 (no key configured) / 401 (wrong key)."""
+    if services.settings.api_key is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "control endpoints are disabled: set SPAMOPS_API_KEY (12 characters "
+                            "or more) and restart the server to enable them")
+    return _check_key(services, key)
+
+
+def require_client(services: ServicesDep,
+                   key: Annotated[str | None, Security(api_key_header)]) -> str:
+    """The caller of an open endpoint: ``api`` with no key configured, else the key's name."""
+    if services.settings.api_key is None:
+        return "api"
+    return _check_key(services, key)
+
+
+OperatorDep = Annotated[str, Depends(require_operator)]
+ClientDep = Annotated[str, Depends(require_client)]

@@ -1,0 +1,116 @@
+"""The FastAPI application: ``create_app(services)`` builds it; importing does nothing.
+
+The app owns HTTP only: routers (``server/routes/``), the lifespan (warm the champion at
+start-up, ``services.close()`` at shutdown so the prediction spool is ingested), error
+handlers and the Prometheus middleware. Every route turns one request into one
+``Services`` call. Errors never leak stack traces or file paths: a ``SpamopsError`` becomes
+``{"detail": "<its one line>"}`` with its ``http_status``, invalid input a 422 naming the
+field, anything unexpected a bare 500 (logged here, with its traceback, for the operator).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+
+from engine import __version__
+from engine.errors import SpamopsError
+from engine.services import Services
+from server.routes import api_router
+from server.telemetry import ApiMetrics, MetricsMiddleware
+
+logger = logging.getLogger(__name__)
+
+_FILE_PATH = re.compile(r"(?<![\w/])/(?:home|root|tmp|var|usr|opt|srv|mnt|etc|work|data|Users)"
+                        r"(?:/[\w.@+-]+)+/?")
+"""Absolute file paths under the usual roots (URL paths such as /monitor/check stay)."""
+
+
+def operation_id(route: APIRoute) -> str:
+    """``<tag>-<function name>``: stable, readable OpenAPI operation ids for clients."""
+    tag = str(route.tags[0]) if route.tags else "api"
+    return f"{tag}-{route.name}"
+
+
+def public_message(message: str, services: Services) -> str:
+    """A one-line error message with file paths replaced (no layout leaks to callers)."""
+    line = message.splitlines()[0] if message else "error"
+    for home in {str(services.settings.home.resolve()), str(services.settings.home)}:
+        if home not in (".", ""):
+            line = line.replace(home, "<home>")
+    return _FILE_PATH.sub("<path>", line)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first.get('msg', 'invalid value')}{more}"
+
+
+def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
+    """Build the REST API around ``services``.
+
+    Args:
+        services: the engine facade every route calls.
+        close_services: call ``services.close()`` at shutdown (false when another UI in the
+            same process, such as the console, owns them).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.started = time.monotonic()
+        try:
+            # Load the champion now, so the first request does not pay MLflow's start-up.
+            await run_in_threadpool(services.champion.get)
+        except SpamopsError as exc:
+            logger.warning("serving without a champion for now: %s", exc)
+        try:
+            yield
+        finally:
+            if close_services:
+                await run_in_threadpool(services.close)
+
+    app = FastAPI(
+        title="spamops",
+        version=__version__,
+        summary="Classify SMS spam, take feedback, watch drift, retrain and deploy safely.",
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
+    metrics = ApiMetrics(services)
+    app.state.services = services
+    app.state.metrics = metrics
+    app.state.started = time.monotonic()
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    @app.exception_handler(SpamopsError)
+    async def spamops_error(_request: Request, exc: SpamopsError) -> JSONResponse:
+        if exc.http_status >= 500:
+            logger.error("request failed: %s", exc)
+        return JSONResponse({"detail": public_message(str(exc), services)},
+                            status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+    app.include_router(api_router)
+    return app

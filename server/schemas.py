@@ -1,0 +1,402 @@
+"""Request and response models of the REST API.
+
+Requests end in ``Request`` and forbid unknown fields; responses end in ``Public``; lists come
+in the ``{"data": [...], "count": n}`` envelope. The ``from_*`` constructors only copy fields
+from the engine's result types (``engine.records``, ``engine.monitoring``,
+``engine.registry``): this module decides nothing and must not call services.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+if TYPE_CHECKING:
+    from engine.monitoring import CheckResult, RetrainResult
+    from engine.records import Approval, DriftSnapshot, FeedbackRecord, RetrainingEvent
+    from engine.registry import AliasMove, ModelVersionInfo
+    from engine.scheduling import HolderInfo
+    from engine.services import Health, Prediction
+
+MAX_TEXT_CHARS = 5000
+"""Longest message accepted (the engine refuses longer ones too)."""
+MAX_BATCH = 1000
+"""Most messages in one ``POST /predict/batch``."""
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)]
+Label = Literal["ham", "spam"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# Predictions and feedback ------------------------------------------------------------------
+class PredictRequest(_Request):
+    """One message to classify."""
+
+    text: Text = Field(description="The SMS text: not blank, at most 5,000 characters.",
+                       examples=["WINNER!! Claim your free prize now: call 09061701461"])
+
+
+class PredictBatchRequest(_Request):
+    """Up to 1,000 messages to classify in one call."""
+
+    texts: list[Text] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class PredictionPublic(_Public):
+    """One scored message; ``prediction_id`` is what ``POST /feedback`` refers to."""
+
+    prediction_id: str
+    label: Label
+    spam_probability: float
+    model_version: int
+
+    @classmethod
+    def from_prediction(cls, p: Prediction) -> PredictionPublic:
+        return cls(prediction_id=p.id, label=p.label,
+                   spam_probability=round(p.spam_probability, 6),
+                   model_version=p.model_version)
+
+
+class PredictionsPublic(_Public):
+    data: list[PredictionPublic]
+    count: int
+
+
+class FeedbackRequest(_Request):
+    """The true label of an earlier prediction."""
+
+    prediction_id: str = Field(min_length=1, max_length=64)
+    label: Label
+
+
+class FeedbackPublic(_Public):
+    prediction_id: str
+    label: Label
+    received_at: datetime
+
+    @classmethod
+    def from_record(cls, r: FeedbackRecord) -> FeedbackPublic:
+        return cls(prediction_id=r.prediction_id, label=r.label,
+                   received_at=r.ts)
+
+
+# Health ------------------------------------------------------------------------------------
+class SchedulerHolderPublic(_Public):
+    host: str
+    pid: int
+    kind: str
+    since: datetime
+
+    @classmethod
+    def from_holder(cls, h: HolderInfo | None) -> SchedulerHolderPublic | None:
+        if h is None:
+            return None
+        return cls(host=h.host, pid=h.pid, kind=h.kind, since=h.since)
+
+
+class HealthPublic(_Public):
+    """``ok``: a champion is loaded and the store answers; ``degraded``: one of them not."""
+
+    status: Literal["ok", "degraded"]
+    model_version: int | None
+    store_reachable: bool
+    problems: list[str]
+    scheduler_holder: SchedulerHolderPublic | None
+    uptime_seconds: float
+    version: str
+
+    @classmethod
+    def from_health(cls, h: Health, *, uptime_seconds: float, version: str) -> HealthPublic:
+        return cls(status="ok" if not h.problems else "degraded",
+                   model_version=h.model_version, store_reachable=h.store_reachable,
+                   problems=list(h.problems),
+                   scheduler_holder=SchedulerHolderPublic.from_holder(h.scheduler_holder),
+                   uptime_seconds=round(uptime_seconds, 3), version=version)
+
+
+# Drift -------------------------------------------------------------------------------------
+class PatternPublic(_Public):
+    term: str
+    count: int
+    window_rate: float
+    reference_rate: float
+
+
+class DriftSnapshotPublic(_Public):
+    """One saved drift report (scores are calibrated: ``threshold`` means the same at any n)."""
+
+    id: str
+    timestamp: datetime
+    model_version: int | None
+    n: int
+    window_start: datetime | None
+    window_end: datetime | None
+    vocabulary_drift: float
+    tfidf_drift: float
+    prediction_drift: float | None
+    prediction_p_value: float | None
+    drift_score: float
+    p_value: float
+    threshold: float
+    drift_detected: bool
+    new_patterns: list[PatternPublic]
+    recommendation: str
+    spam_rate: float | None
+    source: str
+
+    @classmethod
+    def from_snapshot(cls, s: DriftSnapshot) -> DriftSnapshotPublic:
+        return cls(
+            id=s.id, timestamp=s.ts, model_version=s.model_version, n=s.n,
+            window_start=s.window_start, window_end=s.window_end,
+            vocabulary_drift=s.vocabulary_drift, tfidf_drift=s.tfidf_drift,
+            prediction_drift=s.prediction_drift, prediction_p_value=s.prediction_p_value,
+            drift_score=s.drift_score, p_value=s.p_value, threshold=s.threshold,
+            drift_detected=s.drift_detected,
+            new_patterns=[PatternPublic(term=p.term, count=p.count, window_rate=p.window_rate,
+                                        reference_rate=p.reference_rate)
+                          for p in s.new_patterns],
+            recommendation=s.recommendation, spam_rate=s.spam_rate, source=s.source)
+
+
+class DriftSnapshotsPublic(_Public):
+    data: list[DriftSnapshotPublic]
+    count: int
+
+
+# Models ------------------------------------------------------------------------------------
+class ModelVersionPublic(_Public):
+    version: int
+    aliases: list[str]
+    created_at: datetime
+    run_id: str
+    metrics: dict[str, float]
+    """Test-split metrics at training time."""
+    lineage: dict[str, str]
+
+    @classmethod
+    def from_info(cls, v: ModelVersionInfo) -> ModelVersionPublic:
+        return cls(version=v.version, aliases=list(v.aliases), created_at=v.created_at,
+                   run_id=v.run_id, metrics=dict(v.metrics), lineage=dict(v.tags))
+
+
+class ModelVersionsPublic(_Public):
+    data: list[ModelVersionPublic]
+    count: int
+
+
+class ComparedModelPublic(_Public):
+    version: int | None
+    accuracy: float | None
+    f1_score: float | None
+    precision: float | None
+    recall: float | None
+    roc_auc: float | None
+
+    @classmethod
+    def from_score(cls, score: dict[str, Any]) -> ComparedModelPublic:
+        m = score.get("metrics") or {}
+        return cls(version=score.get("version"), accuracy=m.get("accuracy"),
+                   f1_score=m.get("f1"), precision=m.get("precision"),
+                   recall=m.get("recall"), roc_auc=m.get("roc_auc"))
+
+
+class ModelComparisonPublic(_Public):
+    """The latest champion/challenger comparison.
+
+    ``current_model`` is the newest model (the challenger) and ``previous_model`` the champion
+    it was measured against, both on the set the deployment rule used (``evaluated_on``:
+    held-out recent labels when there were enough, else the persisted test split), where
+    ``improvement`` (current minus previous accuracy) and ``mcnemar_p_value`` were measured.
+    ``decision`` says what happened to the challenger, ``reasoning`` why; ``sets`` has every
+    evaluation set.
+    """
+
+    retraining_id: str
+    timestamp: datetime
+    current_model: ComparedModelPublic
+    previous_model: ComparedModelPublic
+    evaluated_on: str
+    improvement: float | None
+    mcnemar_p_value: float | None
+    bootstrap_low: float | None
+    bootstrap_high: float | None
+    decision: str | None
+    reasoning: str
+    sets: list[dict[str, Any]]
+
+    @classmethod
+    def from_event(cls, e: RetrainingEvent) -> ModelComparisonPublic:
+        comparison = e.comparison or {}
+        sets: list[dict[str, Any]] = list(comparison.get("sets") or [])
+        # Show the set the deployment decision measured ``improvement`` on (the rule rounds
+        # the difference), so the numbers agree; the test split when none matches.
+        decided = [s for s in sets if e.improvement is not None
+                   and abs(float(s.get("accuracy_difference", 0.0)) - e.improvement) < 1e-6]
+        shown = next(iter(sorted(decided, key=lambda s: s.get("name") != "recent_feedback")),
+                     next((s for s in sets if s.get("name") == "test_split"),
+                          sets[0] if sets else {}))
+        return cls(
+            retraining_id=e.id, timestamp=e.finished_at or e.started_at,
+            current_model=ComparedModelPublic.from_score(
+                shown.get("challenger") or {"version": comparison.get("challenger_version")}),
+            previous_model=ComparedModelPublic.from_score(
+                shown.get("champion") or {"version": comparison.get("champion_version")}),
+            evaluated_on=str(shown.get("name", "none")), improvement=e.improvement,
+            mcnemar_p_value=shown.get("mcnemar_p_value"),
+            bootstrap_low=shown.get("bootstrap_low"), bootstrap_high=shown.get("bootstrap_high"),
+            decision=e.deployment, reasoning=e.reasoning, sets=sets)
+
+
+class AliasMovePublic(_Public):
+    champion: int
+    previous: int | None
+    demoted: int | None
+
+    @classmethod
+    def from_move(cls, m: AliasMove) -> AliasMovePublic:
+        return cls(champion=m.champion, previous=m.previous, demoted=m.demoted)
+
+
+# Retraining --------------------------------------------------------------------------------
+class RetrainingEventPublic(_Public):
+    """One retraining, from start to the deployment decision."""
+
+    id: str
+    trigger: str
+    status: str
+    decision: str | None
+    """``DEPLOY``, ``KEEP``, ``PENDING_APPROVAL``, then ``APPROVED``/``REJECTED``."""
+    reasoning: str
+    champion_version: int | None
+    challenger_version: int | None
+    improvement: float | None
+    metrics: dict[str, dict[str, float]]
+    """Test-split metrics of ``champion`` and ``challenger`` (empty when not evaluated)."""
+    comparison: dict[str, Any] | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_seconds: float | None
+    actor: str
+
+    @classmethod
+    def from_event(cls, e: RetrainingEvent) -> RetrainingEventPublic:
+        sets = (e.comparison or {}).get("sets") or []
+        test = next((s for s in sets if s.get("name") == "test_split"), None)
+        metrics: dict[str, dict[str, float]] = {}
+        if test is not None:
+            for role in ("champion", "challenger"):
+                metrics[role] = {k: float(v) for k, v in
+                                 ((test.get(role) or {}).get("metrics") or {}).items()
+                                 if isinstance(v, int | float)}
+        duration = ((e.finished_at - e.started_at).total_seconds()
+                    if e.finished_at is not None else None)
+        return cls(id=e.id, trigger=e.trigger, status=e.status, decision=e.deployment,
+                   reasoning=e.reasoning, champion_version=e.champion_version,
+                   challenger_version=e.challenger_version, improvement=e.improvement,
+                   metrics=metrics, comparison=e.comparison, started_at=e.started_at,
+                   finished_at=e.finished_at, duration_seconds=duration, actor=e.actor)
+
+
+class RetrainingEventsPublic(_Public):
+    data: list[RetrainingEventPublic]
+    count: int
+
+
+# Control -----------------------------------------------------------------------------------
+class CheckRequest(_Request):
+    retrain: bool = True
+    """Retrain when the rules say so (false: decide and record only)."""
+
+
+class DeploymentPublic(_Public):
+    retraining_id: str
+    decision: str
+    challenger_version: int | None
+    champion_version: int | None
+    improvement: float | None
+    reasons: list[str]
+    approval_id: str | None
+
+    @classmethod
+    def from_result(cls, r: RetrainResult) -> DeploymentPublic:
+        d = r.deployment
+        return cls(retraining_id=r.event.id, decision=d.decision,
+                   challenger_version=d.challenger_version, champion_version=d.champion_version,
+                   improvement=d.improvement, reasons=list(d.reasons), approval_id=d.approval_id)
+
+
+class CheckPublic(_Public):
+    """One monitoring decision with what followed it."""
+
+    id: str
+    timestamp: datetime
+    trigger: str
+    decision: Literal["RETRAIN", "NO_ACTION"]
+    reasons: list[str]
+    outcome: str
+    window_size: int
+    accuracy: float | None
+    accuracy_is_estimate: bool
+    n_labels: int
+    drift: DriftSnapshotPublic | None
+    deployment: DeploymentPublic | None
+    retrain_error: str | None
+    actor: str
+
+    @classmethod
+    def from_result(cls, r: CheckResult) -> CheckPublic:
+        d = r.decision
+        return cls(
+            id=d.id, timestamp=d.ts, trigger=d.trigger,
+            decision=d.decision,
+            reasons=list(d.reasons), outcome=d.outcome, window_size=d.window_size,
+            accuracy=d.accuracy, accuracy_is_estimate=d.accuracy_is_estimate,
+            n_labels=d.n_labels,
+            drift=DriftSnapshotPublic.from_snapshot(r.snapshot) if r.snapshot else None,
+            deployment=DeploymentPublic.from_result(r.retrain) if r.retrain else None,
+            retrain_error=r.retrain_error, actor=d.actor)
+
+
+class DecisionRequest(_Request):
+    reason: str | None = Field(None, max_length=500)
+    """Why (recorded in the audit trail); a default sentence when omitted."""
+
+
+class ApprovalPublic(_Public):
+    id: str
+    created_at: datetime
+    retraining_id: str
+    challenger_version: int
+    champion_version: int | None
+    status: str
+    decided_at: datetime | None
+    decided_by: str | None
+    reason: str | None
+
+    @classmethod
+    def from_approval(cls, a: Approval) -> ApprovalPublic:
+        return cls(id=a.id, created_at=a.created_at, retraining_id=a.retraining_id,
+                   challenger_version=a.challenger_version, champion_version=a.champion_version,
+                   status=a.status, decided_at=a.decided_at, decided_by=a.decided_by,
+                   reason=a.reason)
+
+
+class ApprovalsPublic(_Public):
+    data: list[ApprovalPublic]
+    count: int
+
+
+class ErrorPublic(_Public):
+    """Every error body: one line, no stack trace, no file path."""
+
+    detail: str

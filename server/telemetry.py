@@ -1,0 +1,129 @@
+"""Prometheus metrics of one app: its own ``CollectorRegistry`` (never the global one, so two
+apps in one process, as in tests, never share counters).
+
+``MetricsMiddleware`` counts requests and times them by route template (``/approvals/{id}/
+approve``, never the raw path, and ``unmatched`` for unknown paths, so fuzzing cannot grow the
+label set). ``ServingCollector`` reads the champion version and the latest drift scores from
+``Services`` at scrape time. This module must not hold business logic.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine.errors import SpamopsError
+
+if TYPE_CHECKING:
+    from engine.services import Prediction, Services
+
+logger = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                   30.0)
+
+
+class ServingCollector(Collector):
+    """Champion version and current drift scores, read when Prometheus scrapes."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def describe(self) -> Iterable[Metric]:
+        # Declaring no names keeps registration free of service calls (no I/O at app creation).
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        champion = GaugeMetricFamily("spamops_champion_version",
+                                     "Model version serving predictions (0: none yet).")
+        health = self._services.health()
+        champion.add_metric([], float(health.model_version or 0))
+        yield champion
+        if not health.store_reachable:
+            return
+        try:
+            snapshot = self._services.latest_drift()
+        except SpamopsError as exc:
+            logger.warning("metrics: no drift snapshot: %s", exc)
+            return
+        if snapshot is None:
+            return
+        drift = GaugeMetricFamily("spamops_drift_score",
+                                  "Latest drift snapshot, by statistic.", labels=["statistic"])
+        drift.add_metric(["combined"], snapshot.drift_score)
+        drift.add_metric(["vocabulary"], snapshot.vocabulary_drift)
+        drift.add_metric(["tfidf"], snapshot.tfidf_drift)
+        if snapshot.prediction_drift is not None:
+            drift.add_metric(["prediction"], snapshot.prediction_drift)
+        yield drift
+        yield GaugeMetricFamily("spamops_drift_threshold", "Drift score above which drift is "
+                                "detected.", value=snapshot.threshold)
+        yield GaugeMetricFamily("spamops_drift_detected", "1 when the latest snapshot detected "
+                                "drift.", value=float(snapshot.drift_detected))
+        yield GaugeMetricFamily("spamops_drift_window_size", "Messages in the latest drift "
+                                "window.", value=float(snapshot.n))
+
+
+class ApiMetrics:
+    """The metrics of one app and its registry."""
+
+    def __init__(self, services: Services) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("spamops_http_requests", "HTTP requests handled.",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("spamops_http_request_duration_seconds",
+                                 "Time to answer an HTTP request.", ["method", "route"],
+                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.predictions = Counter("spamops_predictions", "Messages scored, by predicted label.",
+                                   ["label"], registry=self.registry)
+        for label in ("ham", "spam"):
+            self.predictions.labels(label)
+        self.registry.register(ServingCollector(services))
+
+    def count_predictions(self, predictions: Sequence[Prediction]) -> None:
+        """Count scored messages by label."""
+        spam = sum(p.label == "spam" for p in predictions)
+        if spam:
+            self.predictions.labels("spam").inc(spam)
+        if len(predictions) - spam:
+            self.predictions.labels("ham").inc(len(predictions) - spam)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text exposition of everything above."""
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware (no per-request task, unlike ``BaseHTTPMiddleware``)."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = str(scope.get("method", ""))
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)

@@ -1,0 +1,106 @@
+"""Fixtures of the API tests: apps built by ``create_app(Services(load_settings()))`` exactly as
+``spamops serve`` builds them, on private copies of real data homes.
+
+``populated_home`` is built once per session with the real engine (clean traffic and a check,
+then drifted traffic and a check that retrains under the manual approval policy, leaving a
+drift history, a comparison, a retraining event and a pending approval) and copied per test.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import _rewrite_artifact_paths, dataset_source
+
+API_KEY = "test-api-key-0123456789"
+"""The key the keyed fixtures configure (SPAMOPS_API_KEY)."""
+KEY = {"X-API-Key": API_KEY}
+
+
+@pytest.fixture(scope="session")
+def _populated_template(_trained_template: Path,
+                        tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from engine.config import load_settings
+    from engine.services import Services
+
+    home = tmp_path_factory.mktemp("populated") / "home"
+    shutil.copytree(_trained_template, home)
+    _rewrite_artifact_paths(home, _trained_template)
+    settings = load_settings(home=home, dataset_url=dataset_source(),
+                             monitoring={"approval_policy": "manual"})
+    services = Services(settings)
+    services.simulate(messages=600, label_rate=0.5)
+    services.check_now(trigger="operator")
+    services.simulate(messages=600, drift=0.4, label_rate=0.6, seed=3)
+    services.check_now(trigger="operator")
+    services.close()
+    return home
+
+
+@pytest.fixture
+def populated_home(data_home: Path, _populated_template: Path,
+                   monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data home with history and a pending approval (manual approval policy)."""
+    shutil.rmtree(data_home)
+    shutil.copytree(_populated_template, data_home)
+    _rewrite_artifact_paths(data_home, _populated_template)
+    monkeypatch.setenv("SPAMOPS_MONITORING__APPROVAL_POLICY", "manual")
+    return data_home
+
+
+ClientFactory = Callable[..., TestClient]
+
+
+@pytest.fixture
+def make_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[ClientFactory]:
+    """Build a started app on the current SPAMOPS_HOME, keyed or not."""
+    from engine.config import load_settings
+    from engine.services import Services
+    from server.main import create_app
+
+    opened: list[TestClient] = []
+
+    def make(*, api_key: str | None = None, raise_server_exceptions: bool = True
+             ) -> TestClient:
+        if api_key is None:
+            monkeypatch.delenv("SPAMOPS_API_KEY", raising=False)
+        else:
+            monkeypatch.setenv("SPAMOPS_API_KEY", api_key)
+        app = create_app(Services(load_settings()))
+        client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(trained_home: Path, make_client: ClientFactory) -> TestClient:
+    """No API key configured: predictions open, control disabled."""
+    return make_client()
+
+
+@pytest.fixture
+def keyed_client(trained_home: Path, make_client: ClientFactory) -> TestClient:
+    """API key configured: everything but reads needs X-API-Key."""
+    return make_client(api_key=API_KEY)
+
+
+@pytest.fixture
+def populated_client(populated_home: Path, make_client: ClientFactory) -> TestClient:
+    """Keyed, on a data home with history."""
+    return make_client(api_key=API_KEY)
+
+
+@pytest.fixture
+def empty_client(data_home: Path, make_client: ClientFactory) -> TestClient:
+    """A data home with nothing yet: no champion, no database."""
+    return make_client()
