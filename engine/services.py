@@ -12,14 +12,14 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.dataset import Dataset, DatasetInfo, DatasetSplit
-from engine.errors import InvalidInput, NoChampionError, SpamopsError, StoreError
+from engine.errors import InvalidInput
 from engine.records import (
     Approval,
     AuditRecord,
@@ -56,18 +56,6 @@ class Prediction:
     spam_probability: float
     model_version: int
     text: str
-
-
-@dataclass(frozen=True)
-class Health:
-    """What a serving process can say about itself (``GET /health``)."""
-
-    model_version: int | None
-    """The champion version loaded for serving; None when there is none."""
-    store_reachable: bool
-    scheduler_holder: HolderInfo | None
-    problems: tuple[str, ...]
-    """One line per problem (no champion, store unreachable); empty when healthy."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +117,32 @@ class Overview:
     versions: int
     scheduler_holder: HolderInfo | None
     now: datetime
+
+
+@dataclass(frozen=True)
+class DailyTraffic:
+    """Predictions logged on one UTC day (``v_daily_traffic``)."""
+
+    day: date
+    predictions: int
+    spam_predicted: int
+    spam_rate: float
+
+
+@dataclass(frozen=True)
+class DailyAccuracy:
+    """Accuracy on one UTC day: measured from feedback, and estimated by monitoring checks."""
+
+    day: date
+    labelled: int
+    """Predictions made that day that have a true label (the latest label counts)."""
+    correct: int
+    measured: float | None
+    """``correct / labelled`` (``v_daily_accuracy``); None when nothing of that day is labelled."""
+    estimated: float | None
+    """Mean accuracy estimated (from calibrated probabilities) by the checks run that day."""
+    checks: int
+    """Monitoring checks that estimated accuracy that day."""
 
 
 class ChampionCache:
@@ -558,27 +572,6 @@ class Services:
         first: datetime | None = None
         version = 0
         for start in range(0, len(window), batch):
-    def health(self) -> Health:
-        """Champion loaded, store answering, scheduler holder: never raises a SpamopsError."""
-        problems: list[str] = []
-        version: int | None = None
-        try:
-            if not self._registry_exists():
-                raise NoChampionError("no champion model yet: run `spamops train`")
-            version, _ = self.champion.get()
-        except SpamopsError as exc:
-            problems.append(str(exc))
-        reachable = False
-        try:
-            if not self._store_exists():
-                raise StoreError("no history database yet: run `spamops setup-database`")
-            self.store.schema_version()
-            reachable = True
-        except SpamopsError as exc:
-            problems.append(str(exc))
-        return Health(model_version=version, store_reachable=reachable,
-                      scheduler_holder=self.scheduler_holder(), problems=tuple(problems))
-
             chunk = window[start:start + batch]
             predictions = self.predict([m.text for m in chunk], source=source)
             for message, prediction in zip(chunk, predictions, strict=True):
@@ -641,3 +634,75 @@ class Services:
     def _registry_exists(self) -> bool:
         return (self.settings.mlflow_tracking_uri is not None
                 or (self.settings.home / "mlflow.db").exists())
+
+    # Dashboard reads (issue 8): aggregation runs in DuckDB, the UI gets small records ---------
+    def has_history(self) -> bool:
+        """Whether this data home has a history database yet (a fresh home has none)."""
+        return self._store_exists()
+
+    @staticmethod
+    def _day_window(column: str, since: datetime | None,
+                    until: datetime | None) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        if since is not None:
+            clauses.append(f"{column} >= CAST(? AS DATE)")
+            params.append(since)
+        if until is not None:
+            clauses.append(f"{column} <= CAST(? AS DATE)")
+            params.append(until)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def daily_traffic(self, since: datetime | None = None,
+                      until: datetime | None = None) -> list[DailyTraffic]:
+        """Predictions per UTC day, oldest first, for the days of ``since`` through ``until``."""
+        where, params = self._day_window("day", since, until)
+        frame = self.store.query_frame(
+            "SELECT day, predictions, spam_predicted, spam_rate FROM v_daily_traffic"
+            f"{where} ORDER BY day", params)
+        return [DailyTraffic(day=_as_date(row["day"]), predictions=int(row["predictions"]),
+                             spam_predicted=int(row["spam_predicted"]),
+                             spam_rate=float(row["spam_rate"]))
+                for row in frame.to_dict("records")]
+
+    def daily_accuracy(self, since: datetime | None = None,
+                       until: datetime | None = None) -> list[DailyAccuracy]:
+        """Measured (by prediction day) and estimated (by check day) accuracy per UTC day."""
+        measured_where, measured_params = self._day_window("day", since, until)
+        checks_where, checks_params = self._day_window("CAST(ts AS DATE)", since, until)
+        checks_where = (checks_where + " AND" if checks_where else " WHERE") + (
+            " accuracy_is_estimate AND accuracy IS NOT NULL")
+        frame = self.store.query_frame(
+            "WITH measured AS (SELECT day, labelled, correct, accuracy FROM v_daily_accuracy"
+            f"{measured_where}), "
+            "estimated AS (SELECT CAST(ts AS DATE) AS day, avg(accuracy) AS estimated, "
+            f"count(*) AS checks FROM decisions{checks_where} GROUP BY ALL) "
+            "SELECT coalesce(m.day, e.day) AS day, coalesce(m.labelled, 0) AS labelled, "
+            "coalesce(m.correct, 0) AS correct, m.accuracy AS measured, e.estimated, "
+            "coalesce(e.checks, 0) AS checks "
+            "FROM measured AS m FULL OUTER JOIN estimated AS e ON m.day = e.day ORDER BY day",
+            measured_params + checks_params)
+        return [DailyAccuracy(day=_as_date(row["day"]), labelled=int(row["labelled"]),
+                              correct=int(row["correct"]),
+                              measured=_float_or_none(row["measured"]),
+                              estimated=_float_or_none(row["estimated"]),
+                              checks=int(row["checks"]))
+                for row in frame.to_dict("records")]
+
+
+def _as_date(value: Any) -> date:
+    """A DuckDB DATE as it comes out of a pandas frame (Timestamp or date)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raise TypeError(f"not a date: {value!r}")
+
+
+def _float_or_none(value: Any) -> float | None:
+    """A nullable DOUBLE from a pandas frame (NaN/NA mean NULL)."""
+    if value is None or value != value:  # NaN is not equal to itself
+        return None
+    try:
+        return float(value)
+    except TypeError:  # pandas.NA
+        return None
