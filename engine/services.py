@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.dataset import Dataset, DatasetInfo, DatasetSplit
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, NoChampionError, SpamopsError, StoreError
 from engine.records import (
     Approval,
     AuditRecord,
@@ -56,6 +56,18 @@ class Prediction:
     spam_probability: float
     model_version: int
     text: str
+
+
+@dataclass(frozen=True)
+class Health:
+    """What a serving process can say about itself (``GET /health``)."""
+
+    model_version: int | None
+    """The champion version loaded for serving; None when there is none."""
+    store_reachable: bool
+    scheduler_holder: HolderInfo | None
+    problems: tuple[str, ...]
+    """One line per problem (no champion, store unreachable); empty when healthy."""
 
 
 @dataclass(frozen=True)
@@ -545,6 +557,27 @@ class Services:
         from engine.scheduling import SchedulerLock
 
         return SchedulerLock.for_home(self.settings.home).holder()
+
+    def health(self) -> Health:
+        """Champion loaded, store answering, scheduler holder: never raises a SpamopsError."""
+        problems: list[str] = []
+        version: int | None = None
+        try:
+            if not self._registry_exists():
+                raise NoChampionError("no champion model yet: run `spamops train`")
+            version, _ = self.champion.get()
+        except SpamopsError as exc:
+            problems.append(str(exc))
+        reachable = False
+        try:
+            if not self._store_exists():
+                raise StoreError("no history database yet: run `spamops setup-database`")
+            self.store.schema_version()
+            reachable = True
+        except SpamopsError as exc:
+            problems.append(str(exc))
+        return Health(model_version=version, store_reachable=reachable,
+                      scheduler_holder=self.scheduler_holder(), problems=tuple(problems))
 
     # Traffic simulation ------------------------------------------------------------------
     def simulate(self, *, messages: int, drift: float = 0.0, label_rate: float = 0.0,
