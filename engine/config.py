@@ -81,6 +81,8 @@ class MonitoringSettings(BaseModel):
     """Fewest labelled predictions to measure accuracy instead of estimating it."""
     holdout_fraction: float = Field(0.3, gt=0, lt=1)
     """Share of the most recent labelled feedback kept out of retraining, for evaluation."""
+    retrain_cooldown_hours: float = Field(12, ge=0)
+    """After a retrain starts, drift or accuracy alerts do not start another for this long."""
     approval_policy: Literal["auto", "manual"] = "auto"
     """``auto`` deploys a qualifying challenger at once; ``manual`` waits for an operator."""
     misfire_grace_seconds: int = Field(300, ge=1)

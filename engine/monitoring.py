@@ -151,7 +151,8 @@ def rule_thresholds(settings: Settings) -> RuleThresholds:
     return RuleThresholds(drift=t.drift, accuracy_floor=t.accuracy_floor,
                           min_improvement=t.min_improvement, max_regression=t.max_regression,
                           min_window=m.min_window, min_labels=m.min_labels,
-                          approval_policy=m.approval_policy)
+                          approval_policy=m.approval_policy,
+                          retrain_cooldown_hours=m.retrain_cooldown_hours)
 
 
 def estimate_accuracy(spam_proba: np.ndarray) -> AccuracyReading:
@@ -298,7 +299,7 @@ class Monitor:
             window_size=len(window) if champion is not None else 0,
             drift_score=report.drift_score if report else None,
             accuracy=accuracy.value, accuracy_is_estimate=accuracy.is_estimate,
-            n_labels=accuracy.n_labels)
+            n_labels=accuracy.n_labels, hours_since_retrain=self._hours_since_retrain(now))
         if champion is None:
             ruling_reasons: tuple[str, ...] = ("There is no champion model yet; train first.",)
             ruling_decision = NO_ACTION
@@ -346,6 +347,12 @@ class Monitor:
         return CheckResult(decision=decision, snapshot=snapshot, report=report,
                            accuracy=accuracy, retrain=retrain_result,
                            retrain_error=retrain_error)
+
+    def _hours_since_retrain(self, now: datetime) -> float | None:
+        events = self.store.retraining_events(1)
+        if not events:
+            return None
+        return max(0.0, (now - events[0].started_at).total_seconds() / 3600)
 
     def _log_accuracy(self, accuracy: AccuracyReading) -> None:
         if accuracy.value is None:
@@ -590,7 +597,8 @@ def _thresholds_dict(t: RuleThresholds) -> dict[str, Any]:
     return {"drift": t.drift, "accuracy_floor": t.accuracy_floor,
             "min_improvement": t.min_improvement, "max_regression": t.max_regression,
             "min_window": t.min_window, "min_labels": t.min_labels,
-            "approval_policy": t.approval_policy}
+            "approval_policy": t.approval_policy,
+            "retrain_cooldown_hours": t.retrain_cooldown_hours}
 
 
 def _ts(value: Any) -> str:

@@ -4,7 +4,8 @@ Two decisions live here, each with one-sentence reasons a person can read:
 
 - ``decide_check``: after a monitoring check, ``RETRAIN`` or ``NO_ACTION`` by the rule
   *drift score > drift threshold OR accuracy < accuracy floor*; a window smaller than the
-  minimum is ``NO_ACTION`` with that reason, never a false alarm.
+  minimum is ``NO_ACTION`` with that reason, never a false alarm; a rule that fires within the
+  retrain cooldown is ``NO_ACTION`` with the rule *and* the cooldown as reasons.
 - ``decide_deployment``: after a challenger was trained and compared, ``DEPLOY``, ``KEEP`` or
   ``PENDING_APPROVAL``: deploy only when accuracy improves by *more than* the minimum
   improvement and neither accuracy nor spam F1 regresses on the persisted test split beyond
@@ -40,6 +41,7 @@ class RuleThresholds:
     min_window: int = 200
     min_labels: int = 50
     approval_policy: Literal["auto", "manual"] = "auto"
+    retrain_cooldown_hours: float = 12.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class CheckInputs:
     """Champion accuracy on the window's labels, or its estimate; None when unknown."""
     accuracy_is_estimate: bool
     n_labels: int
+    hours_since_retrain: float | None = None
+    """Hours since the last retrain started (None: never)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,13 @@ def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecisi
         triggers.append("accuracy")
         reasons.append(f"The {accuracy_kind} accuracy {_pct(accuracy)} ({label_note}) is "
                        f"below the {_pct(thresholds.accuracy_floor)} floor.")
+    since = inputs.hours_since_retrain
+    if triggers and since is not None and since < thresholds.retrain_cooldown_hours:
+        # Retraining again within hours learns from almost the same labels: wait for more.
+        reasons.append(f"The last retrain started {since:.1f} h ago, within the "
+                       f"{thresholds.retrain_cooldown_hours:g} h cooldown, so no new retrain "
+                       "yet.")
+        return CheckDecision(NO_ACTION, tuple(triggers), tuple(reasons))
     if triggers:
         return CheckDecision(RETRAIN, tuple(triggers), tuple(reasons))
     parts = []

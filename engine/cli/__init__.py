@@ -16,7 +16,10 @@ import click
 from engine import __version__
 from engine.cli import (
     config_cmd,
+    console_cmd,
+    dashboard_cmd,
     data,
+    demo_cmd,
     drift_cmd,
     models,
     monitor_cmds,
@@ -43,7 +46,8 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 for _group in (config_cmd.commands + data.commands + models.commands
                + store_cmds.commands + drift_cmd.commands + monitor_cmds.commands
-               + serve_cmd.commands):
+               + serve_cmd.commands + demo_cmd.commands + console_cmd.commands
+               + dashboard_cmd.commands):
     cli.add_command(_group)
 
 

@@ -124,3 +124,31 @@ def test_keep_reason_reports_the_improvement_against_the_margin() -> None:
     assert sut.decision == KEEP
     assert sut.improvement == pytest.approx(0.009)
     assert "+0.9 points" in sut.reasons[0] and "1.0" in sut.reasons[0]
+
+
+COOLDOWN_TABLE = [
+    ("drift within cooldown waits", check(drift=0.4), 2.0, NO_ACTION),
+    ("drift just after cooldown retrains", check(drift=0.4), 12.0, RETRAIN),
+    ("accuracy within cooldown waits", check(accuracy=0.8), 11.9, NO_ACTION),
+    ("never retrained retrains", check(drift=0.4), None, RETRAIN),
+    ("clean window within cooldown", check(), 1.0, NO_ACTION),
+]
+
+
+@pytest.mark.parametrize(("name", "inputs", "hours", "decision"), COOLDOWN_TABLE,
+                         ids=[row[0] for row in COOLDOWN_TABLE])
+def test_cooldown_decision_table(name: str, inputs: CheckInputs, hours: float | None,
+                                 decision: str) -> None:
+    from dataclasses import replace
+
+    sut = decide_check(replace(inputs, hours_since_retrain=hours), T)
+    assert sut.decision == decision
+
+
+def test_cooldown_reason_keeps_the_rule_that_fired() -> None:
+    from dataclasses import replace
+
+    sut = decide_check(replace(check(drift=0.3), hours_since_retrain=3.0), T)
+    assert sut.triggers == ("drift",)
+    assert "0.300" in sut.reasons[0]
+    assert "3.0 h ago" in sut.reasons[1] and "12 h cooldown" in sut.reasons[1]

@@ -1,0 +1,50 @@
+"""The demo on a temporary data home, with a fixed seed: the history it leaves behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.config import load_settings
+from engine.demo import drift_plan, has_history, run_demo
+from engine.services import Services
+from tests.cli_helpers import run_cli
+
+
+def test_drift_plan_starts_clean_then_grows() -> None:
+    plan = drift_plan(7)
+    assert plan[:3] == [0.0, 0.0, 0.0]
+    assert plan[3:] == sorted(plan[3:]) and plan[-1] > 0.3
+
+
+@pytest.mark.slow
+def test_demo_leaves_a_consistent_history(data_home: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    lines: list[str] = []
+    summary = run_demo(load_settings(), seed=7, days=5, messages_per_day=960, say=lines.append)
+    services = Services(load_settings(), read_only=True)
+    decisions = services.decisions(500)
+    snapshots = services.drift_history(500)
+    events = services.retraining_history(100)
+    # Clean days first: no alert; then drift is detected and explained.
+    assert summary.days[0].drift_detections == 0
+    assert summary.drift_detections >= 1
+    detected = [s for s in snapshots if s.drift_detected]
+    assert detected and all(s.new_patterns for s in detected)
+    assert any(d.decision == "RETRAIN" for d in decisions)
+    completed = [e for e in events if e.status == "completed"]
+    assert completed and all(e.comparison for e in completed)
+    assert all(e.deployment in ("DEPLOY", "KEEP") and e.reasoning for e in completed)
+    assert summary.versions == 1 + len(events)
+    # Timestamps live in simulated time, ordered and inside the simulated week.
+    assert all(summary.started <= d.ts <= summary.ended for d in decisions)
+    # Measured accuracy from late labels, and estimates, both appear.
+    assert any(not d.accuracy_is_estimate for d in decisions if d.accuracy is not None)
+    assert services.verify_audit().ok
+    assert any("Deployment decision:" in line for line in lines)
+    assert any("New patterns detected:" in line for line in lines)
+    assert has_history(load_settings())
+    # A second run without --fresh leaves the history alone.
+    again = run_cli(capsys, "demo")
+    assert again.code == 0 and "--fresh" in again.out
