@@ -1,0 +1,72 @@
+"""``spamops dashboard``: run the Streamlit dashboard (``web_dashboard/app.py``) headless.
+
+Streamlit runs in a child process (``python -m streamlit run``), bound to 127.0.0.1 with usage
+statistics off; the data home reaches it as ``SPAMOPS_HOME``. This module imports nothing of
+Streamlit or of ``web_dashboard``: it only locates the script, so the command tree stays cheap
+and the engine stays free of UI frameworks.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+
+import click
+
+from engine.cli._common import settings_of
+from engine.errors import SpamopsError
+
+PRIVATE_ENV = {"STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+               "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+"""Set in the child so that nothing phones home."""
+
+
+def dashboard_script() -> Path:
+    """Where ``web_dashboard/app.py`` is (found without importing the package)."""
+    spec = find_spec("web_dashboard")
+    if spec is None or spec.origin is None:
+        raise SpamopsError("the web_dashboard package is not installed: "
+                           "run `make install`")
+    return Path(spec.origin).parent / "app.py"
+
+
+def streamlit_command(script: Path, port: int) -> list[str]:
+    """The ``streamlit run`` command line: headless, loopback only, no usage statistics."""
+    return [sys.executable, "-m", "streamlit", "run", str(script),
+            "--server.headless", "true", "--server.address", "127.0.0.1",
+            "--server.port", str(port), "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none"]
+
+
+@click.command("dashboard")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="TCP port (default dashboard.port: 8501).")
+@click.pass_context
+def dashboard(ctx: click.Context, port: int | None) -> None:
+    """Serve the web dashboard (metrics, drift, retraining, versions, performance).
+
+    Read-only: it runs beside the API and the console. Listens on 127.0.0.1 only. Ctrl-C stops.
+    """
+    settings = settings_of(ctx)
+    bind_port = settings.dashboard.port if port is None else port
+    env = {**os.environ, **PRIVATE_ENV, "SPAMOPS_HOME": str(settings.home.resolve())}
+    click.echo(f"spamops dashboard on http://127.0.0.1:{bind_port} (data home "
+               f"{settings.home}); Ctrl-C stops", err=True)
+    child = subprocess.Popen(streamlit_command(dashboard_script(), bind_port), env=env)
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:
+        child.terminate()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        raise
+    if code != 0:
+        raise SpamopsError(f"the dashboard stopped with exit code {code}")
+
+
+commands: list[click.Command] = [dashboard]

@@ -1,0 +1,66 @@
+"""``spamops dashboard``: the command line it builds, and a real Streamlit server it starts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from engine.cli.dashboard_cmd import dashboard_script, streamlit_command
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_command_runs_streamlit_headless_on_loopback_without_usage_statistics() -> None:
+    argv = streamlit_command(dashboard_script(), 8765)
+    assert argv[:4] == [sys.executable, "-m", "streamlit", "run"]
+    assert Path(argv[4]).name == "app.py" and Path(argv[4]).exists()
+    options = dict(zip(argv[5::2], argv[6::2], strict=True))
+    assert options["--server.headless"] == "true"
+    assert options["--server.address"] == "127.0.0.1"
+    assert options["--server.port"] == "8765"
+    assert options["--browser.gatherUsageStats"] == "false"
+
+
+@pytest.mark.slow
+def test_spamops_dashboard_serves_health_on_the_chosen_port(data_home: Path) -> None:
+    port = _free_port()
+    spamops = Path(sys.executable).parent / "spamops"
+    child = subprocess.Popen([str(spamops), "dashboard", "--port", str(port)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env={**os.environ, "SPAMOPS_HOME": str(data_home)},
+                             start_new_session=True)
+    try:
+        deadline, body = time.monotonic() + 60, b""
+        while time.monotonic() < deadline and child.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
+                                            timeout=2) as response:
+                    body = response.read()
+                    break
+            except OSError:
+                time.sleep(0.3)
+        assert body == b"ok", child.stdout.read().decode() if child.poll() is not None else ""
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            assert response.status == 200
+            assert b"<html" in response.read().lower()
+    finally:
+        os.killpg(child.pid, signal.SIGTERM)
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    # The dashboard wrote nothing into the (empty) data home.
+    assert list(data_home.iterdir()) == []
