@@ -1,0 +1,49 @@
+"""The top bar: the four views (current one highlighted), pending approvals and running work.
+
+Replaces Textual's ``Header`` so that the one line it costs tells the operator where they are
+and what is running (``retraining: comparing models…``). Must not call the engine.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+VIEWS: tuple[tuple[str, str], ...] = (
+    ("overview", "Overview"), ("history", "History"), ("approvals", "Approvals"),
+    ("log", "Log"),
+)
+"""Mode name and title of each view, in key order (1-4)."""
+
+
+class ViewBar(Static):
+    """``spamops  1 Overview  2 History  3 Approvals (1)  4 Log   ⟳ retraining…``."""
+
+    def __init__(self, current: str) -> None:
+        super().__init__(classes="view-bar")
+        self.current = current
+        self.pending = 0
+        self.work = ""
+
+    def on_mount(self) -> None:
+        self._render_bar()
+
+    def set_state(self, *, pending: int | None = None, work: str | None = None) -> None:
+        """Update the pending-approval count and/or the running-work line."""
+        if pending is not None:
+            self.pending = pending
+        if work is not None:
+            self.work = work
+        self._render_bar()
+
+    def _render_bar(self) -> None:
+        text = Text.assemble(("spamops ", "bold"))
+        for index, (mode, title) in enumerate(VIEWS, start=1):
+            label = f" {index} {title}"
+            if mode == "approvals" and self.pending:
+                label += f" ({self.pending})"
+            label += " "
+            text.append(label, style="reverse bold" if mode == self.current else "")
+        if self.work:
+            text.append(f"  ⟳ {self.work}", style="bold yellow")
+        self.update(text)
