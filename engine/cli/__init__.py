@@ -25,6 +25,7 @@ from engine.cli import (
     monitor_cmds,
     serve_cmd,
     store_cmds,
+    up_cmd,
 )
 from engine.cli._common import CliState
 from engine.errors import SpamopsError
@@ -47,7 +48,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 for _group in (config_cmd.commands + data.commands + models.commands
                + store_cmds.commands + drift_cmd.commands + monitor_cmds.commands
                + serve_cmd.commands + demo_cmd.commands + console_cmd.commands
-               + dashboard_cmd.commands):
+               + dashboard_cmd.commands + up_cmd.commands):
     cli.add_command(_group)
 
 

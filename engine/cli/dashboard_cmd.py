@@ -33,10 +33,10 @@ def dashboard_script() -> Path:
     return Path(spec.origin).parent / "app.py"
 
 
-def streamlit_command(script: Path, port: int) -> list[str]:
-    """The ``streamlit run`` command line: headless, loopback only, no usage statistics."""
+def streamlit_command(script: Path, port: int, host: str = "127.0.0.1") -> list[str]:
+    """The ``streamlit run`` command line: headless, loopback by default, no usage statistics."""
     return [sys.executable, "-m", "streamlit", "run", str(script),
-            "--server.headless", "true", "--server.address", "127.0.0.1",
+            "--server.headless", "true", "--server.address", host,
             "--server.port", str(port), "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none"]
 
@@ -44,18 +44,21 @@ def streamlit_command(script: Path, port: int) -> list[str]:
 @click.command("dashboard")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="TCP port (default dashboard.port: 8501).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; keep loopback unless a proxy or container needs more.")
 @click.pass_context
-def dashboard(ctx: click.Context, port: int | None) -> None:
+def dashboard(ctx: click.Context, port: int | None, host: str) -> None:
     """Serve the web dashboard (metrics, drift, retraining, versions, performance).
 
-    Read-only: it runs beside the API and the console. Listens on 127.0.0.1 only. Ctrl-C stops.
+    Read-only: it runs beside the API and the console. Listens on 127.0.0.1 unless --host says
+    otherwise. Ctrl-C stops.
     """
     settings = settings_of(ctx)
     bind_port = settings.dashboard.port if port is None else port
     env = {**os.environ, **PRIVATE_ENV, "SPAMOPS_HOME": str(settings.home.resolve())}
-    click.echo(f"spamops dashboard on http://127.0.0.1:{bind_port} (data home "
+    click.echo(f"spamops dashboard on http://{host}:{bind_port} (data home "
                f"{settings.home}); Ctrl-C stops", err=True)
-    child = subprocess.Popen(streamlit_command(dashboard_script(), bind_port), env=env)
+    child = subprocess.Popen(streamlit_command(dashboard_script(), bind_port, host), env=env)
     try:
         code = child.wait()
     except KeyboardInterrupt:
