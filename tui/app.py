@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -82,7 +83,8 @@ def one_line(error: BaseException | None) -> str:
 class SpamopsConsole(App[None]):
     """The operator console: overview, history, approvals and log of one data home."""
 
-    CSS_PATH = "console.tcss"
+    CSS_PATH = Path(__file__).with_name("console.tcss")
+    """Absolute, so subclasses defined elsewhere (``console --serve``) find it too."""
     TITLE = "spamops console"
     MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {
         "overview": OverviewScreen, "history": HistoryScreen,

@@ -34,7 +34,8 @@ def build_console(services: Services, *, run_scheduler: bool, serve_port: int | 
 
     from server.main import create_app
 
-    api = create_app(services)
+    port: int = serve_port
+    api = create_app(services, close_services=False)  # the CLI closes them after the app
 
     class ServingConsole(SpamopsConsole):
         """The console plus the REST API as a task on the same loop."""
@@ -44,14 +45,14 @@ def build_console(services: Services, *, run_scheduler: bool, serve_port: int | 
 
         # Textual calls the on_mount/on_unmount of every class in the MRO: no super() here.
         def on_mount(self) -> None:
-            config = uvicorn.Config(api, host=serve_host, port=serve_port, log_config=None,
+            config = uvicorn.Config(api, host=serve_host, port=port, log_config=None,
                                     access_log=False, server_header=False, lifespan="on")
             self.api_server = uvicorn.Server(config)
             self.api_task = asyncio.get_running_loop().create_task(self.api_server.serve())
             self.notify(f"REST API on http://{serve_host}:{serve_port} (docs: /docs)",
                         title="serving")
 
-        async def on_unmount(self) -> None:
+        async def on_unmount(self) -> None:  # type: ignore[override]
             if self.api_server is not None and self.api_task is not None:
                 self.api_server.should_exit = True
                 await self.api_task
