@@ -8,10 +8,10 @@ from the engine's result types (``engine.records``, ``engine.monitoring``,
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 if TYPE_CHECKING:
     from engine.monitoring import CheckResult, RetrainResult
@@ -24,6 +24,15 @@ MAX_TEXT_CHARS = 5000
 """Longest message accepted (the engine refuses longer ones too)."""
 MAX_BATCH = 1000
 """Most messages in one ``POST /predict/batch``."""
+
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
+"""Engine timestamps are naive UTC; the API says so (``...+00:00``, RFC 3339)."""
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)]
 Label = Literal["ham", "spam"]
@@ -81,7 +90,7 @@ class FeedbackRequest(_Request):
 class FeedbackPublic(_Public):
     prediction_id: str
     label: Label
-    received_at: datetime
+    received_at: Timestamp
 
     @classmethod
     def from_record(cls, r: FeedbackRecord) -> FeedbackPublic:
@@ -94,7 +103,7 @@ class SchedulerHolderPublic(_Public):
     host: str
     pid: int
     kind: str
-    since: datetime
+    since: Timestamp
 
     @classmethod
     def from_holder(cls, h: HolderInfo | None) -> SchedulerHolderPublic | None:
@@ -135,11 +144,11 @@ class DriftSnapshotPublic(_Public):
     """One saved drift report (scores are calibrated: ``threshold`` means the same at any n)."""
 
     id: str
-    timestamp: datetime
+    timestamp: Timestamp
     model_version: int | None
     n: int
-    window_start: datetime | None
-    window_end: datetime | None
+    window_start: Timestamp | None
+    window_end: Timestamp | None
     vocabulary_drift: float
     tfidf_drift: float
     prediction_drift: float | None
@@ -177,7 +186,7 @@ class DriftSnapshotsPublic(_Public):
 class ModelVersionPublic(_Public):
     version: int
     aliases: list[str]
-    created_at: datetime
+    created_at: Timestamp
     run_id: str
     metrics: dict[str, float]
     """Test-split metrics at training time."""
@@ -222,7 +231,7 @@ class ModelComparisonPublic(_Public):
     """
 
     retraining_id: str
-    timestamp: datetime
+    timestamp: Timestamp
     current_model: ComparedModelPublic
     previous_model: ComparedModelPublic
     evaluated_on: str
@@ -283,8 +292,8 @@ class RetrainingEventPublic(_Public):
     metrics: dict[str, dict[str, float]]
     """Test-split metrics of ``champion`` and ``challenger`` (empty when not evaluated)."""
     comparison: dict[str, Any] | None
-    started_at: datetime
-    finished_at: datetime | None
+    started_at: Timestamp
+    finished_at: Timestamp | None
     duration_seconds: float | None
     actor: str
 
@@ -339,7 +348,7 @@ class CheckPublic(_Public):
     """One monitoring decision with what followed it."""
 
     id: str
-    timestamp: datetime
+    timestamp: Timestamp
     trigger: str
     decision: Literal["RETRAIN", "NO_ACTION"]
     reasons: list[str]
@@ -374,12 +383,12 @@ class DecisionRequest(_Request):
 
 class ApprovalPublic(_Public):
     id: str
-    created_at: datetime
+    created_at: Timestamp
     retraining_id: str
     challenger_version: int
     champion_version: int | None
     status: str
-    decided_at: datetime | None
+    decided_at: Timestamp | None
     decided_by: str | None
     reason: str | None
 

@@ -20,7 +20,8 @@ from server.routes import (
 )
 from server.schemas import ErrorPublic
 
-ERRORS = {422: {"model": ErrorPublic, "description": "Invalid request (the field is named)"},
+ERRORS = {400: {"model": ErrorPublic, "description": "The body could not be parsed"},
+          422: {"model": ErrorPublic, "description": "Invalid request (the field is named)"},
           500: {"model": ErrorPublic, "description": "Unexpected error (no details)"}}
 
 api_router = APIRouter(responses=ERRORS)  # type: ignore[arg-type]

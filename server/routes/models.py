@@ -35,7 +35,8 @@ def latest_comparison(*, services: ServicesDep) -> ModelComparisonPublic:
     return ModelComparisonPublic.from_event(event)
 
 
-@router.post("/rollback", response_model=AliasMovePublic, responses=errors(401, 409, 503))
+@router.post("/rollback", response_model=AliasMovePublic,
+             responses=errors(401, 404, 409, 503))
 def rollback(*, services: ServicesDep, operator: OperatorDep) -> AliasMovePublic:
     """Swap champion and previous (needs X-API-Key); recorded in the audit trail."""
     return AliasMovePublic.from_move(services.rollback(actor=operator))
