@@ -76,7 +76,11 @@ def test_writers_and_readers_in_separate_processes_lose_and_duplicate_nothing(
         deadline = time.monotonic() + DURATION
         queries = ["SELECT count(*) FROM predictions", "SELECT * FROM v_daily_traffic",
                    "SELECT count(*) FROM decisions"]
-        while time.monotonic() < deadline:
+        mine = 0
+        # Bounded in time, but at least two reads each even on a loaded machine, where one
+        # `spamops sql` process can take seconds just to start.
+        while time.monotonic() < deadline or mine < 2:
+            mine += 1
             done = spamops(home, "sql", queries[reads[0] % len(queries)], "--csv")
             reads[0] += 1
             if done.returncode != 0 or done.stderr.strip():
