@@ -16,6 +16,7 @@ from textual.widgets import Label
 
 from tui.screens.base import ConsoleScreen
 from tui.widgets.champion_card import ChampionPanel
+from tui.widgets.decision_table import DecisionTable
 from tui.widgets.drift_sparkline import SPARKLINES, DriftSparkline
 from tui.widgets.latest_decision import LatestDecision
 from tui.widgets.scheduler_status import SchedulerStatusPanel, SchedulerView
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from engine.records import DriftSnapshot
     from engine.services import Overview
 
+TALL_ROWS = 32
+"""From this many rows on, the overview also shows the recent history."""
 NO_SNAPSHOTS = "No drift snapshots yet: they appear here after a check (c) on logged traffic."
 
 
@@ -43,7 +46,9 @@ class OverviewScreen(ConsoleScreen):
         drift.border_title = "Drift (latest / threshold)"
         decision = LatestDecision(id="decision")
         decision.border_title = "Latest decision"
-        return (top, drift, decision)
+        recent = DecisionTable(id="recent-decisions")
+        recent.border_title = "Recent decisions and retrains (2: details)"
+        return (top, drift, decision, recent)
 
     def attach(self) -> None:
         console = self.console
@@ -54,6 +59,13 @@ class OverviewScreen(ConsoleScreen):
         console.snapshots_changed.subscribe(self, self._snapshots)
         console.overview_changed.subscribe(self, self._overview)
         console.scheduler_changed.subscribe(self, self._scheduler)
+        recent = self.query_one("#recent-decisions", DecisionTable)
+        recent.load(console.history_rows)
+        console.history_changed.subscribe(self, recent.load)
+
+    def on_resize(self) -> None:
+        # Tall terminals also get the recent-history table; 24 rows keep the essentials only.
+        self.set_class(self.size.height >= TALL_ROWS, "-tall")
 
     def _snapshots(self, history: Sequence[DriftSnapshot]) -> None:
         self.query_one("#drift").set_class(not history, "-empty")
