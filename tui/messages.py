@@ -9,7 +9,7 @@ types only; this module must not call the engine or hold any widget logic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -104,11 +104,3 @@ class LogLineWritten(Message):
 
     line: str
 
-
-@dataclass
-class WorkFinished(Message):
-    """A worker group is idle again (clears the progress line)."""
-
-    group: str
-    failed: bool = False
-    detail: str = field(default="")
