@@ -18,6 +18,7 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
 from engine.services import Services
+from server.batching import PredictionBatcher
 from server.telemetry import ApiMetrics
 
 API_KEY_HEADER = "X-API-Key"
@@ -28,20 +29,29 @@ api_key_header = APIKeyHeader(
                 "predictions and feedback need it only when a key is configured.")
 
 
-def get_services(request: Request) -> Services:
+# The dependencies are ``async def`` because they never block: FastAPI would otherwise run
+# each of them on the thread pool, three thread hops per request for nothing.
+async def get_services(request: Request) -> Services:
     """The services the app was created with."""
     services: Services = request.app.state.services
     return services
 
 
-def get_metrics(request: Request) -> ApiMetrics:
+async def get_metrics(request: Request) -> ApiMetrics:
     """The app's Prometheus metrics."""
     metrics: ApiMetrics = request.app.state.metrics
     return metrics
 
 
+async def get_batcher(request: Request) -> PredictionBatcher:
+    """The app's prediction batcher."""
+    batcher: PredictionBatcher = request.app.state.batcher
+    return batcher
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+BatcherDep = Annotated[PredictionBatcher, Depends(get_batcher)]
 
 
 def key_id(key: str) -> str:
@@ -61,7 +71,7 @@ def _check_key(services: Services, key: str | None) -> str:
     return f"api:{key_id(key)}"
 
 
-def require_operator(services: ServicesDep,
+async def require_operator(services: ServicesDep,
                      key: Annotated[str | None, Security(api_key_header)]) -> str:
     """The caller of a control endpoint, or 503 (no key configured) / 401 (wrong key)."""
     if services.settings.api_key is None:
@@ -71,7 +81,7 @@ def require_operator(services: ServicesDep,
     return _check_key(services, key)
 
 
-def require_client(services: ServicesDep,
+async def require_client(services: ServicesDep,
                    key: Annotated[str | None, Security(api_key_header)]) -> str:
     """The caller of an open endpoint: ``api`` with no key configured, else the key's name."""
     if services.settings.api_key is None:

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from engine import __version__
 from engine.errors import SpamopsError
 from engine.services import Services
+from server.batching import PredictionBatcher
 from server.routes import api_router
 from server.telemetry import ApiMetrics, MetricsMiddleware
 
@@ -93,6 +94,7 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
     metrics = ApiMetrics(services)
     app.state.services = services
     app.state.metrics = metrics
+    app.state.batcher = PredictionBatcher(services)
     app.state.started = time.monotonic()
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 

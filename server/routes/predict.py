@@ -1,15 +1,16 @@
 """``POST /predict`` and ``POST /predict/batch``: score messages with the champion; every
 prediction is logged through the store's spool by ``Services.predict``.
 
-Handlers are plain ``def`` (run in the thread pool): scoring is CPU work and the champion
-re-check may touch the registry, neither of which may block the event loop.
+``/predict`` awaits the app's ``PredictionBatcher``, which scores concurrent requests together
+in one ``Services.predict`` call on a worker thread (see ``server/batching.py``). The batch
+endpoint is a plain ``def`` (thread pool): its one call is already a batch.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.deps import ClientDep, MetricsDep, ServicesDep
+from server.deps import BatcherDep, ClientDep, MetricsDep, ServicesDep
 from server.routes._responses import errors
 from server.schemas import (
     PredictBatchRequest,
@@ -22,12 +23,12 @@ router = APIRouter(responses=errors(401, 409, 503))
 
 
 @router.post("/predict", response_model=PredictionPublic)
-def predict(*, body: PredictRequest, services: ServicesDep, metrics: MetricsDep,
-            _client: ClientDep) -> PredictionPublic:
+async def predict(*, body: PredictRequest, batcher: BatcherDep, metrics: MetricsDep,
+                  _client: ClientDep) -> PredictionPublic:
     """Classify one message as ham or spam."""
-    predictions = services.predict([body.text], source="api")
-    metrics.count_predictions(predictions)
-    return PredictionPublic.from_prediction(predictions[0])
+    prediction = await batcher.predict(body.text)
+    metrics.count_predictions([prediction])
+    return PredictionPublic.from_prediction(prediction)
 
 
 @router.post("/predict/batch", response_model=PredictionsPublic)

@@ -93,3 +93,27 @@ def test_with_a_key_configured_predictions_need_it(keyed_client: TestClient) -> 
     assert wrong.status_code == 401
     assert keyed_client.post("/predict", json={"text": HAM}, headers=KEY).status_code == 200
     assert keyed_client.post("/predict/batch", json={"texts": [HAM]}).status_code == 401
+
+
+async def test_concurrent_requests_are_scored_together_and_each_gets_its_own_answer(
+        client: TestClient) -> None:
+    import asyncio
+
+    import httpx
+
+    texts = [SPAM if i % 3 == 0 else f"{HAM} ({i})" for i in range(60)]
+    texts[17] = "   "  # one invalid request in the crowd fails alone
+    transport = httpx.ASGITransport(app=client.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        responses = await asyncio.gather(*(http.post("/predict", json={"text": t})
+                                           for t in texts))
+    assert responses[17].status_code == 422
+    assert "must not be empty" in responses[17].json()["detail"]
+    ok = [r.json() for i, r in enumerate(responses) if i != 17]
+    assert all(r.status_code == 200 for i, r in enumerate(responses) if i != 17)
+    assert [p["label"] for p in ok] == ["spam" if i % 3 == 0 else "ham"
+                                        for i in range(60) if i != 17]
+    assert len({p["prediction_id"] for p in ok}) == 59
+    services = client.app.state.services  # type: ignore[attr-defined]
+    services.store.flush()  # ``sql`` reads what is ingested; the spool flushes every 0.5 s
+    assert services.sql("SELECT count(*) FROM predictions WHERE source = 'api'").rows == [(59,)]
