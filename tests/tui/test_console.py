@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from textual.widgets import Log, Static
 
@@ -70,6 +71,7 @@ async def test_populated_home_shows_champion_drift_and_decision(populated_home: 
     services.close()
 
 
+@pytest.mark.slow
 async def test_new_snapshot_appears_without_a_key_press(populated_home: Path) -> None:
     """Another writer records a check; the sparklines grow with no input."""
     app, services = make_console()
@@ -91,6 +93,7 @@ async def test_new_snapshot_appears_without_a_key_press(populated_home: Path) ->
     services.close()
 
 
+@pytest.mark.slow
 async def test_c_runs_a_check_and_records_a_decision(trained_home: Path) -> None:
     app, services = make_console()
     services.simulate(messages=300, label_rate=0.3, seed=5)
@@ -113,6 +116,7 @@ async def test_c_runs_a_check_and_records_a_decision(trained_home: Path) -> None
     services.close()
 
 
+@pytest.mark.slow
 async def test_views_switch_with_numbers_and_tab(populated_home: Path) -> None:
     app, services = make_console(now=CONSOLE_NOW)
     async with app.run_test(size=(80, 24)) as pilot:
