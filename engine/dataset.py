@@ -17,8 +17,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from engine.errors import ChecksumMismatch, DatasetError
 
@@ -26,6 +25,9 @@ EXPECTED_SHA256 = "7d039a24a6083ed9ef0f806ebad56bbb976e3aeb8de05669173bfdc4996c2
 """sha256 of the ``SMSSpamCollection`` file inside the UCI zip."""
 MEMBER_NAME = "SMSSpamCollection"
 LABELS = ("ham", "spam")
+if TYPE_CHECKING:
+    import pandas as pd
+
 SPLIT_FILE = "split.parquet"
 DOWNLOAD_TIMEOUT_SECONDS = 60
 
@@ -193,6 +195,8 @@ def parse(data: bytes, origin: str = MEMBER_NAME) -> ParsedCorpus:
         texts.append(text)
     if not texts:
         raise DatasetError(f"{origin} has no messages")
+    import pandas as pd  # lazily: keeps pandas out of start-up paths that never parse
+
     frame = pd.DataFrame({"label": labels, "text": texts})
     label_sets = frame.groupby("text", sort=False)["label"].nunique()
     conflicting = int((label_sets > 1).sum())
@@ -252,6 +256,8 @@ class Dataset:
         other values is an error rather than silently replaced, because comparisons between
         models are only fair on one fixed test set.
         """
+        import pandas as pd
+
         if self.split_path.exists():
             frame = pd.read_parquet(self.split_path)
             meta = self._read_meta()

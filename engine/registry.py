@@ -17,7 +17,7 @@ import contextlib
 import os
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
@@ -65,6 +65,11 @@ def ensure_experiment(mlflow: ModuleType, name: str, artifact_location: str) -> 
     if experiment is not None:
         return str(experiment.experiment_id)
     return str(mlflow.create_experiment(name, artifact_location=artifact_location))
+
+
+def _utc(epoch_ms: int) -> datetime:
+    """MLflow's epoch milliseconds as a naive UTC datetime (the engine's convention)."""
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ class Registry:
             out.append(ModelVersionInfo(
                 version=int(mv.version),
                 aliases=tuple(sorted(aliases_by_version.get(int(mv.version), []))),
-                created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000),
+                created_at=_utc(mv.creation_timestamp),
                 run_id=mv.run_id or "",
                 metrics=dict(run.data.metrics) if run else {},
                 tags={k: v for k, v in (run.data.tags if run else {}).items()
