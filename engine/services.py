@@ -632,7 +632,10 @@ class Services:
         versions = self.registry.versions() if self._registry_exists() else []
         champion = next((v for v in versions if v.is_champion), None)
         decisions = self.store.decisions(50) if self._store_exists() else []
-        latest_measured = next((d for d in decisions if d.accuracy is not None), None)
+        # Live accuracy must be the current champion's, not a figure of the version it replaced.
+        latest_measured = next((d for d in decisions if d.accuracy is not None
+                                and champion is not None
+                                and d.champion_version == champion.version), None)
         if champion is not None:
             previous = next((v for v in versions if "previous" in v.aliases), None)
             champion_card = ChampionCard(
