@@ -38,6 +38,10 @@ DRIFT_SERIES = (("drift_score", "drift score (judged against the threshold)", 3)
                 ("prediction_drift", "prediction drift", 1.5))
 """(column, legend name, line width) of the drift chart's series."""
 
+MARKER_LIMIT = 200
+"""Above this many snapshots the drift series are drawn as lines only: every SVG marker is a
+DOM node, and 4 x 1,000 of them cost the browser seconds (hover still finds each point)."""
+
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "hovermode": "closest",
            "legend": {"orientation": "h", "y": -0.15}, "template": "plotly_white"}
 
@@ -65,9 +69,10 @@ def drift_chart(drift: pd.DataFrame, markers: pd.DataFrame) -> go.Figure:
     hover = ("%{fullData.name}: %{y:.3f}<br>%{x|%Y-%m-%d %H:%M} UTC, n=%{customdata[0]}"
              "<br><b>new patterns</b><br>%{customdata[1]}<extra></extra>")
     custom = drift[["n", "patterns"]].to_numpy()
+    mode = "lines+markers" if len(drift) <= MARKER_LIMIT else "lines"
     for column, name, width in DRIFT_SERIES:
         figure.add_trace(go.Scatter(
-            x=drift["ts"], y=drift[column], name=name, mode="lines+markers",
+            x=drift["ts"], y=drift[column], name=name, mode=mode,
             line={"color": COLORS[column], "width": width}, marker={"size": 4 + width},
             customdata=custom, hovertemplate=hover))
     figure.add_trace(go.Scatter(
