@@ -178,14 +178,21 @@ class ChampionCache:
         current = self._current
         if current is not None and now - self._checked < self._refresh:
             return current
-        with self._lock:
-            if self._current is not None and now - self._checked < self._refresh:
+        # While one thread re-checks (and maybe loads a new champion), the others keep serving
+        # the current model instead of queueing behind the lock.
+        if not self._lock.acquire(blocking=current is None):
+            assert current is not None
+            return current
+        try:
+            if self._current is not None and time.monotonic() - self._checked < self._refresh:
                 return self._current
             version = self._registry.require_champion()
             if self._current is None or self._current[0] != version:
                 self._current = (version, self._registry.load(version))
             self._checked = time.monotonic()
             return self._current
+        finally:
+            self._lock.release()
 
     def invalidate(self) -> None:
         """Force a re-check on the next ``get`` (after this process moved an alias)."""
