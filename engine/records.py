@@ -9,7 +9,7 @@ imports nothing heavy and holds no logic.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -193,3 +193,29 @@ class QueryResult:
 
     columns: list[str]
     rows: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class DailyTraffic:
+    """Predictions logged on one UTC day (``v_daily_traffic``)."""
+
+    day: date
+    predictions: int
+    spam_predicted: int
+    spam_rate: float
+
+
+@dataclass(frozen=True)
+class DailyAccuracy:
+    """Accuracy on one UTC day: measured from feedback, and estimated by monitoring checks."""
+
+    day: date
+    labelled: int
+    """Predictions made that day that have a true label (the latest label counts)."""
+    correct: int
+    measured: float | None
+    """``correct / labelled`` (``v_daily_accuracy``); None when nothing of that day is labelled."""
+    estimated: float | None
+    """Mean accuracy estimated (from calibrated probabilities) by the checks run that day."""
+    checks: int
+    """Monitoring checks that estimated accuracy that day."""

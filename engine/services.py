@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,8 @@ from engine.records import (
     Approval,
     AuditRecord,
     AuditVerification,
+    DailyAccuracy,
+    DailyTraffic,
     Decision,
     DriftSnapshot,
     FeedbackRecord,
@@ -129,32 +131,6 @@ class Overview:
     versions: int
     scheduler_holder: HolderInfo | None
     now: datetime
-
-
-@dataclass(frozen=True)
-class DailyTraffic:
-    """Predictions logged on one UTC day (``v_daily_traffic``)."""
-
-    day: date
-    predictions: int
-    spam_predicted: int
-    spam_rate: float
-
-
-@dataclass(frozen=True)
-class DailyAccuracy:
-    """Accuracy on one UTC day: measured from feedback, and estimated by monitoring checks."""
-
-    day: date
-    labelled: int
-    """Predictions made that day that have a true label (the latest label counts)."""
-    correct: int
-    measured: float | None
-    """``correct / labelled`` (``v_daily_accuracy``); None when nothing of that day is labelled."""
-    estimated: float | None
-    """Mean accuracy estimated (from calibrated probabilities) by the checks run that day."""
-    checks: int
-    """Monitoring checks that estimated accuracy that day."""
 
 
 class ChampionCache:
@@ -683,69 +659,12 @@ class Services:
         """Whether this data home has a history database yet (a fresh home has none)."""
         return self._store_exists()
 
-    @staticmethod
-    def _day_window(column: str, since: datetime | None,
-                    until: datetime | None) -> tuple[str, list[Any]]:
-        clauses, params = [], []
-        if since is not None:
-            clauses.append(f"{column} >= CAST(? AS DATE)")
-            params.append(since)
-        if until is not None:
-            clauses.append(f"{column} <= CAST(? AS DATE)")
-            params.append(until)
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
     def daily_traffic(self, since: datetime | None = None,
                       until: datetime | None = None) -> list[DailyTraffic]:
         """Predictions per UTC day, oldest first, for the days of ``since`` through ``until``."""
-        where, params = self._day_window("day", since, until)
-        frame = self.store.query_frame(
-            "SELECT day, predictions, spam_predicted, spam_rate FROM v_daily_traffic"
-            f"{where} ORDER BY day", params)
-        return [DailyTraffic(day=_as_date(row["day"]), predictions=int(row["predictions"]),
-                             spam_predicted=int(row["spam_predicted"]),
-                             spam_rate=float(row["spam_rate"]))
-                for row in frame.to_dict("records")]
+        return self.store.daily_traffic(since, until)
 
     def daily_accuracy(self, since: datetime | None = None,
                        until: datetime | None = None) -> list[DailyAccuracy]:
         """Measured (by prediction day) and estimated (by check day) accuracy per UTC day."""
-        measured_where, measured_params = self._day_window("day", since, until)
-        checks_where, checks_params = self._day_window("CAST(ts AS DATE)", since, until)
-        checks_where = (checks_where + " AND" if checks_where else " WHERE") + (
-            " accuracy_is_estimate AND accuracy IS NOT NULL")
-        frame = self.store.query_frame(
-            "WITH measured AS (SELECT day, labelled, correct, accuracy FROM v_daily_accuracy"
-            f"{measured_where}), "
-            "estimated AS (SELECT CAST(ts AS DATE) AS day, avg(accuracy) AS estimated, "
-            f"count(*) AS checks FROM decisions{checks_where} GROUP BY ALL) "
-            "SELECT coalesce(m.day, e.day) AS day, coalesce(m.labelled, 0) AS labelled, "
-            "coalesce(m.correct, 0) AS correct, m.accuracy AS measured, e.estimated, "
-            "coalesce(e.checks, 0) AS checks "
-            "FROM measured AS m FULL OUTER JOIN estimated AS e ON m.day = e.day ORDER BY day",
-            measured_params + checks_params)
-        return [DailyAccuracy(day=_as_date(row["day"]), labelled=int(row["labelled"]),
-                              correct=int(row["correct"]),
-                              measured=_float_or_none(row["measured"]),
-                              estimated=_float_or_none(row["estimated"]),
-                              checks=int(row["checks"]))
-                for row in frame.to_dict("records")]
-
-
-def _as_date(value: Any) -> date:
-    """A DuckDB DATE as it comes out of a pandas frame (Timestamp or date)."""
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    raise TypeError(f"not a date: {value!r}")
-
-
-def _float_or_none(value: Any) -> float | None:
-    """A nullable DOUBLE from a pandas frame (NaN/NA mean NULL)."""
-    if value is None or value != value:  # NaN is not equal to itself
-        return None
-    try:
-        return float(value)
-    except TypeError:  # pandas.NA
-        return None
+        return self.store.daily_accuracy(since, until)
