@@ -66,11 +66,16 @@ def _trained_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def trained_home(data_home: Path, _trained_template: Path) -> Iterator[Path]:
     """A data home holding a trained champion (a private copy of the session template)."""
-    shutil.rmtree(data_home)
-    shutil.copytree(_trained_template, data_home)
-    # The MLflow sqlite file stores absolute artifact paths: point them at the copy.
-    _rewrite_artifact_paths(data_home, _trained_template)
+    copy_home(_trained_template, data_home)
     yield data_home
+
+
+def copy_home(template: Path, target: Path) -> None:
+    """Make ``target`` a private copy of the data home ``template`` (replacing ``target``)."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(template, target)
+    # The MLflow sqlite file stores absolute artifact paths: point them at the copy.
+    _rewrite_artifact_paths(target, template)
 
 
 def _rewrite_artifact_paths(home: Path, template: Path) -> None:

@@ -8,14 +8,13 @@ drift history, a comparison, a retraining event and a pending approval) and copi
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import _rewrite_artifact_paths, dataset_source
+from tests.conftest import copy_home, dataset_source
 
 API_KEY = "test-api-key-0123456789"
 """The key the keyed fixtures configure (SPAMOPS_API_KEY)."""
@@ -29,8 +28,7 @@ def _populated_template(_trained_template: Path,
     from engine.services import Services
 
     home = tmp_path_factory.mktemp("populated") / "home"
-    shutil.copytree(_trained_template, home)
-    _rewrite_artifact_paths(home, _trained_template)
+    copy_home(_trained_template, home)
     settings = load_settings(home=home, dataset_url=dataset_source(),
                              monitoring={"approval_policy": "manual"})
     services = Services(settings)
@@ -46,9 +44,7 @@ def _populated_template(_trained_template: Path,
 def populated_home(data_home: Path, _populated_template: Path,
                    monkeypatch: pytest.MonkeyPatch) -> Path:
     """A data home with history and a pending approval (manual approval policy)."""
-    shutil.rmtree(data_home)
-    shutil.copytree(_populated_template, data_home)
-    _rewrite_artifact_paths(data_home, _populated_template)
+    copy_home(_populated_template, data_home)
     monkeypatch.setenv("SPAMOPS_MONITORING__APPROVAL_POLICY", "manual")
     return data_home
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from tests.conftest import _rewrite_artifact_paths, dataset_source
+from tests.conftest import copy_home, dataset_source
 
 TEMPLATE_START = datetime(2025, 1, 6, 8, 0)
 """Simulated time of the first traffic in the templates."""
@@ -46,8 +45,7 @@ def _build(home: Path, template: Path, *, manual: bool) -> None:
     from engine.config import load_settings
     from engine.services import Services
 
-    shutil.copytree(template, home)
-    _rewrite_artifact_paths(home, template)
+    copy_home(template, home)
     old = os.environ.get(MANUAL_POLICY_ENV)
     if manual:
         os.environ[MANUAL_POLICY_ENV] = "manual"
@@ -90,9 +88,7 @@ def _pending_template(_trained_template: Path, tmp_path_factory: pytest.TempPath
 
 
 def _copy_home(data_home: Path, template: Path) -> Path:
-    shutil.rmtree(data_home)
-    shutil.copytree(template, data_home)
-    _rewrite_artifact_paths(data_home, template)
+    copy_home(template, data_home)
     return data_home
 
 

@@ -6,14 +6,13 @@ script in this process and ``st.cache_*`` would otherwise carry one test's data 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import _rewrite_artifact_paths, dataset_source
+from tests.conftest import copy_home, dataset_source
 
 if TYPE_CHECKING:
     from streamlit.testing.v1 import AppTest
@@ -76,8 +75,7 @@ def _populated_template(_trained_template: Path,
     from engine.services import Services
 
     home = tmp_path_factory.mktemp("populated") / "home"
-    shutil.copytree(_trained_template, home)
-    _rewrite_artifact_paths(home, _trained_template)
+    copy_home(_trained_template, home)
     services = Services(load_settings(home=home, dataset_url=dataset_source()))
     try:
         services.simulate(messages=600, label_rate=0.5)
@@ -99,7 +97,5 @@ def _populated_template(_trained_template: Path,
 @pytest.fixture
 def populated_home(data_home: Path, _populated_template: Path) -> Iterator[Path]:
     """A private copy of the populated home, set as SPAMOPS_HOME."""
-    shutil.rmtree(data_home)
-    shutil.copytree(_populated_template, data_home)
-    _rewrite_artifact_paths(data_home, _populated_template)
+    copy_home(_populated_template, data_home)
     yield data_home
