@@ -4,6 +4,7 @@ the operator's name."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,16 @@ def _retrain_worker_running(app: object) -> bool:
 async def test_r_then_confirm_retrains_while_keys_keep_working(trained_home: Path) -> None:
     """``r`` asks; ``y`` starts the retrain; views switch and ``c`` checks while it runs."""
     app, services = make_console()
+    # Hold the real retrain at its start until the keys below were handled, so the test does
+    # not depend on how fast this machine trains (the retrain itself is not replaced).
+    gate = threading.Event()
+    real_training_data = services.monitor._training_data
+
+    def gated_training_data(trigger: str):  # type: ignore[no-untyped-def]
+        gate.wait(timeout=120)
+        return real_training_data(trigger)
+
+    services.monitor._training_data = gated_training_data  # type: ignore[method-assign]
     recorder = Recorder()
     async with app.run_test(size=(80, 24), message_hook=recorder) as pilot:
         await wait_for(pilot, lambda: app.overview is not None, what="first overview")
@@ -55,6 +66,8 @@ async def test_r_then_confirm_retrains_while_keys_keep_working(trained_home: Pat
         await pilot.press("4")
         await pilot.pause()
         assert isinstance(app.screen, LogScreen)
+        assert _retrain_worker_running(app)
+        gate.set()
         await wait_for(pilot, lambda: recorder.of(RetrainFinished), timeout=120,
                        what="RetrainFinished")
         finished = recorder.of(RetrainFinished)[0]
