@@ -80,8 +80,11 @@ def demo_settings(settings: Settings) -> Settings:
 
 
 def has_history(settings: Settings) -> bool:
-    """Whether the data home already holds a registry or a history database."""
-    return settings.db_path.exists() or (settings.home / "mlflow.db").exists()
+    """Whether the data home already holds a model registry (trained models, a demo run).
+
+    An empty history database does not count: ``make setup`` creates one before the demo.
+    """
+    return (settings.home / "mlflow.db").exists()
 
 
 def wipe(settings: Settings) -> None:

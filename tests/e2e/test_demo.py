@@ -12,6 +12,12 @@ from engine.services import Services
 from tests.cli_helpers import run_cli
 
 
+def test_a_freshly_set_up_home_has_no_history(data_home: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(capsys, "setup-database").code == 0  # what `make setup` does first
+    assert not has_history(load_settings())
+
+
 def test_drift_plan_starts_clean_then_grows() -> None:
     plan = drift_plan(7)
     assert plan[:3] == [0.0, 0.0, 0.0]
