@@ -164,6 +164,22 @@ def fit(data: TrainingData, seed: int = 42) -> tuple[Pipeline, float]:
     return model, time.perf_counter() - started
 
 
+def _register(mlflow: Any, model_name: str, model_uri: str, run_id: str) -> int:
+    """Register ``model_uri`` as a new version of ``model_name`` (created if missing)."""
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    try:
+        client.get_registered_model(model_name)
+    except MlflowException:
+        client.create_registered_model(model_name)
+    try:
+        created = client.create_model_version(model_name, source=model_uri, run_id=run_id)
+    except MlflowException as exc:
+        raise TrainingError(f"MLflow did not register the model version: {exc}") from None
+    return int(created.version)
+
+
 def train_and_log(data: TrainingData, *, tracking_uri: str, experiment: str, model_name: str,
                   artifact_location: str, seed: int = 42,
                   progress: Callable[[str], None] | None = None) -> TrainingResult:
@@ -204,15 +220,14 @@ def train_and_log(data: TrainingData, *, tracking_uri: str, experiment: str, mod
             serialization_format="cloudpickle",
             pip_requirements=[f"scikit-learn=={sklearn.__version__}",
                               f"cloudpickle=={cloudpickle.__version__}"],
-            registered_model_name=model_name,
         )
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / REFERENCE_ARTIFACT
             pd.DataFrame({"text": data.train_texts}).to_parquet(path, index=False)
             mlflow.log_artifact(str(path))
-    version = info.registered_model_version
-    if version is None:
-        raise TrainingError("MLflow did not register the model version")
+    # Registered through the client: the fluent registration prints to stderr, which would
+    # land in the console and in scripts' output.
+    version = _register(mlflow, model_name, info.model_uri, run.info.run_id)
     return TrainingResult(version=int(version), run_id=run.info.run_id, metrics=metrics,
                           train_seconds=seconds, n_train=len(data.train_texts),
                           n_test=len(data.test_texts), lineage=dict(data.lineage))
