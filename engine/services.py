@@ -208,7 +208,34 @@ class Services:
                     if not self.read_only:
                         store.migrate()
                     self._store = store
+                    if not self.read_only:
+                        self._record_config_change(store)
         return self._store
+
+    def _record_config_change(self, store: Store) -> None:
+        """Audit the effective configuration when it differs from the last one recorded.
+
+        Settings are read once per process, so a change shows when a writer starts with other
+        values; the record lists each changed key with its old and new value and its source.
+        """
+        from engine.config import describe
+
+        current = {v.key: {"value": v.value, "source": v.source}
+                   for v in describe(self.settings) if v.key != "api_key"}
+        last = store.last_audit("config.effective")
+        previous = last.details.get("values", {}) if last is not None else {}
+        changed = {key: {"old": previous.get(key, {}).get("value"), "new": now["value"],
+                         "source": now["source"]}
+                   for key, now in current.items()
+                   if previous.get(key, {}).get("value") != now["value"]}
+        if last is not None and not changed:
+            return
+        reasoning = ("First configuration recorded for this data home." if last is None else
+                     "Configuration changed: " + ", ".join(
+                         f"{k} {c['old']!r} -> {c['new']!r} ({c['source']})"
+                         for k, c in changed.items()) + ".")
+        store.append_audit(self.settings.operator_name, "config.effective", "config",
+                           {"values": current, "changed": changed if last else {}}, reasoning)
 
     def close(self) -> None:
         """Release resources held by this process (ingest the prediction spool)."""

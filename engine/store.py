@@ -901,6 +901,12 @@ class Store:
                    f"LIMIT {int(limit)}) ORDER BY seq")
         return self._records(sql, [], _decode_audit)
 
+    def last_audit(self, action: str) -> AuditRecord | None:
+        """The newest audit record of ``action``, if any."""
+        found = self._records("SELECT * FROM audit_log WHERE action = ? ORDER BY seq DESC "
+                              "LIMIT 1", [action], _decode_audit)
+        return found[0] if found else None
+
     def verify_audit(self) -> AuditVerification:
         """Check the whole chain; names the first altered or removed record by seq."""
         return audit.verify(self.audit_records())

@@ -246,3 +246,25 @@ def test_a_second_retrain_during_a_running_one_is_refused(trained_home: Path) ->
     assert proc.returncode == 0, err
     assert json.loads(out)["retraining"]["status"] == "completed"
     assert len(services.retraining_history(10)) == 1
+
+
+def test_config_changes_are_audited_when_a_writer_starts(
+        trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = Services(load_settings())
+    first.decisions(1)  # opening the store records the effective configuration once
+    first.close()
+    again = Services(load_settings())
+    again.decisions(1)
+    again.close()
+    records = [r for r in again.audit_records() if r.action == "config.effective"]
+    assert len(records) <= 2  # the copied template may record the new home once
+    monkeypatch.setenv("SPAMOPS_THRESHOLDS__DRIFT", "0.2")
+    changed = Services(load_settings())
+    changed.decisions(1)
+    last = changed.audit_records()[-1]
+    assert last.action == "config.effective"
+    assert last.details["changed"]["thresholds.drift"] == {
+        "old": 0.15, "new": 0.2, "source": "env SPAMOPS_THRESHOLDS__DRIFT"}
+    assert "thresholds.drift 0.15 -> 0.2" in last.reasoning
+    assert "api_key" not in last.details["values"]
+    assert changed.verify_audit().ok
