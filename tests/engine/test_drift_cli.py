@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
 from engine.dataset import Dataset, DatasetSplit
 from engine.errors import InvalidInput
 from engine.message_files import read_messages, read_windows
 from engine.traffic import mix
+from tests.cli_helpers import run_cli
 from tests.conftest import dataset_source
 
 CONTRACT_KEYS = {"source", "n", "vocabulary_drift", "tfidf_drift", "prediction_drift",
@@ -42,13 +42,8 @@ def files(tmp_path: Path, split: DatasetSplit) -> tuple[Path, Path]:
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    result = run_cli(capsys, *argv)
+    return result.code, result.out, result.err
 
 
 def test_json_has_one_object_per_window_in_input_order(

@@ -6,35 +6,20 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from engine.cli import main
+from tests.cli_helpers import CliRun, run_cli
 
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Run]
+Cli = Callable[..., CliRun]
 
 
 @pytest.fixture
 def spamops(capsys: pytest.CaptureFixture[str]) -> Cli:
-    def run(*args: str) -> Run:
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
+    def run(*args: str) -> CliRun:
+        return run_cli(capsys, *args)
 
     return run
 
