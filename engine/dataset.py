@@ -234,6 +234,7 @@ class Dataset:
         self.seed = seed
         self.test_size = test_size
         self.expected_sha256 = expected_sha256
+        self._split: DatasetSplit | None = None
 
     @property
     def split_path(self) -> Path:
@@ -254,8 +255,11 @@ class Dataset:
 
         The split file records the source fingerprint, seed and test size; a split made with
         other values is an error rather than silently replaced, because comparisons between
-        models are only fair on one fixed test set.
+        models are only fair on one fixed test set. Once read, the split is kept in memory
+        (the simulator and every retrain ask for it) while its file exists.
         """
+        if self._split is not None and self.split_path.exists():
+            return self._split
         import pandas as pd
 
         if self.split_path.exists():
@@ -275,12 +279,13 @@ class Dataset:
             self._write(frame)
         train = frame[frame["split"] == "train"]
         test = frame[frame["split"] == "test"]
-        return DatasetSplit(
+        self._split = DatasetSplit(
             train_ids=train["id"].tolist(), train_texts=train["text"].tolist(),
             train_labels=train["label"].tolist(), test_ids=test["id"].tolist(),
             test_texts=test["text"].tolist(), test_labels=test["label"].tolist(),
             fingerprint=self.expected_sha256, seed=self.seed, test_size=self.test_size,
         )
+        return self._split
 
     def _write(self, frame: pd.DataFrame) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -317,4 +322,5 @@ class Dataset:
 
     def clear(self) -> None:
         """Delete the cache (used by tests and ``demo --fresh``)."""
+        self._split = None
         shutil.rmtree(self.cache_dir, ignore_errors=True)

@@ -107,6 +107,7 @@ class Registry:
         self.model_name = model_name
         self.artifact_location = artifact_location
         self._models: dict[int, Any] = {}
+        self._runs: dict[str, tuple[dict[str, float], dict[str, str]]] = {}
         self._lock = threading.Lock()
 
     def _client(self) -> Any:
@@ -135,17 +136,34 @@ class Registry:
             aliases_by_version.setdefault(int(version), []).append(alias)
         out = []
         for mv in found:
-            run = client.get_run(mv.run_id) if mv.run_id else None
+            metrics, tags = self._run_data(client, mv.run_id)
             out.append(ModelVersionInfo(
                 version=int(mv.version),
                 aliases=tuple(sorted(aliases_by_version.get(int(mv.version), []))),
                 created_at=_utc(mv.creation_timestamp),
                 run_id=mv.run_id or "",
-                metrics=dict(run.data.metrics) if run else {},
-                tags={k: v for k, v in (run.data.tags if run else {}).items()
-                      if not k.startswith("mlflow.")},
+                metrics=dict(metrics), tags=dict(tags),
             ))
         return sorted(out, key=lambda info: info.version, reverse=True)
+
+    def _run_data(self, client: Any, run_id: str | None
+                  ) -> tuple[dict[str, float], dict[str, str]]:
+        """Metrics and lineage tags of a finished training run, fetched once per process.
+
+        A version's run is complete before it is registered, so its data never changes; the
+        console and the dashboard list versions every few seconds.
+        """
+        if not run_id:
+            return {}, {}
+        with self._lock:
+            cached = self._runs.get(run_id)
+        if cached is None:
+            run = client.get_run(run_id)
+            cached = (dict(run.data.metrics),
+                      {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")})
+            with self._lock:
+                self._runs[run_id] = cached
+        return cached
 
     def version(self, version: int) -> ModelVersionInfo:
         """One version; raises ``ModelNotFound``."""
