@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +21,11 @@ from engine.cli._common import emit_json, json_option, progress_echo, services_o
 if TYPE_CHECKING:
     from engine.monitoring import CheckResult, DeploymentOutcome, RetrainResult
     from engine.records import RetrainingEvent
+    from engine.scheduling import SchedulerEvent
+    from engine.services import Services
 
 
-def _echo_log(as_json: bool) -> Any:
+def _echo_log(as_json: bool) -> Callable[[str], None]:
     def echo(line: str) -> None:
         click.echo(line, err=as_json)
 
@@ -83,10 +86,10 @@ def monitor(ctx: click.Context, check_now: bool, no_retrain: bool, as_json: bool
     _run_scheduler(services)
 
 
-def _run_scheduler(services: Any) -> None:
+def _run_scheduler(services: Services) -> None:
     stop = threading.Event()
 
-    def on_event(event: Any) -> None:
+    def on_event(event: SchedulerEvent) -> None:
         if event.kind in ("active", "standby", "stopped"):
             services.monitor_log.write(f"Scheduler {event.kind}: {event.message}")
 
