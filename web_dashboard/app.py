@@ -1,11 +1,13 @@
 """The Streamlit dashboard: page, time range, auto-refresh, and the five views in order.
 
-Run by ``spamops dashboard`` (``streamlit run`` on this file). The data home comes from
+Run by ``spamops dashboard``: the launcher ``web_dashboard.serve`` warms the process, then
+hands over to ``streamlit run`` on this file. The data home comes from
 ``engine.config.load_settings()``, so ``SPAMOPS_HOME`` picks it. ``Services`` is opened
-read-only, once per process (``st.cache_resource``): the dashboard never writes, never
-migrates, and reads through short connections, so it runs beside the API and the console.
-The page body is a fragment re-run every ``settings.dashboard.refresh_seconds`` (30 s by
-default, 0 = off); reads are cached per refresh period in ``data.py``.
+read-only, once per process (``data.open_services``, ``st.cache_resource``): the dashboard
+never writes, never migrates, and reads through short connections, so it runs beside the API
+and the console. The page body is a fragment re-run every
+``settings.dashboard.refresh_seconds`` (30 s by default, 0 = off); reads are cached per
+refresh period in ``data.py``.
 
 Must not: import duckdb/mlflow/sklearn or another UI, or write to the data home.
 """
@@ -18,22 +20,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine.config import Settings, load_settings
+from engine.config import Settings
 from engine.errors import SpamopsError
 from engine.services import Services
 from web_dashboard import data
 from web_dashboard.views import NEXT_STEPS, ViewContext, drift, metrics, performance, retraining
 from web_dashboard.views import versions as versions_view
-
-
-@st.cache_resource(show_spinner=False)
-def open_services(home_env: str | None, cwd: str) -> Services:
-    """Read-only services for the data home the environment names (one per process).
-
-    The arguments are the cache key: the same ``SPAMOPS_HOME`` and working directory (where
-    ``spamops.toml`` is looked up) give the same ``Services``.
-    """
-    return Services(load_settings(), read_only=True)
 
 
 def _header(settings: Settings) -> str:
@@ -77,7 +69,7 @@ def main() -> None:
     """Draw the page."""
     st.set_page_config(page_title="spamops dashboard", layout="wide")
     try:
-        services = open_services(os.environ.get("SPAMOPS_HOME"), str(Path.cwd()))
+        services = data.open_services(os.environ.get("SPAMOPS_HOME"), str(Path.cwd()))
     except SpamopsError as exc:
         st.error(f"cannot open the data home: {exc}")
         return

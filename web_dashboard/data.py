@@ -6,10 +6,13 @@ dataclasses ``Services`` returns; aggregation over the prediction log (daily tra
 accuracy) runs in DuckDB behind ``Services.daily_traffic``/``daily_accuracy``, so no function
 here ever sees a million rows.
 
-Caching: every read is ``st.cache_data`` keyed by the data home, the window start and the
-refresh ``epoch`` (wall-clock time divided by the refresh period), so all sessions share one
-read per refresh period and the next refresh reads fresh data; ``ttl`` bounds how long an
-entry lives. ``Services`` (unhashable) is passed as ``_services`` and skipped by the hasher.
+Caching: ``open_services`` keeps one read-only ``Services`` per process (``st.cache_resource``);
+it lives in this imported module, not in the script, so that its cache key is the same for the
+page and for the launcher (``web_dashboard.serve``), which opens it before the server is ready.
+Every read is ``st.cache_data`` keyed by the data home, the window start and the refresh
+``epoch`` (wall-clock time divided by the refresh period), so all sessions share one read per
+refresh period and the next refresh reads fresh data; ``ttl`` bounds how long an entry lives.
+``Services`` (unhashable) is passed as ``_services`` and skipped by the hasher.
 
 Must not: import duckdb/mlflow/sklearn, open the store itself, or decide anything the engine
 decides (drift, deployment): it only reshapes records for display.
@@ -25,6 +28,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from engine.config import load_settings
 from engine.errors import SpamopsError
 from engine.registry import ModelVersionInfo
 from engine.services import Overview, Services
@@ -94,6 +98,17 @@ def is_empty(overview: Overview) -> bool:
 
 
 # Reads -------------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def open_services(home_env: str | None, cwd: str) -> Services:
+    """Read-only services for the data home the environment names (one per process).
+
+    The arguments are the cache key: the same ``SPAMOPS_HOME`` and working directory (where
+    ``spamops.toml`` is looked up) give the same ``Services``, so the registry's per-process
+    cache of run data, filled once, serves every session.
+    """
+    return Services(load_settings(), read_only=True)
+
+
 @st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=32, show_spinner=False)
 def overview(_services: Services, home: str, epoch: int) -> Overview:
     """``Services.overview`` (champion card, latest snapshot and decision, counts)."""

@@ -27,6 +27,13 @@ def run_app() -> AppTest:
     return AppTest.from_file(str(APP), default_timeout=120).run()
 
 
+def home_files(home: Path) -> dict[str, tuple[int, int]]:
+    """Every file under a data home with its size and modification time (to show nothing was
+    written)."""
+    return {str(p.relative_to(home)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(home.rglob("*")) if p.is_file()}
+
+
 def chart_specs(at: AppTest) -> dict[str, dict[str, Any]]:
     """The rendered plotly figures by title (the proto carries the figure as JSON)."""
     specs = {}
