@@ -1,9 +1,11 @@
 """``spamops dashboard``: run the Streamlit dashboard (``web_dashboard/app.py``) headless.
 
-Streamlit runs in a child process (``python -m streamlit run``), bound to 127.0.0.1 with usage
-statistics off; the data home reaches it as ``SPAMOPS_HOME``. This module imports nothing of
-Streamlit or of ``web_dashboard``: it only locates the script, so the command tree stays cheap
-and the engine stays free of UI frameworks.
+The server runs in a child process, ``python -m web_dashboard.serve``: a launcher that warms
+the process (the page's imports, MLflow's start-up, the registry read) before handing over to
+``streamlit run``, so the first page load after a start is not the slow one. It binds 127.0.0.1
+with usage statistics off; the data home reaches it as ``SPAMOPS_HOME``. This module imports
+nothing of Streamlit or of ``web_dashboard``: it only checks the package is there, so the
+command tree stays cheap and the engine stays free of UI frameworks.
 """
 
 from __future__ import annotations
@@ -12,33 +14,36 @@ import os
 import subprocess
 import sys
 from importlib.util import find_spec
-from pathlib import Path
 
 import click
 
 from engine.cli._common import settings_of
 from engine.errors import SpamopsError
 
+LAUNCHER = "web_dashboard.serve"
+"""The module that warms the server process, then runs ``streamlit run`` on the page."""
+
 PRIVATE_ENV = {"STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
                "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 """Set in the child so that nothing phones home."""
 
 
-def dashboard_script() -> Path:
-    """Where ``web_dashboard/app.py`` is (found without importing the package)."""
-    spec = find_spec("web_dashboard")
-    if spec is None or spec.origin is None:
-        raise SpamopsError("the web_dashboard package is not installed: "
-                           "run `make install`")
-    return Path(spec.origin).parent / "app.py"
-
-
-def streamlit_command(script: Path, port: int, host: str = "127.0.0.1") -> list[str]:
-    """The ``streamlit run`` command line: headless, loopback by default, no usage statistics."""
-    return [sys.executable, "-m", "streamlit", "run", str(script),
-            "--server.headless", "true", "--server.address", host,
+def streamlit_options(port: int, host: str = "127.0.0.1") -> list[str]:
+    """Streamlit's ``run`` options: headless, loopback by default, no usage statistics, no
+    file watcher (the page is not edited while it is served)."""
+    return ["--server.headless", "true", "--server.address", host,
             "--server.port", str(port), "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none"]
+
+
+def streamlit_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """The dashboard server's command line: the warming launcher with ``streamlit_options``.
+
+    Located without importing ``web_dashboard``; raises ``SpamopsError`` when it is missing.
+    """
+    if find_spec("web_dashboard") is None:
+        raise SpamopsError("the web_dashboard package is not installed: run `make install`")
+    return [sys.executable, "-m", LAUNCHER, *streamlit_options(port, host)]
 
 
 @click.command("dashboard")
@@ -51,14 +56,14 @@ def dashboard(ctx: click.Context, port: int | None, host: str) -> None:
     """Serve the web dashboard (metrics, drift, retraining, versions, performance).
 
     Read-only: it runs beside the API and the console. Listens on 127.0.0.1 unless --host says
-    otherwise. Ctrl-C stops.
+    otherwise; answers once it has warmed up (a few seconds on a trained home). Ctrl-C stops.
     """
     settings = settings_of(ctx)
     bind_port = settings.dashboard.port if port is None else port
     env = {**os.environ, **PRIVATE_ENV, "SPAMOPS_HOME": str(settings.home.resolve())}
     click.echo(f"spamops dashboard on http://{host}:{bind_port} (data home "
                f"{settings.home}); Ctrl-C stops", err=True)
-    child = subprocess.Popen(streamlit_command(dashboard_script(), bind_port, host), env=env)
+    child = subprocess.Popen(streamlit_command(bind_port, host), env=env)
     try:
         code = child.wait()
     except KeyboardInterrupt:

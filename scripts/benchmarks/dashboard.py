@@ -11,14 +11,18 @@ the last chart rendered:
   auto-refresh) and ``all_time`` (the range switched to "All time": the daily aggregates run
   over all 1,000,000 predictions). Target < 3 s, goal < 1 s.
 - ``browser`` (when ``chromium`` is installed): the real server (``spamops dashboard``'s
-  command line) and headless Chromium driven over the DevTools protocol. Each load is timed
-  from ``Page.navigate`` until the three plotly charts have drawn their SVG and Streamlit's
-  "running" indicator is gone: ``first_load`` (the server's first session: cold caches),
-  ``second_load`` (a new session within the refresh period). ``server_ready`` is the time
-  until ``/_stcore/health`` answers. ``bare_streamlit_second_load`` is the floor: a bare
-  Streamlit page with three tiny plotly charts, loaded the same way.
+  command line: the ``web_dashboard.serve`` launcher, which warms the process before it
+  answers) and headless Chromium driven over the DevTools protocol. Each load is timed from
+  ``Page.navigate`` until the three plotly charts have drawn their SVG and Streamlit's
+  "running" indicator is gone: ``first_load`` (the server's first session: empty data caches,
+  every read done by this load), ``second_load`` (a new session within the refresh period).
+  ``server_ready`` is the time until ``/_stcore/health`` answers (the warm-up included).
+  ``bare_streamlit_first_load`` and ``bare_streamlit_second_load`` are the floor: a bare
+  Streamlit page with three tiny plotly charts, loaded the same way (a first load in a fresh
+  browser profile also pays for compiling Streamlit's and plotly's JavaScript).
 
-Usage: ``python scripts/benchmarks/dashboard.py [--predictions N] [--keep DIR]``.
+Usage: ``python scripts/benchmarks/dashboard.py [--predictions N] [--keep DIR [--reuse]]``;
+``--reuse`` measures the home an earlier ``--keep`` run built instead of building it again.
 """
 
 from __future__ import annotations
@@ -144,6 +148,24 @@ def build_home(home: Path, predictions: int, snapshots: int, retrainings: int) -
     return time.perf_counter() - started
 
 
+def check_home(home: Path, predictions: int, snapshots: int, retrainings: int) -> None:
+    """Exit unless ``home`` holds what ``build_home`` would have built (for ``--reuse``)."""
+    from engine.config import load_settings
+    from engine.services import Services
+
+    services = Services(load_settings(home=home), read_only=True)
+    try:
+        found = ((services.overview().predictions_total,
+                  len(services.drift_history(limit=snapshots + 1)),
+                  len(services.retraining_history(limit=retrainings + 1)))
+                 if services.has_history() else (0, 0, 0))
+    finally:
+        services.close()
+    if found != (predictions, snapshots, retrainings):
+        sys.exit(f"--reuse: {home} holds {found} (predictions, snapshots, retrainings), "
+                 f"not {(predictions, snapshots, retrainings)}: run once without --reuse")
+
+
 # Streamlit's own run time --------------------------------------------------------------------
 def probe_apptest(home: Path) -> dict[str, Any]:
     """Run in a fresh interpreter (see ``measure_apptest``): AppTest timings."""
@@ -207,10 +229,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
 
 def start_dashboard(home: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
     """The dashboard server as ``spamops dashboard`` runs it; returns it and its ready time."""
-    from engine.cli.dashboard_cmd import PRIVATE_ENV, dashboard_script, streamlit_command
+    from engine.cli.dashboard_cmd import PRIVATE_ENV, streamlit_command
 
     began = time.perf_counter()
-    server = subprocess.Popen(streamlit_command(dashboard_script(), port),
+    server = subprocess.Popen(streamlit_command(port),
                               env=child_env(**PRIVATE_ENV, SPAMOPS_HOME=str(home)),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
@@ -293,15 +315,16 @@ for i in range(3):
 """The floor: a bare Streamlit page with three tiny plotly charts, loaded the same way."""
 
 
-def measure_bare_page(binary: str) -> float:
-    """Second-load time of ``BARE_APP`` (what Streamlit and plotly.js cost by themselves)."""
-    from engine.cli.dashboard_cmd import PRIVATE_ENV, streamlit_command
+def measure_bare_page(binary: str) -> dict[str, float]:
+    """First and second load of ``BARE_APP`` (what Streamlit and plotly.js cost by themselves)."""
+    from engine.cli.dashboard_cmd import PRIVATE_ENV, streamlit_options
 
     folder = Path(tempfile.mkdtemp(prefix="spamops-bare-"))
     script = folder / "bare.py"
     script.write_text(BARE_APP)
     port = _free_port()
-    server = subprocess.Popen(streamlit_command(script, port), env=child_env(**PRIVATE_ENV),
+    command = [sys.executable, "-m", "streamlit", "run", str(script), *streamlit_options(port)]
+    server = subprocess.Popen(command, env=child_env(**PRIVATE_ENV),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
@@ -317,8 +340,10 @@ def measure_bare_page(binary: str) -> float:
                 time.sleep(0.1)
         browser = Browser(binary, folder / "profile")
         try:
-            browser.load(f"http://127.0.0.1:{port}/")
-            return round(browser.load(f"http://127.0.0.1:{port}/"), 3)
+            first = browser.load(f"http://127.0.0.1:{port}/")
+            second = browser.load(f"http://127.0.0.1:{port}/")
+            return {"bare_streamlit_first_load": round(first, 3),
+                    "bare_streamlit_second_load": round(second, 3)}
         finally:
             browser.close()
     finally:
@@ -350,7 +375,7 @@ def measure_browser(home: Path, binary: str, screenshot: Path | None = None
         shutil.rmtree(profile, ignore_errors=True)
     return {"server_ready": round(ready, 3), "first_load": round(first, 3),
             "second_load": round(second, 3),
-            "bare_streamlit_second_load": measure_bare_page(binary)}
+            **measure_bare_page(binary)}
 
 
 def main() -> None:
@@ -361,6 +386,9 @@ def main() -> None:
     parser.add_argument("--retrainings", type=int, default=100)
     parser.add_argument("--keep", type=Path, default=None,
                         help="Build the home here and keep it (default: a temporary one).")
+    parser.add_argument("--reuse", action="store_true",
+                        help="With --keep: measure the home already there (built by an earlier "
+                             "--keep run with the same sizes) instead of building it again.")
     parser.add_argument("--screenshot", type=Path, default=None,
                         help="Measure the browser on this existing home only and save a PNG "
                              "(needs --keep pointing at a populated home).")
@@ -383,12 +411,17 @@ def main() -> None:
         home = scratch / "home"
     else:
         home = args.keep
+    if args.reuse and args.keep is None:
+        sys.exit("--reuse needs --keep HOME")
     try:
-        build = build_home(home, args.predictions, args.snapshots, args.retrainings)
+        build = (check_home(home, args.predictions, args.snapshots, args.retrainings)
+                 if args.reuse else
+                 round(build_home(home, args.predictions, args.snapshots, args.retrainings), 1))
         result: dict[str, Any] = {
             "benchmark": "dashboard", "predictions": args.predictions,
             "snapshots": args.snapshots, "retrainings": args.retrainings,
-            "build_seconds": round(build, 1), "apptest_seconds": measure_apptest(home),
+            "build_seconds": build, "home_reused": args.reuse,
+            "apptest_seconds": measure_apptest(home),
             "browser_seconds": (measure_browser(home, binary) if binary else None),
             "browser_measured": ("Page.navigate until 3 plotly charts drew their SVG and "
                                  "the Streamlit status widget was gone (CDP, headless "

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli.dashboard_cmd import dashboard_script, streamlit_command
+from engine.cli.dashboard_cmd import LAUNCHER, streamlit_command
+from tests.web_dashboard.conftest import home_files
 
 
 def _free_port() -> int:
@@ -22,24 +23,29 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_the_command_runs_streamlit_headless_on_loopback_without_usage_statistics() -> None:
-    argv = streamlit_command(dashboard_script(), 8765)
-    assert argv[:4] == [sys.executable, "-m", "streamlit", "run"]
-    assert Path(argv[4]).name == "app.py" and Path(argv[4]).exists()
-    options = dict(zip(argv[5::2], argv[6::2], strict=True))
+def test_the_command_runs_the_warming_launcher_headless_on_loopback_without_stats() -> None:
+    argv = streamlit_command(8765)
+    assert argv[:3] == [sys.executable, "-m", LAUNCHER] == [
+        sys.executable, "-m", "web_dashboard.serve"]
+    options = dict(zip(argv[3::2], argv[4::2], strict=True))
     assert options["--server.headless"] == "true"
     assert options["--server.address"] == "127.0.0.1"
     assert options["--server.port"] == "8765"
     assert options["--browser.gatherUsageStats"] == "false"
+    assert options["--server.fileWatcherType"] == "none"
 
 
 @pytest.mark.slow
-def test_spamops_dashboard_serves_health_on_the_chosen_port(data_home: Path) -> None:
+@pytest.mark.parametrize("home_fixture", ["data_home", "populated_home"])
+def test_spamops_dashboard_warms_up_then_serves_health_on_the_chosen_port(
+        home_fixture: str, request: pytest.FixtureRequest) -> None:
+    home: Path = request.getfixturevalue(home_fixture)
+    before = home_files(home)
     port = _free_port()
     spamops = Path(sys.executable).parent / "spamops"
     child = subprocess.Popen([str(spamops), "dashboard", "--port", str(port)],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             env={**os.environ, "SPAMOPS_HOME": str(data_home)},
+                             env={**os.environ, "SPAMOPS_HOME": str(home)},
                              start_new_session=True)
     try:
         deadline, body = time.monotonic() + 60, b""
@@ -62,5 +68,8 @@ def test_spamops_dashboard_serves_health_on_the_chosen_port(data_home: Path) -> 
         except subprocess.TimeoutExpired:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
-    # The dashboard wrote nothing into the (empty) data home.
-    assert list(data_home.iterdir()) == []
+    output = child.stdout.read().decode() if child.stdout else ""
+    # The server answered only after the launcher had warmed it (see web_dashboard.serve).
+    assert "spamops dashboard: warmed up" in output, output
+    # The dashboard wrote nothing into the data home.
+    assert home_files(home) == before
