@@ -2,7 +2,7 @@
 
 The server runs in a child process, ``python -m web_dashboard.serve``: a launcher that warms
 the process (the page's imports, MLflow's start-up, the registry read) before handing over to
-``streamlit run``, so the first page load after a start is not the slow one. It binds 127.0.0.1
+``streamlit run``, so the first session after a start does not pay for them. It binds 127.0.0.1
 with usage statistics off; the data home reaches it as ``SPAMOPS_HOME``. This module imports
 nothing of Streamlit or of ``web_dashboard``: it only checks the package is there, so the
 command tree stays cheap and the engine stays free of UI frameworks.
