@@ -7,6 +7,7 @@ business rule of its own beyond ordering the steps. Results are frozen dataclass
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from engine.monitoring import CheckResult, Monitor, MonitorLog, RetrainResult
     from engine.scheduling import HolderInfo, JobContext, JobSpec, SchedulerEvent, SchedulerHost
     from engine.store import Store
+
+logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
@@ -137,8 +140,10 @@ class ChampionCache:
     """The champion pipeline, re-checking the alias at most every ``refresh_seconds``.
 
     Serving follows the ``champion`` alias without restart: a promotion made by any process is
-    picked up on the next check, and requests keep using the old model until the new one is
-    loaded, so none fails during the switch.
+    picked up by the next check, and requests keep using the old model until the new one is
+    loaded, so none fails during the switch. Only the very first ``get`` and the first after
+    ``invalidate`` (this process moved an alias) wait for the registry; later checks run on a
+    background thread, so no request ever waits for MLflow.
     """
 
     def __init__(self, registry: Registry, refresh_seconds: float) -> None:
@@ -147,32 +152,44 @@ class ChampionCache:
         self._lock = threading.Lock()
         self._current: tuple[int, Any] | None = None
         self._checked = 0.0
+        self._stale = True
+        """Set by ``invalidate``: the next ``get`` re-checks before it answers."""
 
     def get(self) -> tuple[int, Any]:
         """The current champion (version, model)."""
-        now = time.monotonic()
         current = self._current
-        if current is not None and now - self._checked < self._refresh:
+        if current is not None and not self._stale:
+            if time.monotonic() - self._checked >= self._refresh and self._lock.acquire(
+                    blocking=False):
+                threading.Thread(target=self._check_in_background, daemon=True,
+                                 name="spamops-champion").start()
             return current
-        # While one thread re-checks (and maybe loads a new champion), the others keep serving
-        # the current model instead of queueing behind the lock.
-        if not self._lock.acquire(blocking=current is None):
-            assert current is not None
-            return current
-        try:
-            if self._current is not None and time.monotonic() - self._checked < self._refresh:
-                return self._current
-            version = self._registry.require_champion()
-            if self._current is None or self._current[0] != version:
-                self._current = (version, self._registry.load(version))
-            self._checked = time.monotonic()
+        with self._lock:
+            if self._current is None or self._stale:
+                self._check()
+            assert self._current is not None
             return self._current
-        finally:
-            self._lock.release()
 
     def invalidate(self) -> None:
-        """Force a re-check on the next ``get`` (after this process moved an alias)."""
-        self._checked = 0.0
+        """Make the next ``get`` re-check the alias before it answers."""
+        self._stale = True
+
+    def _check(self) -> None:
+        """Read the alias and load a new champion if it moved (the caller holds the lock)."""
+        version = self._registry.require_champion()
+        if self._current is None or self._current[0] != version:
+            self._current = (version, self._registry.load(version))
+        self._checked = time.monotonic()
+        self._stale = False
+
+    def _check_in_background(self) -> None:
+        try:
+            self._check()
+        except Exception as exc:  # keep serving the current model; try again later
+            logger.warning("champion check failed, still serving the current model: %s", exc)
+            self._checked = time.monotonic()
+        finally:
+            self._lock.release()
 
 
 class Services:

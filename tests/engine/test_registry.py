@@ -94,3 +94,24 @@ def test_training_needs_both_classes() -> None:
 def test_reference_texts_are_the_training_texts(services: Services) -> None:
     version = services.registry.require_champion()
     assert services.registry.reference_texts(version) == services.split().train_texts
+
+
+def test_serving_follows_a_promotion_made_elsewhere_without_waiting(trained_home: Path) -> None:
+    import time
+
+    from engine.services import ChampionCache
+
+    operator = Services(load_settings())
+    serving = ChampionCache(operator.registry, refresh_seconds=0.05)
+    first = serving.get()[0]
+    second = operator.train(trigger="test").result.version
+    # Promote through a second facade, as another process would: ``serving`` is not told.
+    Services(load_settings()).promote(second, actor="test")
+    seen = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not seen or seen[-1] != second):
+        seen.append(serving.get()[0])  # answers from memory while a thread re-checks
+        time.sleep(0.01)
+    assert seen[0] == first and seen[-1] == second
+    serving.invalidate()
+    assert serving.get()[0] == second
