@@ -102,6 +102,8 @@ class ServerSettings(BaseModel):
     """How often the serving process checks whether the champion alias moved."""
     log_flush_seconds: float = Field(0.5, gt=0)
     """How often logged predictions are moved from the spool into the store."""
+    workers: int = Field(1, ge=1, le=64)
+    """API worker processes; one per CPU core serves the most requests."""
 
 
 class DashboardSettings(BaseModel):

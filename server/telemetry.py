@@ -4,17 +4,21 @@ apps in one process, as in tests, never share counters).
 ``MetricsMiddleware`` counts requests and times them by route template (``/approvals/{id}/
 approve``, never the raw path, and ``unmatched`` for unknown paths, so fuzzing cannot grow the
 label set). ``ServingCollector`` reads the champion version and the latest drift scores from
-``Services`` at scrape time. This module must not hold business logic.
+``Services`` at scrape time. Under several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set
+by ``spamops serve --workers``), ``prometheus_client`` keeps every worker's counters in that
+directory and the exposition adds them up, whichever worker answers the scrape. This module
+must not hold business logic.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -85,7 +89,9 @@ class ApiMetrics:
                                    ["label"], registry=self.registry)
         for label in ("ham", "spam"):
             self.predictions.labels(label)
-        self.registry.register(ServingCollector(services))
+        self._serving = ServingCollector(services)
+        self.registry.register(self._serving)
+        self._multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
     def count_predictions(self, predictions: Sequence[Prediction]) -> None:
         """Count scored messages by label."""
@@ -96,8 +102,14 @@ class ApiMetrics:
             self.predictions.labels("ham").inc(len(predictions) - spam)
 
     def exposition(self) -> bytes:
-        """The Prometheus text exposition of everything above."""
-        return generate_latest(self.registry)
+        """The Prometheus text exposition of everything above (all workers' counters)."""
+        if not self._multiprocess_dir:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
+            registry, path=self._multiprocess_dir)
+        registry.register(self._serving)
+        return generate_latest(registry)
 
 
 class MetricsMiddleware:

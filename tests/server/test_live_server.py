@@ -1,9 +1,10 @@
-"""A real ``spamops serve`` process on 127.0.0.1: start-up, real requests, clean shutdown, and
-a champion promoted by another process while requests flow.
+"""A real ``spamops serve`` process on 127.0.0.1: start-up, real requests, clean shutdown, a
+champion promoted by another process while requests flow, and several worker processes.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import signal
 import socket
@@ -46,10 +47,10 @@ class LiveServer:
         return int(self.process.returncode)
 
 
-def start_server(home: Path, **env: str) -> LiveServer:
+def start_server(home: Path, *args: str, **env: str) -> LiveServer:
     port = free_port()
     process = subprocess.Popen(
-        [str(SPAMOPS), "serve", "--port", str(port)],
+        [str(SPAMOPS), "serve", "--port", str(port), *args],
         env={**os.environ, "SPAMOPS_HOME": str(home), "SPAMOPS_API_KEY": API_KEY, **env},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -148,3 +149,37 @@ def test_promotion_by_another_process_switches_serving_without_failures(
     # Once a request saw the new champion, later ones never went back to the old one.
     first_new = versions.index(new_version)
     assert set(versions[first_new + 8:]) == {new_version}
+
+
+def test_several_workers_serve_log_and_count_together(trained_home: Path) -> None:
+    server = start_server(trained_home, "--workers", "2")
+    try:
+        texts = [f"message {i}: are we still on for tonight?" for i in range(30)]
+        texts += ["WINNER!! claim your free prize, call 09061701461 now"] * 10
+
+        def post(text: str) -> dict[str, object]:
+            # A new connection per request, so the kernel spreads them over both workers.
+            with httpx.Client(base_url=server.url, headers=KEY, timeout=30) as http:
+                response = http.post("/predict", json={"text": text})
+                assert response.status_code == 200, response.text
+                body: dict[str, object] = response.json()
+                return body
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(post, texts))
+        spam = sum(r["label"] == "spam" for r in results)
+        assert spam == 10 and {r["model_version"] for r in results} == {1}
+        exposition = httpx.get(f"{server.url}/metrics", timeout=30).text
+        counted = {line.split("}")[0].split('"')[1]: float(line.rsplit(" ", 1)[1])
+                   for line in exposition.splitlines()
+                   if line.startswith("spamops_predictions_total{")}
+        # Whichever worker answers the scrape reports every worker's predictions.
+        assert counted == {"ham": 30.0, "spam": 10.0}
+    finally:
+        assert server.stop() in (0, 130)
+    from engine.config import load_settings
+    from engine.services import Services
+
+    services = Services(load_settings(home=trained_home), read_only=True)
+    logged = services.sql("SELECT id FROM predictions WHERE source = 'api'").rows
+    assert sorted(row[0] for row in logged) == sorted(str(r["prediction_id"]) for r in results)
