@@ -22,6 +22,7 @@ scikit-learn as before, so the fast path is an optimisation, never a second mode
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,8 +31,8 @@ import numpy as np
 Scorer = Callable[[Sequence[str]], np.ndarray]
 """Texts -> spam probabilities (float64 array, one per text)."""
 
-_Block = tuple[Callable[[str], list[str]], dict[str, int], list[float], list[float]]
-"""One vectorizer: its analyzer, vocabulary, and per feature ``idf`` and ``idf * weight``."""
+_Block = tuple[Callable[[str], list[str]], dict[str, tuple[float, float]]]
+"""One vectorizer: its analyzer and, per known n-gram, ``(idf, idf * weight)``."""
 
 
 def compile_scorer(model: Any) -> Scorer | None:
@@ -85,8 +86,10 @@ def _compile(model: Any) -> Scorer | None:
         idf = vectorizer.idf_
         block_weights = weights[offset:offset + len(idf)]
         offset += len(idf)
-        blocks.append((vectorizer.build_analyzer(), vocabulary, idf.tolist(),
-                       (idf * block_weights).tolist()))
+        idf_weight = idf * block_weights
+        blocks.append((vectorizer.build_analyzer(),
+                       {gram: (float(idf[i]), float(idf_weight[i]))
+                        for gram, i in vocabulary.items()}))
     if offset != len(weights):
         return None
 
@@ -102,19 +105,21 @@ def _compile(model: Any) -> Scorer | None:
 def _decision(text: str, blocks: list[_Block], intercept: float) -> float:
     """The SVM's decision value for one text (see the module docstring)."""
     decision = intercept
-    for analyze, vocabulary, idf, idf_weight in blocks:
-        counts: dict[int, int] = {}
-        for gram in analyze(text):
-            index = vocabulary.get(gram)
-            if index is not None:
-                counts[index] = counts.get(index, 0) + 1
-        if not counts:
-            continue
+    for analyze, table in blocks:
         dot = 0.0
         squares = 0.0
-        for index, count in counts.items():
-            tf = 1.0 + math.log(count)
-            dot += tf * idf_weight[index]
-            squares += (tf * idf[index]) ** 2
-        decision += dot / math.sqrt(squares)
+        for gram, count in Counter(analyze(text)).items():
+            entry = table.get(gram)
+            if entry is None:
+                continue
+            idf, idf_weight = entry
+            if count == 1:  # most n-grams occur once: tf = 1 + log(1) = 1
+                dot += idf_weight
+                squares += idf * idf
+            else:
+                tf = 1.0 + math.log(count)
+                dot += tf * idf_weight
+                squares += (tf * idf) ** 2
+        if squares:
+            decision += dot / math.sqrt(squares)
     return decision
