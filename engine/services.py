@@ -141,9 +141,9 @@ class ChampionCache:
 
     Serving follows the ``champion`` alias without restart: a promotion made by any process is
     picked up by the next check, and requests keep using the old model until the new one is
-    loaded, so none fails during the switch. Only the very first ``get`` and the first after
-    ``invalidate`` (this process moved an alias) wait for the registry; later checks run on a
-    background thread, so no request ever waits for MLflow.
+    loaded, so none fails during the switch. Only the very first ``get`` waits for the
+    registry; later checks run on a background thread, and when this process moves an alias
+    ``refresh`` loads the new champion on the caller's thread, so no request waits for MLflow.
     """
 
     def __init__(self, registry: Registry, refresh_seconds: float) -> None:
@@ -153,7 +153,7 @@ class ChampionCache:
         self._current: tuple[int, Any] | None = None
         self._checked = 0.0
         self._stale = True
-        """Set by ``invalidate``: the next ``get`` re-checks before it answers."""
+        """Set until the first check (or by a failed ``refresh``): ``get`` checks first."""
 
     def get(self) -> tuple[int, Any]:
         """The current champion (version, model)."""
@@ -170,9 +170,23 @@ class ChampionCache:
             assert self._current is not None
             return self._current
 
-    def invalidate(self) -> None:
-        """Make the next ``get`` re-check the alias before it answers."""
-        self._stale = True
+    def refresh(self) -> None:
+        """Re-check the alias now: this process has just moved it.
+
+        A process that serves (a champion is loaded) loads the new one here, on the thread
+        that moved the alias, so the next request does not wait for it (in ``spamops console
+        --serve`` requests are scored on the console's event loop). A process that has not
+        scored anything yet only marks the cache stale.
+        """
+        with self._lock:
+            if self._current is None:
+                self._stale = True
+                return
+            try:
+                self._check()
+            except SpamopsError as exc:  # the next get() tries again and raises it there
+                logger.warning("could not load the new champion yet: %s", exc)
+                self._stale = True
 
     def _check(self) -> None:
         """Read the alias and load a new champion if it moved (the caller holds the lock)."""
@@ -289,7 +303,7 @@ class Services:
             artifact_location=str(self.settings.artifacts_dir.resolve()),
             seed=self.settings.seed, progress=progress)
         became = self.registry.adopt_first(result.version)
-        self.champion.invalidate()
+        self.champion.refresh()
         outcome = TrainOutcome(result=result, champion_version=self.registry.require_champion(),
                                became_champion=became)
         metrics = result.metrics.as_dict()
@@ -312,7 +326,7 @@ class Services:
                 reasoning: str = "promoted by an operator") -> AliasMove:
         """Make ``version`` the champion."""
         move = self.registry.promote(version)
-        self.champion.invalidate()
+        self.champion.refresh()
         self.audit("promote", f"v{version}", {"champion": move.champion,
                                               "previous": move.previous,
                                               "demoted": move.demoted}, reasoning, actor=actor)
@@ -322,7 +336,7 @@ class Services:
                  reasoning: str = "rolled back by an operator") -> AliasMove:
         """Swap champion and previous."""
         move = self.registry.rollback()
-        self.champion.invalidate()
+        self.champion.refresh()
         self.audit("rollback", f"v{move.champion}", {"champion": move.champion,
                                                      "previous": move.previous,
                                                      "demoted": move.demoted},
@@ -481,7 +495,7 @@ class Services:
                               dataset=self.dataset,
                               detector_for=lambda _version: self.drift_detector(),
                               clock=self.clock, log=self.monitor_log,
-                              on_champion_changed=self.champion.invalidate)
+                              on_champion_changed=self.champion.refresh)
             if not self.read_only:
                 monitor.recover_interrupted()
             self._monitor = monitor

@@ -113,5 +113,6 @@ def test_serving_follows_a_promotion_made_elsewhere_without_waiting(trained_home
         seen.append(serving.get()[0])  # answers from memory while a thread re-checks
         time.sleep(0.01)
     assert seen[0] == first and seen[-1] == second
-    serving.invalidate()
-    assert serving.get()[0] == second
+    operator.rollback(actor="test")  # another facade again; ``refresh`` is what it calls
+    serving.refresh()  # as if ``serving``'s own process had moved the alias
+    assert serving.get()[0] == first
