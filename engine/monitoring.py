@@ -49,7 +49,7 @@ from engine.rules import (
     decide_check,
     decide_deployment,
 )
-from engine.training import TrainingData, labels_to_int, spam_probability
+from engine.training import TRAINED_AT, TrainingData, labels_to_int, spam_probability
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -401,6 +401,7 @@ class Monitor:
             "feedback_from": _ts(train_fb["labelled_at"].min()) if len(train_fb) else "",
             "feedback_to": _ts(train_fb["labelled_at"].max()) if len(train_fb) else "",
             "holdout_from": _ts(holdout["labelled_at"].min()) if len(holdout) else "",
+            TRAINED_AT: self.clock.now().isoformat(timespec="seconds"),
         }
         data = TrainingData(list(base), list(base.values()), split.test_texts,
                             split.test_labels, split.fingerprint, lineage)

@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from engine.errors import ModelNotFound, NoChampionError, SpamopsError
+from engine.training import TRAINED_AT
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
@@ -70,6 +71,15 @@ def ensure_experiment(mlflow: ModuleType, name: str, artifact_location: str) -> 
 def _utc(epoch_ms: int) -> datetime:
     """MLflow's epoch milliseconds as a naive UTC datetime (the engine's convention)."""
     return datetime.fromtimestamp(epoch_ms / 1000, UTC).replace(tzinfo=None)
+
+
+def _created_at(tags: dict[str, str], epoch_ms: int) -> datetime:
+    """When a version was trained: its ``trained_at`` lineage tag (the engine's clock), else
+    MLflow's creation time (versions registered before the tag existed)."""
+    try:
+        return datetime.fromisoformat(tags[TRAINED_AT]).replace(tzinfo=None)
+    except (KeyError, ValueError):
+        return _utc(epoch_ms)
 
 
 @dataclass(frozen=True)
@@ -140,7 +150,7 @@ class Registry:
             out.append(ModelVersionInfo(
                 version=int(mv.version),
                 aliases=tuple(sorted(aliases_by_version.get(int(mv.version), []))),
-                created_at=_utc(mv.creation_timestamp),
+                created_at=_created_at(tags, mv.creation_timestamp),
                 run_id=mv.run_id or "",
                 metrics=dict(metrics), tags=dict(tags),
             ))

@@ -291,11 +291,13 @@ class Services:
     def train(self, *, trigger: str = "manual", progress: Progress | None = None,
               actor: str | None = None) -> TrainOutcome:
         """Train on the training split, register a version; the first becomes champion."""
-        from engine.training import train_and_log
+        from engine.training import TRAINED_AT, train_and_log
 
         split = self.dataset.split(progress)
+        lineage = {"trigger": trigger,
+                   TRAINED_AT: self.clock.now().isoformat(timespec="seconds")}
         data = TrainingData(split.train_texts, split.train_labels, split.test_texts,
-                            split.test_labels, split.fingerprint, {"trigger": trigger})
+                            split.test_labels, split.fingerprint, lineage)
         self.settings.home.mkdir(parents=True, exist_ok=True)
         result = train_and_log(
             data, tracking_uri=self.settings.tracking_uri, experiment="spamops",

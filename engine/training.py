@@ -31,6 +31,9 @@ HAM = "ham"
 MODEL_ARTIFACT = "model"
 REFERENCE_ARTIFACT = "reference_texts.parquet"
 """The training texts, logged with each run: the drift reference of that version."""
+TRAINED_AT = "trained_at"
+"""Lineage tag: when the engine's clock says the model was trained (ISO, naive UTC). In the
+demo the clock is simulated, and MLflow's own creation time would be the wall clock."""
 
 
 def as_text_list(X: Any) -> list[str]:

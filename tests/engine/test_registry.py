@@ -116,3 +116,21 @@ def test_serving_follows_a_promotion_made_elsewhere_without_waiting(trained_home
     operator.rollback(actor="test")  # another facade again; ``refresh`` is what it calls
     serving.refresh()  # as if ``serving``'s own process had moved the alias
     assert serving.get()[0] == first
+
+
+def test_versions_are_dated_by_the_engine_clock_not_mlflow(trained_home: Path) -> None:
+    from datetime import datetime, timedelta
+
+    from engine.clock import SimulatedClock
+
+    start = datetime(2030, 1, 2, 3, 4, 5)
+    clock = SimulatedClock(start)
+    services = Services(load_settings(), clock=clock)
+    trained = services.train(trigger="test").result.version
+    clock.advance(timedelta(hours=6))
+    retrained = services.retrain(trigger="schedule").deployment.challenger_version
+    services.close()
+    dates = {v.version: v.created_at for v in Services(load_settings()).models()}
+    # A simulated week (the demo) shows its own times, not the wall clock's.
+    assert dates[trained] == start
+    assert dates[retrained] == start + timedelta(hours=6)

@@ -36,6 +36,9 @@ def _fix_model_times(home: Path) -> None:
         when = datetime(2025, 1, 6, 7, 0) + timedelta(hours=2 * (int(version) - 1))
         con.execute("UPDATE model_versions SET creation_time = ? WHERE version = ?",
                     (int(when.timestamp() * 1000), version))
+        con.execute("UPDATE tags SET value = ? WHERE key = 'trained_at' AND run_uuid = "
+                    "(SELECT run_id FROM model_versions WHERE version = ?)",
+                    (when.isoformat(timespec="seconds"), version))
     con.commit()
     con.close()
 
