@@ -36,7 +36,7 @@ from engine.records import (
     RetrainingEvent,
 )
 from engine.registry import AliasMove, ModelVersionInfo, Registry
-from engine.training import TrainingData, TrainingResult, spam_probability
+from engine.training import TrainingData, TrainingResult, scorer_for, spam_probability
 
 if TYPE_CHECKING:
     from engine.drift import DetectorCache, DriftDetector, DriftReport
@@ -192,7 +192,9 @@ class ChampionCache:
         """Read the alias and load a new champion if it moved (the caller holds the lock)."""
         version = self._registry.require_champion()
         if self._current is None or self._current[0] != version:
-            self._current = (version, self._registry.load(version))
+            model = self._registry.load(version)
+            scorer_for(model)  # compile now, on this thread, not in the first request
+            self._current = (version, model)
         self._checked = time.monotonic()
         self._stale = False
 

@@ -86,6 +86,21 @@ _SCORERS: weakref.WeakKeyDictionary[Any, Scorer | None] = weakref.WeakKeyDiction
 """Each model's compiled scorer (None: not of a shape ``compile_scorer`` knows)."""
 
 
+def scorer_for(model: Any) -> Scorer | None:
+    """``model``'s compiled scorer, compiled on first use and kept while the model lives.
+
+    ``ChampionCache`` calls it when it loads a champion, so the ~25 ms compile happens on the
+    loading thread, not in the first request that scores with it.
+    """
+    try:
+        return _SCORERS[model]
+    except KeyError:
+        scorer = _SCORERS[model] = compile_scorer(model)
+        return scorer
+    except TypeError:  # not weak-referenceable: scored the slow way
+        return None
+
+
 def spam_probability(model: Any, texts: Sequence[str]) -> np.ndarray:
     """Spam probability for each text, from any fitted pipeline of this module.
 
@@ -95,12 +110,7 @@ def spam_probability(model: Any, texts: Sequence[str]) -> np.ndarray:
     if len(texts) == 0:
         return np.zeros(0)
     if len(texts) <= FAST_PATH_MAX_TEXTS:
-        try:
-            scorer = _SCORERS[model]
-        except KeyError:
-            scorer = _SCORERS[model] = compile_scorer(model)
-        except TypeError:  # not weak-referenceable: score it the slow way
-            scorer = None
+        scorer = scorer_for(model)
         if scorer is not None:
             return scorer(texts)
     proba = model.predict_proba(list(texts))
