@@ -638,14 +638,17 @@ class Store:
         return int(row[0]) if row else 0
 
     @staticmethod
-    def _window(column: str, since: datetime | None,
-                until: datetime | None) -> tuple[str, list[Any]]:
+    def _window(column: str, since: datetime | None, until: datetime | None, *,
+                by_day: bool = False) -> tuple[str, list[Any]]:
+        """A ``WHERE`` clause: ``since <= column < until``; ``by_day`` compares whole days,
+        ``day(since) <= column <= day(until)`` (for the daily aggregates)."""
+        bound, upper = ("CAST(? AS DATE)", "<=") if by_day else ("?", "<")
         clauses, params = [], []
         if since is not None:
-            clauses.append(f"{column} >= ?")
+            clauses.append(f"{column} >= {bound}")
             params.append(since)
         if until is not None:
-            clauses.append(f"{column} < ?")
+            clauses.append(f"{column} {upper} {bound}")
             params.append(until)
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
@@ -976,22 +979,10 @@ class Store:
         return written
 
     # Daily aggregates (dashboard) -------------------------------------------------------
-    @staticmethod
-    def _day_window(column: str, since: datetime | None,
-                    until: datetime | None) -> tuple[str, list[Any]]:
-        clauses, params = [], []
-        if since is not None:
-            clauses.append(f"{column} >= CAST(? AS DATE)")
-            params.append(since)
-        if until is not None:
-            clauses.append(f"{column} <= CAST(? AS DATE)")
-            params.append(until)
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
     def daily_traffic(self, since: datetime | None = None,
                       until: datetime | None = None) -> list[DailyTraffic]:
         """Predictions per UTC day, oldest first, for the days of ``since`` through ``until``."""
-        where, params = self._day_window("day", since, until)
+        where, params = self._window("day", since, until, by_day=True)
         frame = self.query_frame(
             "SELECT day, predictions, spam_predicted, spam_rate FROM v_daily_traffic"
             f"{where} ORDER BY day", params)
@@ -1003,8 +994,9 @@ class Store:
     def daily_accuracy(self, since: datetime | None = None,
                        until: datetime | None = None) -> list[DailyAccuracy]:
         """Measured (by prediction day) and estimated (by check day) accuracy per UTC day."""
-        measured_where, measured_params = self._day_window("day", since, until)
-        checks_where, checks_params = self._day_window("CAST(ts AS DATE)", since, until)
+        measured_where, measured_params = self._window("day", since, until, by_day=True)
+        checks_where, checks_params = self._window("CAST(ts AS DATE)", since, until,
+                                                     by_day=True)
         checks_where = (checks_where + " AND" if checks_where else " WHERE") + (
             " accuracy_is_estimate AND accuracy IS NOT NULL")
         frame = self.query_frame(
