@@ -244,15 +244,12 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
 """Headless, private, no background traffic."""
 
 
-def start_dashboard(home: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
-    """The dashboard server as ``spamops dashboard`` runs it; returns it and its ready time."""
-    from engine.cli.dashboard_cmd import PRIVATE_ENV, streamlit_command
-
+def start_streamlit(command: list[str], env: dict[str, str],
+                    port: int) -> tuple[subprocess.Popen[bytes], float]:
+    """Start a Streamlit server; returns it once ``/_stcore/health`` answers, and that time."""
     began = time.perf_counter()
-    server = subprocess.Popen(streamlit_command(port),
-                              env=child_env(**PRIVATE_ENV, SPAMOPS_HOME=str(home)),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
@@ -261,8 +258,24 @@ def start_dashboard(home: Path, port: int) -> tuple[subprocess.Popen[bytes], flo
                     return server, time.perf_counter() - began
         except OSError:
             if server.poll() is not None or time.perf_counter() - began > 60:
-                raise RuntimeError("the dashboard did not start") from None
+                stop_streamlit(server)
+                raise RuntimeError(f"{command[2:4]} did not start") from None
             time.sleep(0.1)
+
+
+def stop_streamlit(server: subprocess.Popen[bytes]) -> None:
+    """Stop a server ``start_streamlit`` started (its whole process group)."""
+    if server.poll() is None:
+        os.killpg(server.pid, 15)
+    server.wait(timeout=15)
+
+
+def start_dashboard(home: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
+    """The dashboard server as ``spamops dashboard`` runs it; returns it and its ready time."""
+    from engine.cli.dashboard_cmd import PRIVATE_ENV, streamlit_command
+
+    return start_streamlit(streamlit_command(port),
+                           child_env(**PRIVATE_ENV, SPAMOPS_HOME=str(home)), port)
 
 
 class Browser:
@@ -341,32 +354,30 @@ def measure_bare_page(binary: str) -> dict[str, float]:
     script.write_text(BARE_APP)
     port = _free_port()
     command = [sys.executable, "-m", "streamlit", "run", str(script), *streamlit_options(port)]
-    server = subprocess.Popen(command, env=child_env(**PRIVATE_ENV),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server, _ready = start_streamlit(command, child_env(**PRIVATE_ENV), port)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health",
-                                            timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the bare page did not start") from None
-                time.sleep(0.1)
-        browser = Browser(binary, folder / "profile")
-        try:
-            first = browser.load(f"http://127.0.0.1:{port}/")
-            second = browser.load(f"http://127.0.0.1:{port}/")
-            return {"bare_streamlit_first_load": round(first, 3),
-                    "bare_streamlit_second_load": round(second, 3)}
-        finally:
-            browser.close()
+        first, second = load_twice(binary, folder / "profile", port)
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=15)
+        stop_streamlit(server)
         shutil.rmtree(folder, ignore_errors=True)
+    return {"bare_streamlit_first_load": round(first, 3),
+            "bare_streamlit_second_load": round(second, 3)}
+
+
+def load_twice(binary: str, profile: Path, port: int,
+               screenshot: Path | None = None) -> tuple[float, float]:
+    """Two page loads in one fresh headless Chromium; optionally a screenshot after them."""
+    browser = Browser(binary, profile)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        first = browser.load(url)
+        second = browser.load(url)
+        if screenshot is not None:
+            time.sleep(1.0)  # let plotly finish its transitions
+            browser.screenshot(screenshot)
+    finally:
+        browser.close()
+    return first, second
 
 
 def measure_browser(home: Path, binary: str, screenshot: Path | None = None
@@ -376,19 +387,9 @@ def measure_browser(home: Path, binary: str, screenshot: Path | None = None
     server, ready = start_dashboard(home, port)
     profile = Path(tempfile.mkdtemp(prefix="spamops-chromium-"))
     try:
-        browser = Browser(binary, profile)
-        try:
-            url = f"http://127.0.0.1:{port}/"
-            first = browser.load(url)
-            second = browser.load(url)
-            if screenshot is not None:
-                time.sleep(1.0)  # let plotly finish its transitions
-                browser.screenshot(screenshot)
-        finally:
-            browser.close()
+        first, second = load_twice(binary, profile, port, screenshot)
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=15)
+        stop_streamlit(server)
         shutil.rmtree(profile, ignore_errors=True)
     return {"server_ready": round(ready, 3), "first_load": round(first, 3),
             "second_load": round(second, 3),
