@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Set (by ``spamops serve --workers``) when several worker processes share the metrics: the
+directory where ``prometheus_client`` keeps every worker's counters."""
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
                    30.0)
 
@@ -91,7 +95,7 @@ class ApiMetrics:
             self.predictions.labels(label)
         self._serving = ServingCollector(services)
         self.registry.register(self._serving)
-        self._multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        self._multiprocess_dir = os.environ.get(MULTIPROCESS_ENV)
 
     def count_predictions(self, predictions: Sequence[Prediction]) -> None:
         """Count scored messages by label."""

@@ -22,9 +22,6 @@ import click
 
 from engine.cli._common import services_of, settings_of
 
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
-"""Where ``prometheus_client`` keeps the metrics of several worker processes."""
-
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -73,6 +70,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None,
 def _worker_environment(home: str) -> Iterator[None]:
     """What the worker processes inherit: the data home, and a fresh directory where
     ``prometheus_client`` keeps every worker's counters so ``/metrics`` adds them up."""
+    from server.telemetry import MULTIPROCESS_ENV
+
     metrics_dir = tempfile.mkdtemp(prefix="spamops-metrics-")
     saved = {name: os.environ.get(name) for name in ("SPAMOPS_HOME", MULTIPROCESS_ENV)}
     os.environ["SPAMOPS_HOME"] = home
