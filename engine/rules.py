@@ -3,9 +3,11 @@
 Two decisions live here, each with one-sentence reasons a person can read:
 
 - ``decide_check``: after a monitoring check, ``RETRAIN`` or ``NO_ACTION`` by the rule
-  *drift score > drift threshold OR accuracy < accuracy floor*; a window smaller than the
-  minimum is ``NO_ACTION`` with that reason, never a false alarm; a rule that fires within the
-  retrain cooldown is ``NO_ACTION`` with the rule *and* the cooldown as reasons.
+  *confirmed text drift OR accuracy < accuracy floor*; a window smaller than the minimum is
+  ``NO_ACTION`` with that reason, never a false alarm; a rule that fires within the retrain
+  cooldown is ``NO_ACTION`` with the rule *and* the cooldown as reasons. Drift in one window
+  that the CUSUM has not confirmed, and a spam-rate-only shift, are alerts (``NO_ACTION`` with
+  the alert as a reason); an unreliable estimate makes accuracy "unknown", never "fine".
 - ``decide_deployment``: after a challenger was trained and compared, ``DEPLOY``, ``KEEP`` or
   ``PENDING_APPROVAL``: deploy only when accuracy improves by *more than* the minimum
   improvement and neither accuracy nor spam F1 regresses on the persisted test split beyond
@@ -42,6 +44,10 @@ class RuleThresholds:
     min_labels: int = 50
     approval_policy: Literal["auto", "manual"] = "auto"
     retrain_cooldown_hours: float = 12.0
+    prior_shift_action: Literal["alert", "retrain"] = "alert"
+    """What a spam-rate-only shift does: ``alert`` (default) or ``retrain``."""
+    cusum_h: float = 3.0
+    """CUSUM decision interval that confirms drift (``engine.drift.sequential.CUSUM_H``)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,17 @@ class CheckInputs:
     n_labels: int
     hours_since_retrain: float | None = None
     """Hours since the last retrain started (None: never)."""
+    drift_components: tuple[str, ...] = ()
+    """Drift components that exceed (``vocabulary``, ``tfidf``, ``spam_rate``); empty with a
+    score above threshold means "text" (older callers)."""
+    drift_confirmed: bool | None = None
+    """The CUSUM confirmed text drift across windows; None: no sequential test (one-off)."""
+    cusum: float | None = None
+    """The CUSUM statistic after this window."""
+    accuracy_unreliable: bool = False
+    """The (estimated) accuracy cannot be trusted: drift, or labels contradict it."""
+    spam_rate: float | None = None
+    reference_spam_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -74,21 +91,57 @@ def _pct(value: float) -> str:
 
 
 def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecision:
-    """Apply *drift > threshold OR accuracy < floor* to one monitoring window."""
+    """Apply *drift > threshold OR accuracy < floor* to one monitoring window.
+
+    Drift asks for a retrain only when a text component (vocabulary, TF-IDF) exceeds and,
+    when the monitor runs the sequential test, the CUSUM confirms it across windows (issue 13,
+    item 8); a window that exceeds alone is an alert. A spam-rate-only shift (prior shift) is
+    an alert unless ``prior_shift_action`` is ``retrain``; with an accuracy breach the accuracy
+    rule retrains. A label-free estimate marked unreliable never counts as "accuracy is fine".
+    """
     if inputs.window_size < thresholds.min_window:
         return CheckDecision(NO_ACTION, (), (
             f"Window of {inputs.window_size} predictions is below the minimum of "
             f"{thresholds.min_window}, so no drift or accuracy judgement was made.",))
     triggers: list[str] = []
     reasons: list[str] = []
-    if inputs.drift_score is not None and inputs.drift_score > thresholds.drift:
-        triggers.append("drift")
-        reasons.append(f"Drift score {inputs.drift_score:.3f} is above the "
-                       f"{thresholds.drift:.2f} threshold.")
+    alerts: list[str] = []
+    components = inputs.drift_components
+    above = inputs.drift_score is not None and inputs.drift_score > thresholds.drift
+    text_drift = above and (not components or any(c in ("vocabulary", "tfidf")
+                                                  for c in components))
+    prior_shift = "spam_rate" in components
+    if text_drift and inputs.drift_score is not None:
+        named = [c for c in components if c != "spam_rate"]
+        which = f" ({', '.join(named)})" if named else ""
+        if inputs.drift_confirmed is None or inputs.drift_confirmed:
+            triggers.append("drift")
+            confirmed = ("" if inputs.drift_confirmed is None else
+                         f", confirmed across windows by the CUSUM "
+                         f"({_cusum(inputs.cusum)} > {thresholds.cusum_h:g})")
+            reasons.append(f"Drift score {inputs.drift_score:.3f}{which} is above the "
+                           f"{thresholds.drift:.2f} threshold{confirmed}.")
+        else:
+            alerts.append(f"Drift score {inputs.drift_score:.3f}{which} is above the "
+                          f"{thresholds.drift:.2f} threshold in this window, but the CUSUM "
+                          f"across windows ({_cusum(inputs.cusum)}) has not reached "
+                          f"{thresholds.cusum_h:g}, so this is an alert, not yet a retrain.")
+    if prior_shift:
+        moved = _rate_move(inputs.spam_rate, inputs.reference_spam_rate)
+        if thresholds.prior_shift_action == "retrain":
+            triggers.append("spam_rate")
+            reasons.append(f"The predicted spam rate{moved} shifted beyond what unchanged "
+                           "traffic of this size produces (prior shift), and the rules say "
+                           "to retrain on it.")
+        else:
+            alerts.append(f"The predicted spam rate{moved} shifted beyond what unchanged "
+                          "traffic of this size produces (prior shift); a spam-rate shift "
+                          "alone is an alert: it retrains only with an accuracy breach.")
     accuracy_kind = "estimated" if inputs.accuracy_is_estimate else "measured"
     label_note = ("from calibrated probabilities" if inputs.accuracy_is_estimate
                   else f"on {inputs.n_labels} labelled messages")
     accuracy = None if inputs.accuracy is None else round(inputs.accuracy, _DECIMALS)
+    unknown = inputs.accuracy_is_estimate and inputs.accuracy_unreliable
     if accuracy is not None and accuracy < thresholds.accuracy_floor:
         triggers.append("accuracy")
         reasons.append(f"The {accuracy_kind} accuracy {_pct(accuracy)} ({label_note}) is "
@@ -99,22 +152,38 @@ def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecisi
         reasons.append(f"The last retrain started {since:.1f} h ago, within the "
                        f"{thresholds.retrain_cooldown_hours:g} h cooldown, so no new retrain "
                        "yet.")
-        return CheckDecision(NO_ACTION, tuple(triggers), tuple(reasons))
+        return CheckDecision(NO_ACTION, tuple(triggers), tuple(reasons + alerts))
     if triggers:
-        return CheckDecision(RETRAIN, tuple(triggers), tuple(reasons))
+        return CheckDecision(RETRAIN, tuple(triggers), tuple(reasons + alerts))
     parts = []
     if inputs.drift_score is not None:
-        parts.append(f"drift score {inputs.drift_score:.3f} is within the "
-                     f"{thresholds.drift:.2f} threshold")
+        if not above:
+            parts.append(f"drift score {inputs.drift_score:.3f} is within the "
+                         f"{thresholds.drift:.2f} threshold")
     else:
         parts.append("drift could not be measured")
-    if inputs.accuracy is not None:
+    if inputs.accuracy is not None and unknown:
+        parts.append(f"accuracy is unknown under drift until labels arrive (the label-free "
+                     f"CBPE estimate {_pct(inputs.accuracy)} is unreliable)")
+    elif inputs.accuracy is not None:
         parts.append(f"{accuracy_kind} accuracy {_pct(inputs.accuracy)} meets the "
                      f"{_pct(thresholds.accuracy_floor)} floor")
     else:
         parts.append("accuracy is unknown")
     sentence = " and ".join(parts)
-    return CheckDecision(NO_ACTION, (), (sentence[0].upper() + sentence[1:] + ".",))
+    return CheckDecision(NO_ACTION, (), (*alerts, sentence[0].upper() + sentence[1:] + "."))
+
+
+def _cusum(value: float | None) -> str:
+    return "S n/a" if value is None else f"S = {value:.2f}"
+
+
+def _rate_move(rate: float | None, reference: float | None) -> str:
+    if rate is None:
+        return ""
+    if reference is None:
+        return f" ({_pct(rate)})"
+    return f" moved from {_pct(reference)} to {_pct(rate)}"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from engine.records import (
     Approval,
     AuditRecord,
     AuditVerification,
+    BaselineWindow,
     DailyAccuracy,
     DailyTraffic,
     Decision,
@@ -99,6 +100,24 @@ class SimulationResult:
     label_delay_seconds: float
 
 
+BASELINE_SCHEMA = 5
+"""The migration that created the accepted drift baseline (005_drift_baseline.sql)."""
+
+
+@dataclass(frozen=True)
+class BaselineView:
+    """A champion's drift baseline: the accepted windows on top of its training reference."""
+
+    champion_version: int
+    windows: tuple[BaselineWindow, ...]
+    """Accepted windows, oldest first, reset ones included (``reset_at`` set)."""
+
+    @property
+    def active(self) -> tuple[BaselineWindow, ...]:
+        """The windows that count now."""
+        return tuple(w for w in self.windows if w.reset_at is None)
+
+
 @dataclass(frozen=True)
 class ChampionCard:
     """The champion as the console and the dashboard show it."""
@@ -120,6 +139,8 @@ class ChampionCard:
     previous_version: int | None
     previous_accuracy: float | None
     previous_f1: float | None
+    live_accuracy_unreliable: bool = False
+    """The live accuracy is a label-free estimate that drift (or the labels) made unreliable."""
 
 
 @dataclass(frozen=True)
@@ -406,12 +427,14 @@ class Services:
 
     # Drift (issue 4) ---------------------------------------------------------------------
     def drift_detector(self) -> DriftDetector:
-        """The champion's drift detector (reference: its training texts), built once per version.
+        """The champion's drift detector: its training texts plus its accepted baseline.
 
-        Cached in memory and under ``<home>/cache/drift``, keyed by model version, drift
-        threshold and false-alarm rate; the champion's ``predict_proba`` is attached.
+        Cached in memory and under ``<home>/cache/drift``, keyed by model version, baseline
+        state (issue 13, item 3), drift threshold and false-alarm rate; the champion's
+        ``predict_proba`` is attached. The spam-rate null's reference is the champion's
+        predictions on the persisted test split, which no model trains on (out of sample).
         """
-        from engine.drift import DetectorCache, DriftDetector, word_subspace
+        from engine.drift import AcceptedWindow, DetectorCache, DriftDetector, word_subspace
         from engine.training import feature_space
 
         version, model = self.champion.get()
@@ -428,10 +451,50 @@ class Services:
             return DriftDetector.fit(
                 self.registry.reference_texts(version),
                 feature_space=word_subspace(feature_space(model)), predict_proba=predict,
+                prior_probabilities=predict(self.dataset.split().test_texts),
                 threshold=thresholds.drift, false_alarm_rate=thresholds.false_alarm_rate,
                 seed=self.settings.seed, model_version=version)
 
-        return self._drift_cache.get(version, build).with_predictor(predict)
+        accepted = self._accepted_windows(version)
+
+        def extend(base: DriftDetector) -> DriftDetector:
+            windows = []
+            for w in accepted:
+                frame = self.store.predictions_between(w.window_start, w.window_end, limit=w.n)
+                texts = frame["text"].tolist()
+                logged = frame["model_version"] == version
+                proba = (frame["spam_probability"].tolist() if bool(logged.all())
+                         else [float(p) for p in predict(texts)])
+                windows.append(AcceptedWindow(w.id, tuple(texts), tuple(proba)))
+            return base.with_baseline(windows)
+
+        key = "+".join(w.id for w in accepted)
+        return self._drift_cache.get(version, build, baseline_key=key,
+                                     extend=extend).with_predictor(predict)
+
+    def _accepted_windows(self, version: int) -> list[BaselineWindow]:
+        """The champion's accepted drift baseline ([] before migration 005 on a reader)."""
+        if not self.settings.db_path.exists():
+            return []
+        if self.read_only and self.store.schema_version() < BASELINE_SCHEMA:
+            return []
+        return self.store.baseline_windows(version)
+
+    def baseline(self, version: int | None = None) -> BaselineView:
+        """The accepted drift baseline of ``version`` (default: the champion), reset ones too."""
+        champion = version if version is not None else self.registry.require_champion()
+        windows = [] if not self.settings.db_path.exists() else \
+            self.store.baseline_windows(champion, include_reset=True)
+        return BaselineView(champion, tuple(windows))
+
+    def reset_baseline(self, *, actor: str | None = None,
+                       version: int | None = None) -> BaselineView:
+        """Drop the accepted windows of ``version`` (default: the champion); audited."""
+        from engine.baseline import Baseline
+
+        champion = version if version is not None else self.registry.require_champion()
+        Baseline(self.store, self.clock).reset(champion, actor=self._actor(actor))
+        return self.baseline(champion)
 
     def drift_reports(self, current: Sequence[tuple[str, Sequence[str]]],
                       reference: Sequence[str] | None = None) -> list[DriftReport]:
@@ -476,7 +539,7 @@ class Services:
             for source, texts in current
         ]
         if reference is None and self._drift_cache is not None and not self.read_only:
-            self._drift_cache.save(detector.model_version)
+            self._drift_cache.save(detector.model_version, detector.baseline_key)
         return reports
 
     # Monitoring (issue 5) ----------------------------------------------------------------
@@ -695,6 +758,8 @@ class Services:
                 live_accuracy_low=latest_measured.accuracy_low if latest_measured else None,
                 live_accuracy_high=latest_measured.accuracy_high if latest_measured else None,
                 live_labels=latest_measured.n_labels if latest_measured else 0,
+                live_accuracy_unreliable=bool(latest_measured
+                                              and latest_measured.accuracy_unreliable),
                 previous_version=previous.version if previous else None,
                 previous_accuracy=previous.metrics.get("accuracy") if previous else None,
                 previous_f1=previous.metrics.get("f1") if previous else None)

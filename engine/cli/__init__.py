@@ -15,6 +15,7 @@ import click
 
 from engine import __version__
 from engine.cli import (
+    baseline_cmd,
     config_cmd,
     console_cmd,
     dashboard_cmd,
@@ -48,7 +49,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 for _group in (config_cmd.commands + data.commands + models.commands
                + store_cmds.commands + drift_cmd.commands + monitor_cmds.commands
                + serve_cmd.commands + demo_cmd.commands + console_cmd.commands
-               + dashboard_cmd.commands + up_cmd.commands):
+               + dashboard_cmd.commands + up_cmd.commands + baseline_cmd.commands):
     cli.add_command(_group)
 
 
