@@ -46,6 +46,8 @@ MAX_HOLDOUT = 2000
 """Most held-out messages: enough for the null, and the Gram matrix stays small."""
 MIN_REFERENCE = 20
 """Fewest reference messages a detector accepts."""
+MIN_CLASS = 5
+"""Fewest reference messages of a predicted class for its mean to join the span."""
 CACHE_FORMAT = 2
 """Bumped whenever the saved detector layout changes, so stale caches are rebuilt."""
 
@@ -82,7 +84,8 @@ class DriftDetector:
     """Document frequency of each pattern term in the reference (and accepted windows)."""
     pattern_docs: int
     basis: np.ndarray
-    """Rows: the reference's mean TF-IDF vector, then each accepted window's."""
+    """Rows: the reference's mean TF-IDF vector (with a model, also the means of its predicted
+    spam and ham), then each accepted window's."""
     hold_tokens: list[list[str]]
     hold_features: sp.csr_matrix
     prior_labels: list[np.ndarray]
@@ -148,8 +151,17 @@ class DriftDetector:
         # the whole reference (the champion's) knows the held-out messages' rare terms, which
         # new traffic loses; masking treats held-out and new messages alike.
         support = np.flatnonzero(np.asarray(raw.getnnz(axis=0)) > 0)
-        reference_mean = np.asarray(features(feature_space, fit_part, support).mean(axis=0),
-                                    dtype=np.float64).ravel()
+        fit_rows = features(feature_space, fit_part, support)
+        basis = np.asarray(fit_rows.mean(axis=0), dtype=np.float64).reshape(1, -1)
+        if predict_proba is not None:
+            # With a model, the span also holds the mean of the reference's predicted spam and
+            # of its predicted ham: a window that only mixes them differently (prior shift)
+            # is then close in text, and the spam-rate component alone reports the shift.
+            is_spam = np.asarray(predict_proba(fit_part), dtype=float) >= 0.5
+            if MIN_CLASS <= int(is_spam.sum()) <= len(is_spam) - MIN_CLASS:
+                basis = np.vstack([basis, *(np.asarray(fit_rows[mask].mean(axis=0),
+                                                       dtype=np.float64).reshape(1, -1)
+                                            for mask in (is_spam, ~is_spam))])
         prior: list[np.ndarray] = []
         if prior_probabilities is not None:
             prior.append((np.asarray(prior_probabilities, dtype=float) >= 0.5).astype(float))
@@ -159,7 +171,7 @@ class DriftDetector:
                    model_version=model_version, reference_size=len(texts),
                    feature_space=feature_space, support=support, vocabulary=vocabulary,
                    pattern_df=dict(document_frequencies(texts)), pattern_docs=len(texts),
-                   basis=reference_mean[None, :], hold_tokens=[tokenize(t) for t in hold],
+                   basis=basis, hold_tokens=[tokenize(t) for t in hold],
                    hold_features=features(feature_space, hold, support), prior_labels=prior,
                    reference_spam_rate=float(np.mean(prior[0])) if prior else None,
                    predict_proba=predict_proba)
