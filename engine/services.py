@@ -690,23 +690,25 @@ class Services:
     # Traffic simulation ------------------------------------------------------------------
     def simulate(self, *, messages: int, drift: float = 0.0, label_rate: float = 0.0,
                  seed: int = 42, label_delay: timedelta = timedelta(0), batch: int = 500,
-                 source: str = "simulate", progress: Progress | None = None
-                 ) -> SimulationResult:
+                 source: str = "simulate", progress: Progress | None = None,
+                 families: Sequence[str] | None = None) -> SimulationResult:
         """Score ``messages`` held-out clean messages mixed with a share ``drift`` of drifted
         ones exactly as the API would, and file true labels for a share ``label_rate``.
 
-        Labels are dated ``label_delay`` after their prediction (late feedback).
+        Labels are dated ``label_delay`` after their prediction (late feedback); ``families``
+        limits the drifted share to those ``engine.traffic`` families (default: all).
         """
         import random
 
-        from engine.traffic import mix
+        from engine.traffic import FAMILIES, mix
 
         if messages < 1:
             raise InvalidInput("--messages must be at least 1")
         if not 0 <= drift <= 1 or not 0 <= label_rate <= 1:
             raise InvalidInput("--drift and --label-rate must be between 0 and 1")
         split = self.dataset.split()
-        window = mix(split.test_texts, split.test_labels, n=messages, fraction=drift, seed=seed)
+        window = mix(split.test_texts, split.test_labels, n=messages, fraction=drift, seed=seed,
+                     families=tuple(families) if families else FAMILIES)
         rng = random.Random(seed + 1)
         feedback: list[FeedbackRecord] = []
         spam = correct = labelled = 0
