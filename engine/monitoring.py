@@ -21,6 +21,7 @@ decides nothing by itself (that is ``rules.py``) and opens no database (that is 
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import threading
 import uuid
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.baseline import MIN_RECENT
 from engine.clock import Clock
 from engine.comparison import Comparison, compare_on_set
 from engine.config import Settings
@@ -157,7 +159,8 @@ def rule_thresholds(settings: Settings) -> RuleThresholds:
                           min_window=m.min_window, min_labels=m.min_labels,
                           approval_policy=m.approval_policy,
                           retrain_cooldown_hours=m.retrain_cooldown_hours,
-                          prior_shift_action=t.prior_shift_action)
+                          prior_shift_action=t.prior_shift_action,
+                          min_new_labels=math.ceil(MIN_RECENT / m.holdout_fraction))
 
 
 def estimate_accuracy(spam_proba: np.ndarray) -> AccuracyReading:
@@ -350,7 +353,8 @@ class Monitor:
             cusum=snapshot.cusum if snapshot else None,
             accuracy_unreliable=accuracy.unreliable,
             spam_rate=report.spam_rate if report else None,
-            reference_spam_rate=report.reference_spam_rate if report else None)
+            reference_spam_rate=report.reference_spam_rate if report else None,
+            new_labels=self._new_labels(now) if report and report.text_drift else None)
         if champion is None:
             ruling_reasons: tuple[str, ...] = ("There is no champion model yet; train first.",)
             ruling_decision = NO_ACTION
@@ -401,6 +405,14 @@ class Monitor:
         return CheckResult(decision=decision, snapshot=snapshot, report=report,
                            accuracy=accuracy, retrain=retrain_result,
                            retrain_error=retrain_error)
+
+    def _new_labels(self, now: datetime) -> int:
+        """Labels received since the last retrain started that a retrain could learn from."""
+        events = self.store.retraining_events(1)
+        since = events[0].started_at if events else None
+        labelled = self.store.labels_received_between(since, now)
+        test_texts = set(self.dataset.split().test_texts)
+        return int((~labelled["text"].isin(test_texts)).sum())
 
     def _previous_cusum(self, champion: int, baseline_key: str) -> float:
         """The CUSUM to continue: the latest snapshot's, unless a new sequence has begun.
@@ -692,7 +704,8 @@ def _thresholds_dict(t: RuleThresholds) -> dict[str, Any]:
             "min_window": t.min_window, "min_labels": t.min_labels,
             "approval_policy": t.approval_policy,
             "retrain_cooldown_hours": t.retrain_cooldown_hours,
-            "prior_shift_action": t.prior_shift_action, "cusum_h": t.cusum_h}
+            "prior_shift_action": t.prior_shift_action, "cusum_h": t.cusum_h,
+            "min_new_labels": t.min_new_labels}
 
 
 def _ts(value: Any) -> str:

@@ -48,6 +48,9 @@ class RuleThresholds:
     """What a spam-rate-only shift does: ``alert`` (default) or ``retrain``."""
     cusum_h: float = 3.0
     """CUSUM decision interval that confirms drift (``engine.drift.sequential.CUSUM_H``)."""
+    min_new_labels: int = 0
+    """Labels a retrain could learn from (received since the last retrain) that confirmed
+    drift waits for; 0 disables the wait."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,9 @@ class CheckInputs:
     """The (estimated) accuracy cannot be trusted: drift, or labels contradict it."""
     spam_rate: float | None = None
     reference_spam_rate: float | None = None
+    new_labels: int | None = None
+    """Labels received since the last retrain that a retrain could learn from (None: unknown,
+    no wait)."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,17 @@ def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecisi
     if text_drift and inputs.drift_score is not None:
         named = [c for c in components if c != "spam_rate"]
         which = f" ({', '.join(named)})" if named else ""
-        if inputs.drift_confirmed is None or inputs.drift_confirmed:
+        waiting = (inputs.new_labels is not None
+                   and inputs.new_labels < thresholds.min_new_labels)
+        if inputs.drift_confirmed is not False and waiting:
+            # A challenger trained without labels of the new traffic cannot learn it, and the
+            # gate cannot judge it: the retrain would end KEEP with no gain (issue 13).
+            alerts.append(f"Drift score {inputs.drift_score:.3f}{which} is above the "
+                          f"{thresholds.drift:.2f} threshold, but only {inputs.new_labels} "
+                          f"labels arrived since the last retrain (fewer than "
+                          f"{thresholds.min_new_labels}), so the retrain waits for labels "
+                          "of the new traffic.")
+        elif inputs.drift_confirmed is None or inputs.drift_confirmed:
             triggers.append("drift")
             confirmed = ("" if inputs.drift_confirmed is None else
                          f", confirmed across windows by the CUSUM "
@@ -130,13 +146,13 @@ def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecisi
         moved = _rate_move(inputs.spam_rate, inputs.reference_spam_rate)
         if thresholds.prior_shift_action == "retrain":
             triggers.append("spam_rate")
-            reasons.append(f"The predicted spam rate{moved} shifted beyond what unchanged "
-                           "traffic of this size produces (prior shift), and the rules say "
-                           "to retrain on it.")
+            reasons.append(f"The predicted spam rate{moved}, beyond what unchanged traffic "
+                           "of this size produces (prior shift), and the rules say to retrain "
+                           "on it.")
         else:
-            alerts.append(f"The predicted spam rate{moved} shifted beyond what unchanged "
-                          "traffic of this size produces (prior shift); a spam-rate shift "
-                          "alone is an alert: it retrains only with an accuracy breach.")
+            alerts.append(f"The predicted spam rate{moved}, beyond what unchanged traffic of "
+                          "this size produces (prior shift); a spam-rate shift alone is an "
+                          "alert: it retrains only with an accuracy breach.")
     accuracy_kind = "estimated" if inputs.accuracy_is_estimate else "measured"
     label_note = ("from calibrated probabilities" if inputs.accuracy_is_estimate
                   else f"on {inputs.n_labels} labelled messages")
@@ -180,9 +196,9 @@ def _cusum(value: float | None) -> str:
 
 def _rate_move(rate: float | None, reference: float | None) -> str:
     if rate is None:
-        return ""
+        return " moved"
     if reference is None:
-        return f" ({_pct(rate)})"
+        return f" moved to {_pct(rate)}"
     return f" moved from {_pct(reference)} to {_pct(rate)}"
 
 

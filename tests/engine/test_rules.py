@@ -205,3 +205,12 @@ def test_an_unreliable_estimate_is_never_why_accuracy_is_fine() -> None:
     measured = decide_check(drifted(drift_score=0.05, drift_components=(),
                                     accuracy_unreliable=True), T)
     assert "measured accuracy 98.0% meets" in measured.reasons[0]
+
+
+def test_confirmed_drift_waits_for_labels_of_the_new_traffic() -> None:
+    thresholds = RuleThresholds(min_new_labels=100)
+    sut = decide_check(drifted(drift_confirmed=True, cusum=5.0, new_labels=12), thresholds)
+    assert sut.decision == NO_ACTION and sut.triggers == ()
+    assert "only 12 labels arrived since the last retrain" in sut.reasons[0]
+    ready = decide_check(drifted(drift_confirmed=True, cusum=5.0, new_labels=100), thresholds)
+    assert ready.decision == RETRAIN and ready.triggers == ("drift",)
