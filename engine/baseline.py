@@ -1,6 +1,7 @@
 """Drift that settles once handled: the accepted baseline of each champion (issue 13, item 3).
 
-A drift-triggered cycle ends in one of two ways that mean "this traffic is handled": the
+A cycle started on a drifted window (by confirmed drift, or by an accuracy breach while the
+window drifted) ends in one of two ways that mean "this traffic is handled": the
 challenger is deployed (it learned the traffic), or it is kept because the champion already
 does as well on the recent labelled traffic. Either way the window that triggered the cycle is
 accepted into the baseline of the champion that now serves, with an audit record, and later

@@ -395,7 +395,8 @@ class Monitor:
                 decision = self.store.update_decision(
                     decision.id, retraining_id=retrain_result.event.id,
                     outcome=_outcome_text(retrain_result.deployment))
-                if "drift" in ruling_triggers and snapshot is not None:
+                if report is not None and report.text_drift and snapshot is not None:
+                    # The cycle that handled a drifted window (whichever rule started it).
                     self._accept_window(retrain_result, snapshot, actor)
             except SpamopsError as exc:
                 retrain_error = str(exc)
