@@ -27,7 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -87,6 +95,16 @@ class MonitoringSettings(BaseModel):
     """``auto`` deploys a qualifying challenger at once; ``manual`` waits for an operator."""
     misfire_grace_seconds: int = Field(300, ge=1)
     """How late a scheduled job may still start."""
+
+    @field_validator("max_window")
+    @classmethod
+    def _window_holds_a_check(cls, value: int, info: ValidationInfo) -> int:
+        # A window capped below min_window could never be checked: every check NO_ACTION.
+        minimum = info.data.get("min_window")
+        if minimum is not None and value < minimum:
+            raise ValueError(f"must be at least monitoring.min_window ({minimum}), or no "
+                             "window could ever be checked")
+        return value
 
 
 class ServerSettings(BaseModel):

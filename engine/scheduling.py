@@ -35,6 +35,7 @@ from apscheduler import events as aps_events
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -131,7 +132,9 @@ def crontab_trigger(expr: str) -> BaseTrigger:
     APScheduler 3's ``CronTrigger.from_crontab`` numbers weekdays from Monday = 0, so
     ``0 3 * * 0`` would fire on Mondays (agronholm/apscheduler#286, fixed only in 4.x).
     Numeric weekdays are therefore rewritten as names (0 and 7 = ``sun``), ranges, lists and
-    steps included; names pass through unchanged.
+    steps included; names pass through unchanged. When both day-of-month and day-of-week are
+    restricted (neither starts with ``*``), cron fires on days matching *either* field, where
+    a single ``CronTrigger`` needs both: such a crontab becomes an ``OrTrigger`` of two.
 
     Raises:
         ValueError: not a valid crontab.
@@ -140,8 +143,16 @@ def crontab_trigger(expr: str) -> BaseTrigger:
     if len(fields) != 5:
         raise ValueError(f"expected 5 fields (minute hour day month weekday), got {len(fields)}")
     minute, hour, day, month, weekday = fields
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=_crontab_weekdays(weekday), timezone=UTC)
+    weekdays = _crontab_weekdays(weekday)
+    if day.startswith("*") or weekday.startswith("*"):
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                           day_of_week=weekdays, timezone=UTC)
+    # Both restricted: cron fires when EITHER matches (crontab(5): "the command will be run
+    # when either field matches"), APScheduler's CronTrigger only when both do.
+    return OrTrigger([
+        CronTrigger(minute=minute, hour=hour, day=day, month=month, timezone=UTC),
+        CronTrigger(minute=minute, hour=hour, month=month, day_of_week=weekdays, timezone=UTC),
+    ])
 
 
 def _crontab_weekdays(field: str) -> str:

@@ -525,6 +525,46 @@ def test_crontab_weekdays_mean_what_cron_means(crontab: str, fires_on: list[int]
     assert days == fires_on
 
 
+def fire_dates(crontab: str, start: datetime, end: datetime) -> list[str]:
+    """Every fire time of ``crontab`` in [start, end), as ``MM-DD HH:MM``."""
+    trigger = crontab_trigger(crontab)
+    fires, previous = [], None
+    now = start.replace(tzinfo=UTC)
+    while (fire := trigger.get_next_fire_time(previous, now)) < end.replace(tzinfo=UTC):
+        fires.append(f"{fire:%m-%d %H:%M}")
+        previous, now = fire, fire + timedelta(seconds=1)
+    return fires
+
+
+def test_day_of_month_and_weekday_both_set_fire_on_either_like_cron() -> None:
+    """``0 3 1 * 1``: every Monday and on the 1st (cron's OR), not only Mondays the 1st."""
+    fires = fire_dates("0 3 1 * 1", datetime(2025, 12, 1), datetime(2026, 2, 1))
+    assert fires == ["12-01 03:00", "12-08 03:00", "12-15 03:00", "12-22 03:00",
+                     "12-29 03:00", "01-01 03:00", "01-05 03:00", "01-12 03:00",
+                     "01-19 03:00", "01-26 03:00"]
+
+
+@pytest.mark.parametrize(("crontab", "expected"), [
+    ("0 3 */10 * 1", ["12-01 03:00"]),  # days 1, 11, 21, 31 that are Mondays
+    ("0 3 1 * *", ["12-01 03:00"]),
+    ("30 4 * * 0", ["12-07 04:30", "12-14 04:30", "12-21 04:30", "12-28 04:30"]),
+])
+def test_a_star_in_either_day_field_keeps_the_other_alone(crontab: str,
+                                                          expected: list[str]) -> None:
+    """Cron ANDs the two day fields when either starts with ``*`` (``*/10`` included)."""
+    assert fire_dates(crontab, datetime(2025, 12, 1), datetime(2026, 1, 1)) == expected
+
+
+def test_simulated_scheduler_fires_an_or_crontab_on_both_kinds_of_day(
+        recorder: MemoryRecorder) -> None:
+    clock = SimulatedClock(T0)
+    job = JobSpec("retrain", crontab_trigger("0 3 1 * 1"), lambda ctx: "r", "retrain")
+    scheduler = SimulatedScheduler([job], recorder, clock)
+    runs = scheduler.advance_to(datetime(2026, 1, 6))
+    assert [r.scheduled_at.strftime("%m-%d") for r in runs if r.scheduled_at] == [
+        "12-01", "12-08", "12-15", "12-22", "12-29", "01-01", "01-05"]
+
+
 @pytest.mark.parametrize("crontab", ["every sunday", "0 3 * * 8", "0 3 * * 5-2", "0 3 * *"])
 def test_crontab_trigger_refuses_invalid_expressions(crontab: str) -> None:
     with pytest.raises(ValueError):
