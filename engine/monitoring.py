@@ -21,8 +21,11 @@ decides nothing by itself (that is ``rules.py``) and opens no database (that is 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,6 +62,31 @@ if TYPE_CHECKING:
     from engine.store import Store
 
 LogListener = Callable[[str], None]
+
+RETRAIN_LOCK_WAIT_SECONDS = 2.0
+"""How long a retrain waits for the retrain lock, so a recovery holding it briefly never
+refuses a real retrain; a retrain holds it for minutes, so a longer wait would only delay
+the refusal."""
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _lock_holder(path: Path) -> str:
+    """`` (pid N, since ...)`` from a lock file's content, or nothing."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8") or "{}")
+        return f" (pid {int(raw['pid'])}, since {raw['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 class MonitorLog:
@@ -197,25 +225,54 @@ class Monitor:
         self.log = log
         self._on_champion_changed = on_champion_changed or (lambda: None)
         self._lock_path = settings.home / "locks" / "retrain.lock"
+        self._check_lock_path = settings.home / "locks" / "check.lock"
 
     # Locking -----------------------------------------------------------------------------
     @contextmanager
-    def _retrain_lock(self) -> Iterator[None]:
-        """Hold the data home's retrain lock; a second retrain anywhere is refused."""
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self._lock_path.open("a+")
+    def _home_lock(self, path: Path, what: str, wait: float = 0.0) -> Iterator[None]:
+        """Hold ``fcntl.flock`` on ``path`` (one holder per data home, across processes).
+
+        Waits up to ``wait`` seconds for it (rides over a short holder such as recovery),
+        then refuses with ``ConflictError`` naming the holder. The holder writes its pid and
+        start time into the file; the kernel drops the lock when it dies, SIGKILL included.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a+", encoding="utf-8")
         try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                running = self.store.running_retrainings()
-                what = (f" (started {running[0].started_at:%Y-%m-%d %H:%M:%S}, "
-                        f"trigger {running[0].trigger})") if running else ""
-                raise ConflictError(f"a retrain is already running{what}; "
-                                    "wait for it to finish") from None
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise ConflictError(f"{what} is already running"
+                                            f"{_lock_holder(path)}; wait for it to "
+                                            "finish") from None
+                    time.sleep(0.05)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps({"pid": os.getpid(),
+                                     "since": f"{self.clock.now():%Y-%m-%d %H:%M:%S}"}))
+            handle.flush()
             yield
         finally:
             handle.close()
+
+    @contextmanager
+    def _retrain_lock(self, wait: float = RETRAIN_LOCK_WAIT_SECONDS) -> Iterator[None]:
+        """Hold the data home's retrain lock; a second retrain anywhere is refused."""
+        with self._home_lock(self._lock_path, "a retrain", wait):
+            yield
+
+    @contextmanager
+    def _check_lock(self) -> Iterator[None]:
+        """Hold the data home's check lock: one monitoring check at a time, from any process.
+
+        Two checks at once would read the same window and record it twice (issue 14, item 6).
+        """
+        with self._home_lock(self._check_lock_path, "a monitoring check"):
+            yield
 
     def retrain_running(self) -> bool:
         """Whether any process of this data home is retraining right now."""
@@ -229,22 +286,51 @@ class Monitor:
             return False
 
     def recover_interrupted(self) -> list[RetrainingEvent]:
-        """Mark retraining events left ``running`` by a process that died as ``interrupted``."""
-        if self.retrain_running():
-            return []
-        recovered = []
-        for event in self.store.running_retrainings():
-            done = replace(event, status="interrupted", finished_at=self.clock.now(),
-                           reasoning=(f"Interrupted: process {event.pid} stopped before the "
-                                      "retrain finished; the champion was not changed."))
-            self.store.save_retraining(done)
-            self.store.append_audit("system", "retrain.interrupted", done.id,
-                                    {"pid": event.pid, "trigger": event.trigger},
-                                    done.reasoning)
-            self.log.write(f"Retraining {event.id[:8]} was interrupted (pid {event.pid}); "
-                           "marked as such, champion unchanged")
-            recovered.append(done)
+        """Mark work left ``running`` by a process that died: retrains become ``interrupted``,
+        job runs ``failed`` (detail ``interrupted: ...``).
+
+        Runs while holding the retrain lock (so no retrain can start in between), and touches
+        only records whose process is gone: a live pid on this host is never marked, whatever
+        the lock says. When another process holds the retrain lock, retrains are left for the
+        next recovery. Retraining events carry only a pid, so they are taken to be from this
+        host (the documented one-host-per-data-home limit); job runs carry ``host:pid``.
+        """
+        recovered: list[RetrainingEvent] = []
+        try:
+            with self._retrain_lock(wait=0.0):
+                for event in self.store.running_retrainings():
+                    if event.pid is not None and _pid_alive(event.pid):
+                        continue
+                    recovered.append(self._mark_interrupted(event))
+        except ConflictError:
+            pass  # a retrain is running: its own events are live; recover next time
+        self._recover_job_runs()
         return recovered
+
+    def _mark_interrupted(self, event: RetrainingEvent) -> RetrainingEvent:
+        done = replace(event, status="interrupted", finished_at=self.clock.now(),
+                       reasoning=(f"Interrupted: process {event.pid} stopped before the "
+                                  "retrain finished; the champion was not changed."))
+        self.store.save_retraining(done)
+        self.store.append_audit("system", "retrain.interrupted", done.id,
+                                {"pid": event.pid, "trigger": event.trigger},
+                                done.reasoning)
+        self.log.write(f"Retraining {event.id[:8]} was interrupted (pid {event.pid}); "
+                       "marked as such, champion unchanged")
+        return done
+
+    def _recover_job_runs(self) -> None:
+        """Job runs still ``running`` whose process (on this host) is gone become ``failed``."""
+        host = socket.gethostname()
+        for run in self.store.running_job_runs():
+            run_host, _, pid_text = run.holder.rpartition(":")
+            if run_host != host or not pid_text.isdigit() or _pid_alive(int(pid_text)):
+                continue
+            self.store.record_job_run(replace(
+                run, outcome="failed", finished_at=self.clock.now(),
+                detail=f"interrupted: process {pid_text} stopped before the run finished"))
+            self.log.write(f"Job run {run.job} {run.id[:8]} was interrupted (pid {pid_text}); "
+                           "marked failed")
 
     # The check ---------------------------------------------------------------------------
     def _window_start(self) -> datetime | None:
@@ -265,7 +351,21 @@ class Monitor:
     def check(self, *, trigger: str, actor: str = "scheduler",
               retrain: bool = True, progress: Callable[[str], None] | None = None
               ) -> CheckResult:
-        """Run one monitoring cycle and, when the rules say so, a retrain."""
+        """Run one monitoring cycle and, when the rules say so, a retrain.
+
+        One check at a time per data home: the whole cycle runs under ``locks/check.lock``,
+        so two checks (API, CLI, console, scheduler, in any processes) never read the same
+        window.
+
+        Raises:
+            ConflictError: another check of this data home is running.
+        """
+        with self._check_lock():
+            return self._check(trigger=trigger, actor=actor, retrain=retrain,
+                               progress=progress)
+
+    def _check(self, *, trigger: str, actor: str, retrain: bool,
+               progress: Callable[[str], None] | None) -> CheckResult:
         now = self.clock.now()
         thresholds = rule_thresholds(self.settings)
         champion = self.registry.champion_version()
