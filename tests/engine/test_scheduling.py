@@ -375,6 +375,36 @@ def test_run_now_while_the_job_runs_is_skipped(lock_dir: Path, recorder: MemoryR
     assert [r.outcome for r in recorder.runs("retrain")] == ["ok", "skipped"]
 
 
+def test_run_now_on_a_standby_host_skips_a_job_the_active_holder_runs(
+        lock_dir: Path, hosts: list[SchedulerHost]) -> None:
+    """The scheduler lock decides who schedules; a manual run in another process (standing
+    by) must still not run the same job at the same time (issue 14, item 6)."""
+    release = threading.Event()
+    runs = {"n": 0}
+
+    def check(ctx: JobContext) -> str:
+        runs["n"] += 1
+        return "checked" if release.wait(5) else "timeout"
+
+    spec = JobSpec(id="monitor", trigger=IntervalTrigger(hours=1, timezone=UTC), func=check,
+                   description="hourly check")
+    active_recorder, standby_recorder = MemoryRecorder(), MemoryRecorder()
+    active = make_host(hosts, [spec], active_recorder, lock_dir)
+    standby = make_host(hosts, [spec], standby_recorder, lock_dir)
+    assert active.start() and not standby.start()
+    first = threading.Thread(target=active.run_now, args=("monitor",))
+    first.start()
+    wait_until(lambda: len(active_recorder.runs("monitor", "running")) == 1)
+
+    second = standby.run_now("monitor")
+    release.set()
+    first.join()
+
+    assert second.outcome == "skipped" and "another process" in second.detail
+    assert runs["n"] == 1
+    assert standby.run_now("monitor").outcome == "ok"  # once it is free, it runs
+
+
 # The host on a running asyncio loop (the console) -------------------------------------------
 
 async def test_asyncio_mode_runs_jobs_on_the_running_loop_and_hands_over(
