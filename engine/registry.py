@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from engine.errors import ModelNotFound, NoChampionError, SpamopsError
-from engine.training import TRAINED_AT
+from engine.lineage import REFERENCE_ARTIFACT, TRAINED_AT
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
@@ -227,8 +227,6 @@ class Registry:
     def reference_texts(self, version: int) -> list[str]:
         """The training texts of ``version``: its drift reference."""
         import pandas as pd
-
-        from engine.training import REFERENCE_ARTIFACT
 
         mlflow = import_mlflow(self.tracking_uri)
         info = self.version(version)
