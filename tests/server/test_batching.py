@@ -21,9 +21,10 @@ class RecordingServices(Services):
         super().__init__(load_settings())
         self.calls: list[list[str]] = []
 
-    def predict(self, texts: Sequence[str], *, source: str = "cli") -> list[Prediction]:
+    def predict(self, texts: Sequence[str], *, source: str = "cli",
+                wait: bool = True) -> list[Prediction]:
         self.calls.append(list(texts))
-        return super().predict(texts, source=source)
+        return super().predict(texts, source=source, wait=wait)
 
 
 @pytest.fixture
