@@ -30,6 +30,7 @@ class RecordingServices(Services):
 @pytest.fixture
 def services(trained_home: Path) -> Iterator[RecordingServices]:
     services = RecordingServices()
+    services.champion.get()  # as the app's lifespan does: the loop never waits for a load
     yield services
     services.close()
 
