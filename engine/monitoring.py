@@ -41,13 +41,15 @@ from engine.comparison import Comparison, compare_on_set
 from engine.config import Settings
 from engine.errors import ConflictError, NotFound, SpamopsError
 from engine.records import Approval, Decision, DriftSnapshot, RetrainingEvent
-from engine.registry import CHALLENGER, Registry
+from engine.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from engine.rules import (
     DEPLOY,
+    KEEP,
     NO_ACTION,
     PENDING_APPROVAL,
     RETRAIN,
     CheckInputs,
+    DeploymentDecision,
     RuleThresholds,
     decide_check,
     decide_deployment,
@@ -57,6 +59,7 @@ from engine.training import TRAINED_AT, TrainingData, labels_to_int, spam_probab
 if TYPE_CHECKING:
     import pandas as pd
 
+    from engine.champion_switch import ChampionSwitch
     from engine.dataset import Dataset
     from engine.drift import DriftDetector, DriftReport
     from engine.store import Store
@@ -214,8 +217,7 @@ class Monitor:
 
     def __init__(self, *, settings: Settings, store: Store, registry: Registry,
                  dataset: Dataset, detector_for: Callable[[int], DriftDetector],
-                 clock: Clock, log: MonitorLog,
-                 on_champion_changed: Callable[[], None] | None = None) -> None:
+                 clock: Clock, log: MonitorLog, switch: ChampionSwitch) -> None:
         self.settings = settings
         self.store = store
         self.registry = registry
@@ -223,7 +225,8 @@ class Monitor:
         self.detector_for = detector_for
         self.clock = clock
         self.log = log
-        self._on_champion_changed = on_champion_changed or (lambda: None)
+        self.switch = switch
+        """Every change of champion goes through it: recorded intent, then the aliases."""
         self._lock_path = settings.home / "locks" / "retrain.lock"
         self._check_lock_path = settings.home / "locks" / "check.lock"
 
@@ -562,8 +565,14 @@ class Monitor:
                                         result.metrics.as_dict(), lineage)
         champion = event.champion_version
         if champion is None:  # nothing to compare with: the first model becomes champion
-            self.registry.adopt_first(result.version)
-            self._on_champion_changed()
+            with self.switch.locked() as current:
+                if CHAMPION not in current:
+                    self.switch.move(current, {**current, CHAMPION: result.version},
+                                     kind="adopt", actor=event.actor,
+                                     action="champion.adopted", subject=f"v{result.version}",
+                                     details={"champion": result.version},
+                                     reasoning=f"version {result.version} became champion "
+                                               "as the first version")
             outcome = DeploymentOutcome(DEPLOY, result.version, None, None,
                                         ("There was no champion, so the new model serves.",),
                                         None)
@@ -584,8 +593,7 @@ class Monitor:
                 f"McNemar p={basis.mcnemar_p_value:.3g})")
         approval_id = None
         if ruling.decision == DEPLOY:
-            self.registry.promote(result.version)
-            self._on_champion_changed()
+            ruling = self._deploy(ruling, champion, result.version, event)
         elif ruling.decision == PENDING_APPROVAL:
             approval = Approval(id=uuid.uuid4().hex[:12], created_at=self.clock.now(),
                                 retraining_id=event.id, challenger_version=result.version,
@@ -597,6 +605,25 @@ class Monitor:
         outcome = DeploymentOutcome(ruling.decision, result.version, champion,
                                     ruling.improvement, ruling.reasons, comparison, approval_id)
         return self._finish(event, result.version, outcome, lineage)
+
+    def _deploy(self, ruling: DeploymentDecision, champion: int, challenger: int,
+                event: RetrainingEvent) -> DeploymentDecision:
+        """Promote ``challenger`` over ``champion``, the version it was compared with; if
+        another version became champion meanwhile, keep it (the comparison does not hold)."""
+        with self.switch.locked() as current:
+            if current.get(CHAMPION) != champion:
+                return replace(ruling, decision=KEEP, reasons=(
+                    *ruling.reasons,
+                    f"Not deployed: v{current.get(CHAMPION)} became champion during the "
+                    f"retrain, and v{challenger} was compared with v{champion}."))
+            target = self.registry.plan_promotion(current, challenger)
+            self.switch.move(current, target, kind="deploy", actor=event.actor,
+                             action="champion.deployed", subject=f"v{challenger}",
+                             details={"champion": challenger, "previous": target.get(PREVIOUS),
+                                      "retraining_id": event.id},
+                             reasoning=f"Deployed v{challenger} over v{champion}: "
+                                       + " ".join(ruling.reasons))
+        return ruling
 
     def _finish(self, event: RetrainingEvent, version: int, outcome: DeploymentOutcome,
                 lineage: dict[str, Any]) -> RetrainResult:
@@ -649,22 +676,44 @@ class Monitor:
         return approval
 
     def approve(self, approval_id: str, *, actor: str, reason: str | None = None) -> Approval:
-        """Deploy a pending challenger."""
-        approval = self._pending(approval_id)
-        self.registry.promote(approval.challenger_version)
-        self._on_champion_changed()
-        return self._decide(approval, "approved", "APPROVED", actor, reason or
-                            f"Approved by {actor}: version {approval.challenger_version} "
-                            "now serves.")
+        """Deploy a pending challenger, if the champion is still the one it was compared with.
+
+        The aliases move, then the approval is saved, as one recorded champion change
+        (``engine.champion_switch``): a crash in between is finished on the next start.
+
+        Raises:
+            ConflictError: already decided, or another version is champion now (the
+                comparison behind this approval no longer holds: reject it, retrain).
+        """
+        with self.switch.locked() as current:
+            approval = self._pending(approval_id)
+            if current.get(CHAMPION) != approval.champion_version:
+                raise ConflictError(
+                    f"approval {approval_id} compared v{approval.challenger_version} with "
+                    f"v{approval.champion_version}, but v{current.get(CHAMPION)} is champion "
+                    "now: reject it (a new retrain compares with the current champion)")
+            why = reason or (f"Approved by {actor}: version {approval.challenger_version} "
+                             "now serves.")
+            target = self.registry.plan_promotion(current, approval.challenger_version)
+            self.switch.move(
+                current, target, kind="approve", actor=actor, action="approval.approved",
+                subject=approval.id, approval_id=approval.id, reasoning=why,
+                details={"challenger_version": approval.challenger_version,
+                         "champion_version": approval.champion_version,
+                         "retraining_id": approval.retraining_id},
+                complete=lambda: self.switch.complete_approval(approval.id, actor, why))
+        self.log.write(f"Approval {approval.id} approved by {actor}: {why}")
+        return self.store.approval(approval.id)
 
     def reject(self, approval_id: str, *, actor: str, reason: str | None = None) -> Approval:
         """Discard a pending challenger; the champion stays."""
-        approval = self._pending(approval_id)
-        if self.registry.alias_version(CHALLENGER) == approval.challenger_version:
-            self.registry.delete_alias(CHALLENGER)
-        return self._decide(approval, "rejected", "REJECTED", actor, reason or
-                            f"Rejected by {actor}: version {approval.champion_version} "
-                            "stays champion.")
+        with self.switch.locked() as current:
+            approval = self._pending(approval_id)
+            if current.get(CHALLENGER) == approval.challenger_version:
+                self.registry.delete_alias(CHALLENGER)
+            champion = current.get(CHAMPION)
+            return self._decide(approval, "rejected", "REJECTED", actor, reason or
+                                f"Rejected by {actor}: version {champion} stays champion.")
 
     def _decide(self, approval: Approval, status: str, deployment: str, actor: str,
                 reason: str) -> Approval:
