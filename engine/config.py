@@ -362,7 +362,7 @@ def _check_known_keys(data: dict[str, Any], model: type[BaseModel], path: Path, 
             _check_known_keys(value, annotation, path, prefix=key + ".")
 
 
-ENV_NOT_SETTINGS = frozenset({CONFIG_FILE_ENV})
+ENV_NOT_SETTINGS = frozenset({CONFIG_FILE_ENV, "SPAMOPS_DEBUG", "SPAMOPS_SUPERVISED"})
 """``SPAMOPS_*`` variables that are not settings (so never reported as unknown)."""
 
 

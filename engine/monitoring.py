@@ -36,7 +36,7 @@ import numpy as np
 from engine.clock import Clock
 from engine.comparison import Comparison, compare_on_set
 from engine.config import Settings
-from engine.errors import ConflictError, NotFound, SpamopsError
+from engine.errors import Busy, ConflictError, NotFound, SpamopsError
 from engine.records import Approval, Decision, DriftSnapshot, RetrainingEvent
 from engine.registry import CHALLENGER, Registry
 from engine.rules import (
@@ -211,8 +211,8 @@ class Monitor:
                 running = self.store.running_retrainings()
                 what = (f" (started {running[0].started_at:%Y-%m-%d %H:%M:%S}, "
                         f"trigger {running[0].trigger})") if running else ""
-                raise ConflictError(f"a retrain is already running{what}; "
-                                    "wait for it to finish") from None
+                raise Busy(f"a retrain is already running{what}; "
+                       "wait for it to finish") from None
             yield
         finally:
             handle.close()

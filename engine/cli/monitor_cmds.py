@@ -8,7 +8,6 @@ JSON object on stdout and sends the log lines to stderr.
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -16,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from engine.cli._common import emit_json, json_option, progress_echo, services_of, to_jsonable
+from engine.cli._common import (
+    confirm_or_refuse,
+    emit_json,
+    json_option,
+    progress_echo,
+    services_of,
+    to_jsonable,
+    yes_option,
+)
 
 if TYPE_CHECKING:
     from engine.monitoring import CheckResult, DeploymentOutcome, RetrainResult
@@ -82,6 +89,12 @@ def monitor(ctx: click.Context, check_now: bool, no_retrain: bool, as_json: bool
                                     progress=None if as_json else progress_echo)
         if as_json:
             emit_json(check_json(result))
+        failed = result.retrain_error or (result.retrain is not None
+                                          and result.retrain.event.status != "completed")
+        if failed:  # the check ran, the retrain it asked for did not: say so in the code
+            click.echo(f"error: the retrain this check started failed: "
+                       f"{result.retrain_error or result.retrain.event.reasoning}", err=True)
+            ctx.exit(1)
         return
     _run_scheduler(services)
 
@@ -91,7 +104,8 @@ def _run_scheduler(services: Services) -> None:
 
     def on_event(event: SchedulerEvent) -> None:
         if event.kind in ("active", "standby", "stopped"):
-            services.monitor_log.write(f"Scheduler {event.kind}: {event.message}")
+            # The message already names the state ("scheduler active: ..."): say it once.
+            services.monitor_log.write(event.message[:1].upper() + event.message[1:])
 
     host = services.scheduler(kind="monitor", mode="background", on_event=on_event)
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
@@ -119,21 +133,29 @@ def _print_retrain(result: RetrainResult) -> None:
 
 
 @click.command("retrain")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @json_option
 @click.pass_context
 def retrain(ctx: click.Context, yes: bool, as_json: bool) -> None:
-    """Train a challenger now, compare it with the champion, deploy only if really better."""
-    if not yes and not as_json and sys.stdin.isatty():
-        click.confirm("Retrain now?", default=True, abort=True)
+    """Train a challenger now, compare it with the champion, deploy only if really better.
+
+    Asks first (may deploy); without a terminal, --yes is required. Exit code 1 when the
+    retrain failed (the champion then stays), 4 when another retrain is running.
+    """
     services = services_of(ctx)
+    confirm_or_refuse("Retrain now (the challenger deploys if it is really better)?",
+                      yes=yes, default=True)
     services.monitor_log.subscribe(_echo_log(as_json))
     result = services.retrain(trigger="operator",
                               progress=None if as_json else progress_echo)
     if as_json:
         emit_json({"retraining": result.event, "deployment": deployment_json(result.deployment)})
-        return
-    _print_retrain(result)
+    else:
+        _print_retrain(result)
+    if result.event.status != "completed":
+        click.echo(f"error: retraining {result.event.status}: {result.event.reasoning}",
+                   err=True)
+        ctx.exit(1)
 
 
 @click.command("approvals")
