@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> None:
 
     quiet_mlflow_environment()
     try:
-        cli.main(args=argv, prog_name="spamops", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="spamops", standalone_mode=False)
+        if isinstance(code, int) and code != 0:  # ctx.exit(n): click returns n here
+            sys.exit(code)
     except SpamopsError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
