@@ -34,6 +34,7 @@ import click
 from engine.errors import HomeError, Refused
 
 if TYPE_CHECKING:
+    from engine.clock import Clock
     from engine.config import Settings
     from engine.services import Services
 
@@ -89,12 +90,12 @@ class CliState:
                    "SPAMOPS_HOME)", err=True)
         return home
 
-    def services(self, *, read_only: bool = False) -> Services:
-        """The engine facade for this data home."""
+    def services(self, *, read_only: bool = False, clock: Clock | None = None) -> Services:
+        """The engine facade for this data home (on ``clock``, default the real one)."""
         if self._services is None:
             from engine.services import Services
 
-            self._services = Services(self.settings(), read_only=read_only)
+            self._services = Services(self.settings(), read_only=read_only, clock=clock)
         return self._services
 
     def close(self) -> None:
@@ -124,7 +125,8 @@ def home_of(ctx: click.Context, *, create: bool = False) -> Path:
 
 
 def services_of(ctx: click.Context, *, read_only: bool = False,
-                create_home: bool = False, check_home: bool = True) -> Services:
+                create_home: bool = False, check_home: bool = True,
+                clock: Clock | None = None) -> Services:
     """The engine services of the running command (closed when the command ends).
 
     The data home is checked first (``home_of``): only set-up commands pass ``create_home``;
@@ -135,7 +137,7 @@ def services_of(ctx: click.Context, *, read_only: bool = False,
     if check_home or create_home:
         state.checked_home(create=create_home)
     ctx.call_on_close(state.close)
-    return state.services(read_only=read_only)
+    return state.services(read_only=read_only, clock=clock)
 
 
 def confirm_or_refuse(question: str, *, yes: bool, default: bool = False) -> None:
