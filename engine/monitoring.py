@@ -39,7 +39,7 @@ import numpy as np
 from engine.clock import Clock
 from engine.comparison import Comparison, compare_on_set
 from engine.config import Settings
-from engine.errors import ConflictError, NotFound, SpamopsError
+from engine.errors import Busy, ConflictError, NotFound, SpamopsError
 from engine.records import Approval, Decision, DriftSnapshot, RetrainingEvent
 from engine.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from engine.rules import (
@@ -236,7 +236,7 @@ class Monitor:
         """Hold ``fcntl.flock`` on ``path`` (one holder per data home, across processes).
 
         Waits up to ``wait`` seconds for it (rides over a short holder such as recovery),
-        then refuses with ``ConflictError`` naming the holder. The holder writes its pid and
+        then refuses with ``Busy`` (a ``ConflictError``) naming the holder. The holder writes its pid and
         start time into the file; the kernel drops the lock when it dies, SIGKILL included.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -249,7 +249,7 @@ class Monitor:
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise ConflictError(f"{what} is already running"
+                        raise Busy(f"{what} is already running"
                                             f"{_lock_holder(path)}; wait for it to "
                                             "finish") from None
                     time.sleep(0.05)

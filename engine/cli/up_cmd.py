@@ -9,7 +9,7 @@ import threading
 
 import click
 
-from engine.cli._common import settings_of
+from engine.cli._common import home_of, settings_of
 
 
 def _spamops(*args: str) -> list[str]:
@@ -33,6 +33,7 @@ def up(ctx: click.Context, host: str, api_port: int | None, dashboard_port: int 
     """
     from engine.supervisor import ServiceSpec, Supervisor
 
+    home_of(ctx)
     settings = settings_of(ctx)
     api = api_port if api_port is not None else settings.server.port
     dash = dashboard_port if dashboard_port is not None else settings.dashboard.port
@@ -68,6 +69,7 @@ def mlflow_ui(ctx: click.Context, port: int, host: str) -> None:
     """Run the MLflow UI on this data home's registry (sqlite) and artifacts."""
     from engine.registry import quiet_mlflow_environment
 
+    home_of(ctx)
     settings = settings_of(ctx)
     quiet_mlflow_environment()
     argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", settings.tracking_uri,
