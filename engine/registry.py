@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from engine.errors import ModelNotFound, NoChampionError, SpamopsError
+from engine.relocation import adopt_artifact_root
 from engine.training import TRAINED_AT
 
 CHAMPION = "champion"
@@ -119,9 +120,17 @@ class Registry:
         self._models: dict[int, Any] = {}
         self._runs: dict[str, tuple[dict[str, float], dict[str, str]]] = {}
         self._lock = threading.Lock()
+        self._located = False
+
+    def _mlflow(self) -> ModuleType:
+        """MLflow, pointed at this home; the first call re-points a moved home's registry."""
+        if not self._located:
+            adopt_artifact_root(self.tracking_uri, self.artifact_location)
+            self._located = True
+        return import_mlflow(self.tracking_uri)
 
     def _client(self) -> Any:
-        mlflow = import_mlflow(self.tracking_uri)
+        mlflow = self._mlflow()
         return mlflow.MlflowClient(tracking_uri=self.tracking_uri,
                                    registry_uri=self.tracking_uri)
 
@@ -208,7 +217,7 @@ class Registry:
         with self._lock:
             if version in self._models:
                 return self._models[version]
-        mlflow = import_mlflow(self.tracking_uri)
+        mlflow = self._mlflow()
         from mlflow.exceptions import MlflowException
 
         try:
@@ -230,7 +239,7 @@ class Registry:
 
         from engine.training import REFERENCE_ARTIFACT
 
-        mlflow = import_mlflow(self.tracking_uri)
+        mlflow = self._mlflow()
         info = self.version(version)
         try:
             path = mlflow.artifacts.download_artifacts(run_id=info.run_id,
