@@ -8,7 +8,8 @@ source                      how
 defaults                    the field defaults below
 ``spamops.toml``            in the working directory, or the file named by
                             ``SPAMOPS_CONFIG``; tables ``[thresholds]``,
-                            ``[monitoring]``, ``[server]``, ``[dashboard]``
+                            ``[monitoring]``, ``[server]``, ``[dashboard]``,
+                            ``[retention]``
 environment                 ``SPAMOPS_<KEY>``; nested keys with ``__``, e.g.
                             ``SPAMOPS_THRESHOLDS__DRIFT=0.2``
 ==========================  ==================================================
@@ -117,6 +118,15 @@ class DashboardSettings(BaseModel):
     """Auto-refresh period; 0 turns it off."""
 
 
+class RetentionSettings(BaseModel):
+    """How long personal data is kept (README, "Retention and privacy")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    text_days: int = Field(90, ge=1, le=36500)
+    """Days a prediction's text is kept; then it is replaced by a keyed hash and its length."""
+
+
 class Settings(BaseSettings):
     """The effective configuration of one spamops installation."""
 
@@ -148,6 +158,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     server: ServerSettings = ServerSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @field_validator("api_key")
     @classmethod

@@ -249,6 +249,27 @@ class Registry:
                 f"model version {version} has no reference texts: {exc}") from None
         return [str(t) for t in pd.read_parquet(path)["text"].tolist()]
 
+    def drop_reference_texts(self, version: int, *, dry_run: bool = False) -> bool:
+        """Delete the drift reference (training texts) logged with ``version`` (with
+        ``dry_run``, only say whether there is one).
+
+        Retention keeps only what the champion was trained on (docs/architecture.md,
+        "Retention"). Returns whether there was one. Uses the run's artifact repository's
+        ``delete_artifacts`` (MLflow ``ArtifactRepository``).
+        """
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        from engine.training import REFERENCE_ARTIFACT
+
+        client = self._client()
+        run = client.get_run(self.version(version).run_id)
+        repo: Any = get_artifact_repository(run.info.artifact_uri)
+        if not any(f.path == REFERENCE_ARTIFACT for f in repo.list_artifacts()):
+            return False
+        if not dry_run:
+            repo.delete_artifacts(REFERENCE_ARTIFACT)
+        return True
+
     def set_alias(self, alias: str, version: int) -> None:
         """Point ``alias`` at ``version``."""
         self._client().set_registered_model_alias(self.model_name, alias, str(version))

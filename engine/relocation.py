@@ -112,9 +112,19 @@ def adopt_artifact_root(tracking_uri: str, artifact_root: str | Path) -> Relocat
         a registry outside the home, or a read-only file, which is logged).
     """
     db = registry_file(tracking_uri)
-    root = str(Path(artifact_root).resolve())
-    if db is None or not db.is_file() or db.resolve().parent != Path(root).parent:
+    root = Path(artifact_root).resolve()
+    if db is None or not db.is_file() or db.resolve().parent != root.parent:
         return None
+    return repoint_registry(db, root)
+
+
+def repoint_registry(db: Path, artifact_root: Path) -> Relocation | None:
+    """Rewrite the registry file ``db`` so that its locations lie under ``artifact_root``.
+
+    The step behind ``adopt_artifact_root``, without its same-home check: a restore uses it on
+    a staged copy before moving it to its final place.
+    """
+    root = str(Path(artifact_root).resolve())
     try:
         con = sqlite3.connect(db, timeout=30, isolation_level=None)
     except sqlite3.Error as exc:

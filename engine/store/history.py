@@ -14,8 +14,10 @@ from engine.clock import Clock
 from engine.errors import StoreError
 from engine.store.analyst import AnalystMixin
 from engine.store.audit_log import AuditMixin
+from engine.store.backup import BackupMixin
 from engine.store.events import EventsMixin
 from engine.store.predictions import PredictionsMixin
+from engine.store.retention import RetentionMixin
 from engine.store.schema import SchemaMixin
 from engine.store.spool import Spool, SpoolMixin
 
@@ -23,7 +25,7 @@ logger = logging.getLogger("spamops.store")
 
 
 class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
-            SchemaMixin):
+            SchemaMixin, BackupMixin, RetentionMixin):
     """The history of one data home: predictions, feedback, snapshots, decisions, audit...
 
     Args:
