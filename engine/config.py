@@ -8,7 +8,8 @@ source                      how
 defaults                    the field defaults below
 ``spamops.toml``            in the working directory, or the file named by
                             ``SPAMOPS_CONFIG``; tables ``[thresholds]``,
-                            ``[monitoring]``, ``[server]``, ``[dashboard]``
+                            ``[monitoring]``, ``[server]``, ``[dashboard]``,
+                            ``[retention]``
 environment                 ``SPAMOPS_<KEY>``; nested keys with ``__``, e.g.
                             ``SPAMOPS_THRESHOLDS__DRIFT=0.2``
 ==========================  ==================================================
@@ -172,6 +173,15 @@ class DashboardSettings(BaseModel):
     """Auto-refresh period; 0 turns it off."""
 
 
+class RetentionSettings(BaseModel):
+    """How long personal data is kept (README, "Retention and privacy")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    text_days: int = Field(90, ge=1, le=36500)
+    """Days a prediction's text is kept; then it is replaced by a keyed hash and its length."""
+
+
 class Settings(BaseSettings):
     """The effective configuration of one spamops installation."""
 
@@ -203,6 +213,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     server: ServerSettings = ServerSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @field_validator("api_key")
     @classmethod
@@ -295,7 +306,7 @@ def placeholder_problem(secret: str) -> str | None:
         return f"contains {word!r}"
     if re.search(r"(.)\1{4}", secret):
         return "a character repeated five times in a row"
-    if re.fullmatch(r"(.{1,%d}?)\1+" % (len(secret) // 2), lowered):
+    if re.fullmatch(rf"(.{{1,{len(secret) // 2}}}?)\1+", lowered):
         return "one short part repeated"
     counts = Counter(secret)
     if len(counts) < MIN_KEY_DISTINCT_CHARS:

@@ -236,8 +236,9 @@ class Monitor:
         """Hold ``fcntl.flock`` on ``path`` (one holder per data home, across processes).
 
         Waits up to ``wait`` seconds for it (rides over a short holder such as recovery),
-        then refuses with ``Busy`` (a ``ConflictError``) naming the holder. The holder writes its pid and
-        start time into the file; the kernel drops the lock when it dies, SIGKILL included.
+        then refuses with ``Busy`` (a ``ConflictError``) naming the holder. The holder writes
+        its pid and start time into the file;
+        the kernel drops the lock when it dies, SIGKILL included.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = path.open("a+", encoding="utf-8")

@@ -15,8 +15,10 @@ from engine.errors import StoreError
 from engine.store.alias_moves import AliasMovesMixin
 from engine.store.analyst import AnalystMixin
 from engine.store.audit_log import AuditMixin
+from engine.store.backup import BackupMixin
 from engine.store.events import EventsMixin
 from engine.store.predictions import PredictionsMixin
+from engine.store.retention import RetentionMixin
 from engine.store.schema import SchemaMixin
 from engine.store.spool import Spool, SpoolMixin
 
@@ -24,7 +26,7 @@ logger = logging.getLogger("spamops.store")
 
 
 class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
-            SchemaMixin, AliasMovesMixin):
+            SchemaMixin, AliasMovesMixin, BackupMixin, RetentionMixin):
     """The history of one data home: predictions, feedback, snapshots, decisions, audit...
 
     Args:
