@@ -59,7 +59,13 @@ class Thresholds(BaseModel):
     min_improvement: float = Field(0.01, ge=0, lt=1)
     """A challenger deploys only if its accuracy beats the champion's by more than this."""
     max_regression: float = Field(0.01, ge=0, lt=1)
-    """Largest drop of accuracy or spam F1 on the test split that a deploy may cause."""
+    """Non-inferiority margin of accuracy on every guard set (the test split, the evaluation
+    set): the 95% lower bound of challenger minus champion accuracy must lie above minus this."""
+    max_fpr_increase: float = Field(0.01, ge=0, lt=1)
+    """Non-inferiority margin of the ham false-positive rate on every guard set: the 95% upper
+    bound of its increase must lie below this."""
+    significance: float = Field(0.05, gt=0, lt=1)
+    """Level of McNemar's exact test: the accuracy gain on the deciding set must have p below."""
     false_alarm_rate: float = Field(0.05, gt=0, lt=0.5)
     """Target false-alarm rate of the drift detector on unchanged traffic (calibration level)."""
 

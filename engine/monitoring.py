@@ -150,6 +150,7 @@ def rule_thresholds(settings: Settings) -> RuleThresholds:
     t, m = settings.thresholds, settings.monitoring
     return RuleThresholds(drift=t.drift, accuracy_floor=t.accuracy_floor,
                           min_improvement=t.min_improvement, max_regression=t.max_regression,
+                          significance=t.significance, max_fpr_increase=t.max_fpr_increase,
                           min_window=m.min_window, min_labels=m.min_labels,
                           approval_policy=m.approval_policy,
                           retrain_cooldown_hours=m.retrain_cooldown_hours)
@@ -597,6 +598,7 @@ def _outcome_text(outcome: DeploymentOutcome) -> str:
 def _thresholds_dict(t: RuleThresholds) -> dict[str, Any]:
     return {"drift": t.drift, "accuracy_floor": t.accuracy_floor,
             "min_improvement": t.min_improvement, "max_regression": t.max_regression,
+            "significance": t.significance, "max_fpr_increase": t.max_fpr_increase,
             "min_window": t.min_window, "min_labels": t.min_labels,
             "approval_policy": t.approval_policy,
             "retrain_cooldown_hours": t.retrain_cooldown_hours}
