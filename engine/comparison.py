@@ -116,6 +116,9 @@ class Comparison:
     champion_version: int | None
     challenger_version: int | None
     sets: tuple[SetComparison, ...]
+    decided_on: str | None = None
+    """The set whose accuracy gain decided (``rules.DeploymentDecision.basis``); the others
+    were guards."""
 
     def get(self, name: str) -> SetComparison | None:
         """The comparison on set ``name``, if it was evaluated."""

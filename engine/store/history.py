@@ -14,6 +14,7 @@ from engine.clock import Clock
 from engine.errors import StoreError
 from engine.store.analyst import AnalystMixin
 from engine.store.audit_log import AuditMixin
+from engine.store.evaluation import EvaluationMixin
 from engine.store.events import EventsMixin
 from engine.store.predictions import PredictionsMixin
 from engine.store.schema import SchemaMixin
@@ -22,9 +23,10 @@ from engine.store.spool import Spool, SpoolMixin
 logger = logging.getLogger("spamops.store")
 
 
-class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
-            SchemaMixin):
-    """The history of one data home: predictions, feedback, snapshots, decisions, audit...
+class Store(SpoolMixin, PredictionsMixin, EventsMixin, EvaluationMixin, AuditMixin,
+            AnalystMixin, SchemaMixin):
+    """The history of one data home: predictions, feedback, snapshots, decisions, the evaluation
+    set, audit...
 
     Args:
         db_path: the DuckDB file.
