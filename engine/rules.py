@@ -4,7 +4,8 @@ Two decisions live here, each with one-sentence reasons a person can read:
 
 - ``decide_check``: after a monitoring check, ``RETRAIN`` or ``NO_ACTION`` by the rule
   *drift score > drift threshold OR accuracy < accuracy floor*; a window smaller than the
-  minimum is ``NO_ACTION`` with that reason, never a false alarm; a rule that fires within the
+  minimum is ``INSUFFICIENT_DATA`` with that reason, never a false alarm (``window_verdict``
+  gives the same answer to ``spamops drift`` and the API); a rule that fires within the
   retrain cooldown is ``NO_ACTION`` with the rule *and* the cooldown as reasons.
 - ``decide_deployment``: after a challenger was trained and compared, ``DEPLOY``, ``KEEP`` or
   ``PENDING_APPROVAL``: deploy only when accuracy improves by *more than* the minimum
@@ -22,6 +23,7 @@ from typing import Literal
 
 RETRAIN = "RETRAIN"
 NO_ACTION = "NO_ACTION"
+INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
 DEPLOY = "DEPLOY"
 KEEP = "KEEP"
 PENDING_APPROVAL = "PENDING_APPROVAL"
@@ -76,12 +78,30 @@ def _pct(value: float) -> str:
     return f"{value * 100:.1f}%"
 
 
+def insufficient_reason(window_size: int, min_window: int, what: str = "predictions") -> str:
+    """Why a window of ``window_size`` is not judged (one sentence)."""
+    return (f"Window of {window_size} {what} is below the minimum of {min_window}, so no "
+            "drift or accuracy judgement was made.")
+
+
+def window_verdict(window_size: int, drift_detected: bool, min_window: int
+                   ) -> tuple[str, str | None]:
+    """``(recommendation, reason)`` of a scored drift window, for ``spamops drift`` and the API.
+
+    Below ``min_window`` the answer is ``INSUFFICIENT_DATA`` whatever the scores say: two
+    messages cannot justify a retrain. Otherwise ``RETRAIN`` when drift was detected, else
+    ``NO_ACTION`` (reason None: the scores speak for themselves).
+    """
+    if window_size < min_window:
+        return INSUFFICIENT_DATA, insufficient_reason(window_size, min_window, "messages")
+    return (RETRAIN if drift_detected else NO_ACTION), None
+
+
 def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecision:
     """Apply *drift > threshold OR accuracy < floor* to one monitoring window."""
     if inputs.window_size < thresholds.min_window:
-        return CheckDecision(NO_ACTION, (), (
-            f"Window of {inputs.window_size} predictions is below the minimum of "
-            f"{thresholds.min_window}, so no drift or accuracy judgement was made.",))
+        return CheckDecision(INSUFFICIENT_DATA, (), (
+            insufficient_reason(inputs.window_size, thresholds.min_window),))
     triggers: list[str] = []
     reasons: list[str] = []
     if inputs.drift_score is not None and inputs.drift_score > thresholds.drift:

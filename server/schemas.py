@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 if TYPE_CHECKING:
+    from engine.drift import DriftReport
     from engine.monitoring import CheckResult, RetrainResult
     from engine.records import Approval, DriftSnapshot, FeedbackRecord, RetrainingEvent
     from engine.registry import AliasMove, ModelVersionInfo
@@ -24,6 +25,8 @@ MAX_TEXT_CHARS = 5000
 """Longest message accepted (the engine refuses longer ones too)."""
 MAX_BATCH = 1000
 """Most messages in one ``POST /predict/batch``."""
+MAX_DRIFT_WINDOW = 20000
+"""Most messages in one ``POST /metrics/drift`` window (the monitor's ``max_window``)."""
 
 
 
@@ -180,6 +183,52 @@ class DriftSnapshotPublic(_Public):
 class DriftSnapshotsPublic(_Public):
     data: list[DriftSnapshotPublic]
     count: int
+
+
+class DriftWindowRequest(_Request):
+    """A window of messages to score against the champion's training data (nothing saved)."""
+
+    texts: list[Text] = Field(min_length=1, max_length=MAX_DRIFT_WINDOW)
+    min_window: int | None = Field(None, ge=1)
+    """Fewest messages to judge (default ``monitoring.min_window``); fewer is
+    ``INSUFFICIENT_DATA``."""
+
+
+class DriftReportPublic(_Public):
+    """The drift of one posted window; ``recommendation`` is ``RETRAIN``, ``NO_ACTION`` or
+    ``INSUFFICIENT_DATA`` (a window below the minimum, with ``reason``)."""
+
+    timestamp: Timestamp
+    model_version: int | None
+    n: int
+    reference_size: int
+    vocabulary_drift: float
+    tfidf_drift: float
+    prediction_drift: float | None
+    prediction_p_value: float | None
+    spam_rate: float | None
+    reference_spam_rate: float | None
+    drift_score: float
+    p_value: float
+    threshold: float
+    drift_detected: bool
+    new_patterns: list[PatternPublic]
+    recommendation: Literal["RETRAIN", "NO_ACTION", "INSUFFICIENT_DATA"]
+    reason: str | None
+
+    @classmethod
+    def from_report(cls, r: DriftReport) -> DriftReportPublic:
+        return cls(
+            timestamp=r.timestamp, model_version=r.model_version, n=r.n,
+            reference_size=r.reference_size, vocabulary_drift=r.vocabulary_drift,
+            tfidf_drift=r.tfidf_drift, prediction_drift=r.prediction_drift,
+            prediction_p_value=r.prediction_p_value, spam_rate=r.spam_rate,
+            reference_spam_rate=r.reference_spam_rate, drift_score=r.drift_score,
+            p_value=r.p_value, threshold=r.threshold, drift_detected=r.drift_detected,
+            new_patterns=[PatternPublic(term=p.term, count=p.count, window_rate=p.window_rate,
+                                        reference_rate=p.reference_rate)
+                          for p in r.new_patterns],
+            recommendation=r.recommendation, reason=r.reason)
 
 
 # Models ------------------------------------------------------------------------------------
@@ -350,7 +399,7 @@ class CheckPublic(_Public):
     id: str
     timestamp: Timestamp
     trigger: str
-    decision: Literal["RETRAIN", "NO_ACTION"]
+    decision: Literal["RETRAIN", "NO_ACTION", "INSUFFICIENT_DATA"]
     reasons: list[str]
     outcome: str
     window_size: int

@@ -7,6 +7,7 @@ import pytest
 from engine.comparison import mcnemar_p, paired_interval, resolution
 from engine.rules import (
     DEPLOY,
+    INSUFFICIENT_DATA,
     KEEP,
     NO_ACTION,
     PENDING_APPROVAL,
@@ -17,6 +18,7 @@ from engine.rules import (
     RuleThresholds,
     decide_check,
     decide_deployment,
+    window_verdict,
 )
 
 T = RuleThresholds()  # drift 0.15, accuracy floor 0.93, min improvement 0.01, min window 200
@@ -44,9 +46,9 @@ CHECK_TABLE = [
      RETRAIN, ("drift",)),
     ("nothing measurable", check(drift=None, accuracy=None, labels=0), NO_ACTION, ()),
     ("window too small despite drift", check(window=199, drift=0.9, accuracy=0.5),
-     NO_ACTION, ()),
+     INSUFFICIENT_DATA, ()),
     ("window exactly at minimum", check(window=200, drift=0.2), RETRAIN, ("drift",)),
-    ("empty window", check(window=0, drift=None, accuracy=None), NO_ACTION, ()),
+    ("empty window", check(window=0, drift=None, accuracy=None), INSUFFICIENT_DATA, ()),
 ]
 
 
@@ -63,6 +65,18 @@ def test_check_decision_table(name: str, inputs: CheckInputs, decision: str,
 def test_small_window_reason_says_why() -> None:
     sut = decide_check(check(window=12), T)
     assert "below the minimum of 200" in sut.reasons[0]
+
+
+@pytest.mark.parametrize(("n", "detected", "expected"), [
+    (2, True, INSUFFICIENT_DATA), (199, False, INSUFFICIENT_DATA), (200, True, RETRAIN),
+    (200, False, NO_ACTION)])
+def test_window_verdict_refuses_to_judge_small_windows(n: int, detected: bool,
+                                                       expected: str) -> None:
+    recommendation, reason = window_verdict(n, detected, 200)
+    assert recommendation == expected
+    assert (reason is not None) == (expected == INSUFFICIENT_DATA)
+    if reason is not None:
+        assert f"Window of {n} messages is below the minimum of 200" in reason
 
 
 def test_reasons_name_numbers_and_thresholds() -> None:
