@@ -80,7 +80,8 @@ class MonitoringSettings(BaseModel):
     retrain_cron: str = "0 3 * * 0"
     """Crontab (minute hour day month weekday) of scheduled retraining; default Sunday 03:00."""
     min_window: int = Field(200, ge=1)
-    """Fewest predictions a check needs; a smaller window is a recorded NO_ACTION."""
+    """Fewest predictions a check needs; a smaller window is a recorded INSUFFICIENT_DATA
+    (and ``spamops drift`` / ``POST /metrics/drift`` answer the same)."""
     max_window: int = Field(20000, ge=1)
     """Most recent predictions a check looks at."""
     min_labels: int = Field(50, ge=1)

@@ -3,7 +3,7 @@
 Every trigger (the schedule, an operator, the API, the demo) runs the same ``Monitor.check``:
 
 1. read the window of predictions since the last evaluated window (too few is a recorded
-   ``NO_ACTION`` and the window keeps growing until it is big enough);
+   ``INSUFFICIENT_DATA`` and the window keeps growing until it is big enough);
 2. score drift against the champion's cached reference statistics and save the snapshot;
 3. measure the champion's accuracy on the labels received in the window, or, with too few
    labels, estimate it from its calibrated probabilities (marked as an estimate, with a 95%
@@ -317,7 +317,7 @@ class Monitor:
             drift_score=report.drift_score if report else None,
             thresholds=_thresholds_dict(thresholds), champion_version=champion,
             snapshot_id=snapshot.id if snapshot else None,
-            outcome="no action" if ruling_decision == NO_ACTION else "retrain requested",
+            outcome="retrain requested" if ruling_decision == RETRAIN else "no action",
             actor=actor)
         self.store.save_decision(decision)
         why = "; ".join(ruling_triggers) if ruling_triggers else ""

@@ -84,8 +84,11 @@ def insufficient_reason(window_size: int, min_window: int, what: str = "predicti
             "drift or accuracy judgement was made.")
 
 
+WindowRecommendation = Literal["RETRAIN", "NO_ACTION", "INSUFFICIENT_DATA"]
+
+
 def window_verdict(window_size: int, drift_detected: bool, min_window: int
-                   ) -> tuple[str, str | None]:
+                   ) -> tuple[WindowRecommendation, str | None]:
     """``(recommendation, reason)`` of a scored drift window, for ``spamops drift`` and the API.
 
     Below ``min_window`` the answer is ``INSUFFICIENT_DATA`` whatever the scores say: two
@@ -93,8 +96,8 @@ def window_verdict(window_size: int, drift_detected: bool, min_window: int
     ``NO_ACTION`` (reason None: the scores speak for themselves).
     """
     if window_size < min_window:
-        return INSUFFICIENT_DATA, insufficient_reason(window_size, min_window, "messages")
-    return (RETRAIN if drift_detected else NO_ACTION), None
+        return "INSUFFICIENT_DATA", insufficient_reason(window_size, min_window, "messages")
+    return ("RETRAIN" if drift_detected else "NO_ACTION"), None
 
 
 def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecision:

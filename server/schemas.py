@@ -268,6 +268,53 @@ class ComparedModelPublic(_Public):
                    recall=m.get("recall"), roc_auc=m.get("roc_auc"))
 
 
+class EvaluationSetPublic(_Public):
+    """One evaluation set of a comparison: what it is, how big, from when, and its numbers.
+
+    ``role``: ``decides`` (the accuracy gain is measured here), ``guard`` (non-inferiority
+    only) or null for records older than the gate of issue 13. Dates are when the set's labels
+    were given (null for the frozen test split). Differences are challenger minus champion,
+    with the 95% Bonett-Price interval the gate judged by.
+    """
+
+    name: str
+    role: Literal["decides", "guard"] | None
+    n: int
+    first_at: str | None
+    last_at: str | None
+    champion_accuracy: float | None
+    challenger_accuracy: float | None
+    accuracy_difference: float | None
+    accuracy_low: float | None
+    accuracy_high: float | None
+    mcnemar_p_value: float | None
+    n_ham: int | None
+    champion_ham_fpr: float | None
+    challenger_ham_fpr: float | None
+    ham_fpr_low: float | None
+    ham_fpr_high: float | None
+
+    @classmethod
+    def from_set(cls, s: dict[str, Any], decided_on: str | None) -> EvaluationSetPublic:
+        def accuracy(role: str) -> float | None:
+            value = ((s.get(role) or {}).get("metrics") or {}).get("accuracy")
+            return None if value is None else float(value)
+
+        role: Literal["decides", "guard"] | None = None
+        if decided_on is not None:
+            role = "decides" if s.get("name") == decided_on else "guard"
+        return cls(name=str(s.get("name", "?")), role=role, n=int(s.get("n", 0)),
+                   first_at=s.get("first_at"), last_at=s.get("last_at"),
+                   champion_accuracy=accuracy("champion"),
+                   challenger_accuracy=accuracy("challenger"),
+                   accuracy_difference=s.get("accuracy_difference"),
+                   accuracy_low=s.get("accuracy_low"), accuracy_high=s.get("accuracy_high"),
+                   mcnemar_p_value=s.get("mcnemar_p_value"), n_ham=s.get("n_ham"),
+                   champion_ham_fpr=s.get("champion_ham_fpr"),
+                   challenger_ham_fpr=s.get("challenger_ham_fpr"),
+                   ham_fpr_low=s.get("ham_fpr_low"), ham_fpr_high=s.get("ham_fpr_high"))
+
+
 class ModelComparisonPublic(_Public):
     """The latest champion/challenger comparison.
 
@@ -275,8 +322,8 @@ class ModelComparisonPublic(_Public):
     it was measured against, both on the set the deployment rule used (``evaluated_on``:
     held-out recent labels when there were enough, else the persisted test split), where
     ``improvement`` (current minus previous accuracy) and ``mcnemar_p_value`` were measured.
-    ``decision`` says what happened to the challenger, ``reasoning`` why; ``sets`` has every
-    evaluation set.
+    ``decision`` says what happened to the challenger, ``reasoning`` why. ``evaluation_sets``
+    lists every set with its size, dates and role; ``sets`` has their full numbers.
     """
 
     retraining_id: str
@@ -290,16 +337,19 @@ class ModelComparisonPublic(_Public):
     bootstrap_high: float | None
     decision: str | None
     reasoning: str
+    evaluation_sets: list[EvaluationSetPublic]
     sets: list[dict[str, Any]]
 
     @classmethod
     def from_event(cls, e: RetrainingEvent) -> ModelComparisonPublic:
         comparison = e.comparison or {}
         sets: list[dict[str, Any]] = list(comparison.get("sets") or [])
-        # Show the set the deployment decision measured ``improvement`` on (the rule rounds
-        # the difference), so the numbers agree; the test split when none matches.
-        decided = [s for s in sets if e.improvement is not None
-                   and abs(float(s.get("accuracy_difference", 0.0)) - e.improvement) < 1e-6]
+        decided_on = comparison.get("decided_on")
+        # Show the set the deployment decision measured ``improvement`` on; older records do
+        # not name it, so match the (rounded) improvement; the test split when none matches.
+        decided = [s for s in sets if s.get("name") == decided_on] or [
+            s for s in sets if e.improvement is not None
+            and abs(float(s.get("accuracy_difference", 0.0)) - e.improvement) < 1e-6]
         shown = next(iter(sorted(decided, key=lambda s: s.get("name") != "recent_feedback")),
                      next((s for s in sets if s.get("name") == "test_split"),
                           sets[0] if sets else {}))
@@ -312,7 +362,9 @@ class ModelComparisonPublic(_Public):
             evaluated_on=str(shown.get("name", "none")), improvement=e.improvement,
             mcnemar_p_value=shown.get("mcnemar_p_value"),
             bootstrap_low=shown.get("bootstrap_low"), bootstrap_high=shown.get("bootstrap_high"),
-            decision=e.deployment, reasoning=e.reasoning, sets=sets)
+            decision=e.deployment, reasoning=e.reasoning,
+            evaluation_sets=[EvaluationSetPublic.from_set(s, decided_on) for s in sets],
+            sets=sets)
 
 
 class AliasMovePublic(_Public):
