@@ -10,6 +10,7 @@ import pytest
 
 from engine.config import load_settings
 from engine.services import Services
+from tests.cli_helpers import run_cli
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def services(trained_home: Path) -> Iterator[Services]:
 
 
 def test_held_out_labels_guard_later_comparisons_and_are_never_trained_on(
-        services: Services) -> None:
+        services: Services, capsys: pytest.CaptureFixture[str]) -> None:
     services.simulate(messages=600, drift=0.4, label_rate=0.6, seed=3)
     first = services.retrain(trigger="operator")
     held = services.store.evaluation_messages()
@@ -47,3 +48,17 @@ def test_held_out_labels_guard_later_comparisons_and_are_never_trained_on(
     assert not set(held["text"]) & trained_on
     grown = services.store.evaluation_messages()
     assert len(grown) > len(held) and set(held["text"]) <= set(grown["text"])
+
+    # `spamops compare` shows each set with its size, dates and role.
+    run = run_cli(capsys, "compare")
+    assert run.code == 0, run.err
+    assert f"evaluation_set (evaluation set of earlier episodes): n={len(held):,}, labelled " \
+        in run.out
+    assert "test_split (persisted test split): n=" in run.out
+    assert "frozen at the first training" in run.out and "; decides" in run.out
+    assert "ham false-positive rate" in run.out and "Bonett-Price interval" in run.out
+    data = run_cli(capsys, "compare", "--json").json()
+    assert data["decided_on"] == comparison.decided_on
+    named = {s["name"]: s for s in data["sets"]}
+    assert named["evaluation_set"]["n"] == len(held)
+    assert named["evaluation_set"]["first_at"] <= named["evaluation_set"]["last_at"]
