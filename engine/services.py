@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -514,12 +514,15 @@ class Services:
         return self._drift_cache.get(version, build).with_predictor(predict)
 
     def drift_reports(self, current: Sequence[tuple[str, Sequence[str]]],
-                      reference: Sequence[str] | None = None) -> list[DriftReport]:
+                      reference: Sequence[str] | None = None,
+                      min_window: int | None = None) -> list[DriftReport]:
         """Drift of each ``(source, texts)`` window, in order, against ``reference``.
 
         Without ``reference`` the champion's training texts are the reference, in its feature
         space. With one, no model is needed: the feature space is fitted on ``reference`` and
-        prediction drift uses the champion when there is one.
+        prediction drift uses the champion when there is one. A window smaller than
+        ``min_window`` (default ``monitoring.min_window``) is scored but recommended
+        ``INSUFFICIENT_DATA``, with the reason (``rules.window_verdict``), as the monitor does.
         """
         from engine.drift import DriftDetector
 
@@ -557,7 +560,15 @@ class Services:
         ]
         if reference is None and self._drift_cache is not None and not self.read_only:
             self._drift_cache.save(detector.model_version)
-        return reports
+        from engine.rules import window_verdict
+
+        least = self.settings.monitoring.min_window if min_window is None else min_window
+        judged = []
+        for report in reports:
+            recommendation, reason = window_verdict(report.n, report.drift_detected, least)
+            judged.append(replace(report, recommendation=recommendation,
+                                              reason=reason))
+        return judged
 
     # Monitoring (issue 5) ----------------------------------------------------------------
     @property
