@@ -67,9 +67,15 @@ class StoreBase(abc.ABC):
 
     db_path: Path
     spool_dir: Path
+    key_path: Path
+    """The data home key (``engine.datakey``): outside the database file, mode 0600."""
     clock: Clock
     read_only: bool
     busy_timeout: float
+
+    @abc.abstractmethod
+    def ensure_audit_key(self) -> Any:
+        """Create the data home key at setup (``engine.store.audit_log``)."""
 
     @abc.abstractmethod
     def recover_spool(self) -> int:

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from engine.clock import Clock
+from engine.datakey import KEY_FILE
 from engine.errors import StoreError
 from engine.store.analyst import AnalystMixin
 from engine.store.audit_log import AuditMixin
@@ -35,13 +36,15 @@ class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
         flush_seconds: how often the flush thread ingests the spool.
         busy_timeout: how long an operation waits for another process to release the file
             before raising ``StoreBusy``.
+        key_path: the data home key; default ``spamops.key`` beside ``db_path``.
     """
 
     def __init__(self, db_path: Path, spool_dir: Path, *, clock: Clock,
                  read_only: bool = False, flush_seconds: float = 0.5,
-                 busy_timeout: float = 30.0) -> None:
+                 busy_timeout: float = 30.0, key_path: Path | None = None) -> None:
         self.db_path = Path(db_path)
         self.spool_dir = Path(spool_dir)
+        self.key_path = Path(key_path) if key_path else self.db_path.with_name(KEY_FILE)
         self.clock = clock
         self.read_only = read_only
         self.flush_seconds = flush_seconds
