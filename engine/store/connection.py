@@ -91,12 +91,14 @@ class StoreBase(abc.ABC):
             raise StoreError(f"no database at {self.db_path}: run `spamops setup-database` "
                              "first")
 
-    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+    def _open(self, read_only: bool,
+              config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.002
         while True:
             try:
-                return duckdb.connect(str(self.db_path), read_only=read_only)
+                return duckdb.connect(str(self.db_path), read_only=read_only,
+                                      config=config or {})
             except duckdb.Error as exc:
                 if not is_lock_conflict(exc):
                     raise StoreError(f"cannot open {self.db_path}: {one_line(exc)}") from None

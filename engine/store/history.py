@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from engine.clock import Clock
-from engine.datakey import KEY_FILE
+from engine.datakey import KEY_FILE, load_key, load_or_create_key
 from engine.errors import StoreError
 from engine.store.analyst import AnalystMixin
 from engine.store.audit_log import AuditMixin
@@ -49,7 +49,8 @@ class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
         self.read_only = read_only
         self.flush_seconds = flush_seconds
         self.busy_timeout = busy_timeout
-        self._spool = Spool(self.spool_dir)
+        self._spool = Spool(self.spool_dir, key=self._cached_spool_key)
+        self._spool_key_cache: bytes | None = None
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -58,9 +59,34 @@ class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
         self._closed = False
         if read_only:
             self._require_database()
-        elif self.db_path.exists() and self._orphan_candidates():
+            return
+        self._ensure_key()
+        if self.db_path.exists() and self._orphan_candidates():
             try:
                 self.recover_spool()
             except StoreError as exc:
                 logger.warning("spool recovery deferred: %s", exc)
 
+
+    def _ensure_key(self) -> None:
+        """A writer needs the data home key (spool tags, audit HMAC): create it if missing.
+
+        On an existing database the key is created where the audit chain can mark the switch
+        (a short transaction); before any database exists, nothing is chained yet.
+        """
+        if load_key(self.key_path) is not None:
+            return
+        try:
+            if self.db_path.exists() and self.schema_version() > 0:
+                self.ensure_audit_key()
+            elif not self.db_path.exists():
+                load_or_create_key(self.key_path, keyed_from=1)
+        except StoreError as exc:
+            logger.warning("data home key not created yet (%s); it will be at the next "
+                           "audit record or setup", exc)
+
+    def _cached_spool_key(self) -> bytes | None:
+        if self._spool_key_cache is None:
+            key = load_key(self.key_path)
+            self._spool_key_cache = key.derive("spool segment") if key is not None else None
+        return self._spool_key_cache
