@@ -20,12 +20,14 @@ from engine.errors import ConflictError, SpamopsError
 from engine.failpoints import ENV as FAILPOINTS
 from engine.records import AuditRecord
 from engine.services import Services
-
-# The API tests' populated home (a pending approval), registered here by import.
-from tests.server.conftest import _populated_template  # noqa: F401
-from tests.server.conftest import populated_home as _populated_home  # noqa: F401
+from tests.server import conftest as server_fixtures
 
 SPAMOPS = Path(sys.executable).parent / "spamops"
+
+# The API tests' populated home (champion v1, a pending approval for v2 trained on drifted
+# feedback), used here too: fixtures are found by name in the module.
+_populated_template = server_fixtures._populated_template
+populated_home = server_fixtures.populated_home
 
 
 def spamops(home: Path, *args: str, failpoints: str = "") -> subprocess.CompletedProcess[str]:
