@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engine.clock import Clock
 from engine.errors import StoreError
+from engine.store.alias_moves import AliasMovesMixin
 from engine.store.analyst import AnalystMixin
 from engine.store.audit_log import AuditMixin
 from engine.store.backup import BackupMixin
@@ -25,7 +26,7 @@ logger = logging.getLogger("spamops.store")
 
 
 class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
-            SchemaMixin, BackupMixin, RetentionMixin):
+            SchemaMixin, AliasMovesMixin, BackupMixin, RetentionMixin):
     """The history of one data home: predictions, feedback, snapshots, decisions, audit...
 
     Args:
@@ -37,11 +38,14 @@ class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
         flush_seconds: how often the flush thread ingests the spool.
         busy_timeout: how long an operation waits for another process to release the file
             before raising ``StoreBusy``.
+        recover: a writer ingests what dead processes left in the spool right here (which
+            waits while another process holds the file). ``False`` makes construction free
+            of I/O, for a server that must answer at once; ``migrate()`` recovers later.
     """
 
     def __init__(self, db_path: Path, spool_dir: Path, *, clock: Clock,
                  read_only: bool = False, flush_seconds: float = 0.5,
-                 busy_timeout: float = 30.0) -> None:
+                 busy_timeout: float = 30.0, recover: bool = True) -> None:
         self.db_path = Path(db_path)
         self.spool_dir = Path(spool_dir)
         self.clock = clock
@@ -57,7 +61,7 @@ class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
         self._closed = False
         if read_only:
             self._require_database()
-        elif self.db_path.exists() and self._orphan_candidates():
+        elif recover and self.db_path.exists() and self._orphan_candidates():
             try:
                 self.recover_spool()
             except StoreError as exc:
