@@ -103,7 +103,7 @@ def test_restored_backup_predicts_and_retrains(trained_home: Path, tmp_path: Pat
 
     target = tmp_path / "restored-home"
     refused = spamops(target, "restore", str(backup_dir))  # stdin is not a terminal
-    assert refused.returncode != 0
+    assert refused.returncode == 3  # refused: no terminal to ask on, no --yes
     assert "--yes" in refused.stderr and not target.exists()
     restored = spamops(target, "restore", str(backup_dir), "--yes", "--json")
     assert restored.returncode == 0, restored.stderr
@@ -128,7 +128,7 @@ def test_restore_refuses_a_non_empty_home_then_moves_it_aside_with_force(
     refused = spamops(occupied, "restore", str(backup_dir), "--yes")
     forced = spamops(occupied, "restore", str(backup_dir), "--yes", "--force")
 
-    assert refused.returncode != 0 and "--force" in refused.stderr
+    assert refused.returncode == 2 and "--force" in refused.stderr
     assert forced.returncode == 0, forced.stderr
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("occupied.pre-restore-")]
     assert len(aside) == 1 and (aside[0] / "notes.txt").read_text() == "keep me"
