@@ -123,7 +123,8 @@ LEAVES_A_GRANDCHILD = (
 def test_supervisor_kills_what_a_dead_child_left_holding_its_port(tmp_path: Path) -> None:
     port = _free_port()
     lines: list[str] = []
-    spec = ServiceSpec("svc", [sys.executable, "-c", LEAVES_A_GRANDCHILD.format(code=GRANDCHILD.format(port=port))])
+    code = LEAVES_A_GRANDCHILD.format(code=GRANDCHILD.format(port=port))
+    spec = ServiceSpec("svc", [sys.executable, "-c", code])
     sut = Supervisor([spec], env=dict(os.environ), status_file=tmp_path / "up.json",
                      out=lines.append)
     sut.start()
