@@ -2,8 +2,10 @@
 
 Runs ``spamops demo --until DEMO_UNTIL`` on a fresh temporary home (or uses ``--home``),
 serves it with ``spamops dashboard`` on a free port, waits for Streamlit's health check, and
-has headless Chromium (Debian's ``chromium`` package: ``apt-get install -y chromium``; browser
-builds downloaded by test tools do not work here) render the page into a PNG. The dashboard is
+drives headless Chromium (Debian's ``chromium`` package: ``apt-get install -y chromium``;
+browser builds downloaded by test tools do not work here) over the DevTools protocol: it
+waits until Streamlit has run the page's script and drawn the metric cards, then captures
+the window as a PNG. The dashboard is
 then stopped with SIGTERM, which stops its server too.
 
 Usage: ``python scripts/dashboard_screenshot.py [--home DIR] [--out PATH]``.
@@ -12,6 +14,8 @@ Usage: ``python scripts/dashboard_screenshot.py [--home DIR] [--out PATH]``.
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import shutil
 import signal
@@ -25,7 +29,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from readme_examples import DEMO_UNTIL, REPO, _env, spamops  # noqa: E402
+from readme_examples import DEMO_UNTIL, REPO, _env, spamops
 
 OUT = REPO / "docs" / "images" / "dashboard.png"
 
@@ -36,7 +40,85 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def screenshot(home: Path, out: Path, *, width: int, height: int, budget_ms: int) -> None:
+READY = """(() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
+    && document.querySelectorAll('[data-testid="stMetric"]').length > 0
+    && document.querySelectorAll('[data-testid="stSkeleton"]').length === 0;
+})()"""
+"""True once Streamlit has finished the page's script and drawn the metric cards."""
+
+
+class _DevTools:
+    """A minimal Chrome DevTools Protocol client over one page's WebSocket."""
+
+    def __init__(self, url: str) -> None:
+        from websockets.sync.client import connect
+
+        self._ws = connect(url, max_size=None, open_timeout=30)
+        self._next = 0
+
+    def call(self, method: str, **params: object) -> dict[str, object]:
+        self._next += 1
+        self._ws.send(json.dumps({"id": self._next, "method": method, "params": params}))
+        while True:
+            message = json.loads(self._ws.recv(timeout=120))
+            if message.get("id") == self._next:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return dict(message.get("result", {}))
+
+    def close(self) -> None:
+        self._ws.close()
+
+
+def _render(browser: str, url: str, profile: Path, *, width: int, height: int,
+            timeout: float) -> bytes:
+    """Open ``url`` in headless Chromium, wait until ``READY``, return a PNG of the window."""
+    port = _free_port()
+    chromium = subprocess.Popen(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--no-first-run", f"--user-data-dir={profile}", f"--remote-debugging-port={port}",
+         f"--window-size={width},{height}", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        pages: list[dict[str, str]] = []
+        while time.monotonic() < deadline and not pages:
+            try:
+                pages = [p for p in httpx.get(f"http://127.0.0.1:{port}/json/list",
+                                              timeout=2).json() if p.get("type") == "page"]
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        if not pages:
+            raise SystemExit("headless Chromium did not start")
+        tools = _DevTools(pages[0]["webSocketDebuggerUrl"])
+        try:
+            tools.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                       deviceScaleFactor=1, mobile=False)
+            tools.call("Page.navigate", url=url)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                result = tools.call("Runtime.evaluate", expression=READY, returnByValue=True)
+                if (result.get("result") or {}).get("value") is True:  # type: ignore[union-attr]
+                    break
+                time.sleep(1)
+            else:
+                raise SystemExit(f"the dashboard did not finish drawing within {timeout:.0f} s")
+            time.sleep(3)  # plotly animates its first draw
+            shot = tools.call("Page.captureScreenshot", format="png")
+            return base64.b64decode(str(shot["data"]))
+        finally:
+            tools.close()
+    finally:
+        chromium.terminate()
+        try:
+            chromium.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            chromium.kill()
+
+
+def screenshot(home: Path, out: Path, *, width: int, height: int, timeout: float) -> None:
     """Serve ``home`` with ``spamops dashboard`` and render it into ``out`` with Chromium."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
@@ -60,12 +142,9 @@ def screenshot(home: Path, out: Path, *, width: int, height: int, budget_ms: int
             raise SystemExit("the dashboard did not answer within 180 s")
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="spamops-chromium-") as profile:
-            subprocess.run(
-                [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                 "--no-first-run", f"--user-data-dir={profile}",
-                 f"--window-size={width},{height}", f"--virtual-time-budget={budget_ms}",
-                 f"--screenshot={out}", f"http://127.0.0.1:{port}/"],
-                check=True, capture_output=True, timeout=300)
+            png = _render(browser, f"http://127.0.0.1:{port}/", Path(profile), width=width,
+                          height=height, timeout=timeout)
+        out.write_bytes(png)
     finally:
         dashboard.send_signal(signal.SIGTERM)
         try:
@@ -83,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=1660)
-    parser.add_argument("--budget-ms", type=int, default=30000,
-                        help="virtual time Chromium lets the page render for")
+    parser.add_argument("--timeout", type=float, default=300,
+                        help="seconds to wait for the page to finish drawing")
     args = parser.parse_args(argv)
     workdir = None
     home = args.home
@@ -94,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         spamops(home, "demo", "--until", DEMO_UNTIL)
     try:
         screenshot(home.resolve(), args.out, width=args.width, height=args.height,
-                   budget_ms=args.budget_ms)
+                   timeout=args.timeout)
     finally:
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
