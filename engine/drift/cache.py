@@ -9,6 +9,7 @@ scores depend on all four.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,15 +28,23 @@ def baseline_digest(baseline_key: str) -> str:
 
 
 class DetectorCache:
-    """Detectors per (model version, baseline state), in memory and on disk."""
+    """Detectors per (model version, baseline state), in memory and on disk.
+
+    Memory holds at most ``max_in_memory`` detectors, least recently used out first, and
+    ``retain`` drops those of versions no alias names any more (issue 14: a long-lived process
+    kept every champion's detector); the files stay on disk.
+    """
 
     def __init__(self, cache_dir: Path, *, threshold: float = DEFAULT_THRESHOLD,
-                 false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE) -> None:
+                 false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
+                 max_in_memory: int = 3) -> None:
         self.cache_dir = cache_dir
         self.threshold = threshold
         self.false_alarm_rate = false_alarm_rate
-        self._memory: dict[_Key, DriftDetector] = {}
+        self.max_in_memory = max_in_memory
+        self._memory: OrderedDict[_Key, DriftDetector] = OrderedDict()
         self._saved: dict[_Key, int] = {}
+        self._baselines: dict[_Key, str] = {}
 
     def path_for(self, model_version: int, baseline_key: str = "") -> Path:
         """The file holding the detector of ``model_version`` with that baseline."""
@@ -59,6 +68,7 @@ class DetectorCache:
         key = self._key(model_version, baseline_key)
         detector = self._memory.get(key)
         if detector is not None:
+            self._memory.move_to_end(key)
             return detector
         path = self.path_for(model_version, baseline_key)
         if path.exists():
@@ -74,7 +84,25 @@ class DetectorCache:
             detector.save(path)
         self._memory[key] = detector
         self._saved[key] = detector.null_count
+        self._baselines[key] = baseline_key
+        while len(self._memory) > self.max_in_memory:
+            self._forget(next(iter(self._memory)))
         return detector
+
+    def retain(self, versions: set[int]) -> None:
+        """Keep in memory only the detectors of ``versions`` (saving new nulls first)."""
+        for key in [k for k in self._memory if k[0] not in versions]:
+            self._forget(key)
+
+    def versions_in_memory(self) -> list[int]:
+        """Model versions whose detectors are in memory, least recently used first."""
+        return [key[0] for key in self._memory]
+
+    def _forget(self, key: _Key) -> None:
+        self.save(key[0], self._baselines.get(key, ""))
+        del self._memory[key]
+        self._saved.pop(key, None)
+        self._baselines.pop(key, None)
 
     def save(self, model_version: int | None, baseline_key: str = "") -> None:
         """Persist the nulls computed since the last save (after scoring new window sizes)."""

@@ -16,7 +16,8 @@ DEFAULT_THRESHOLD = 0.15
 DEFAULT_FALSE_ALARM_RATE = 0.05
 """Share of unchanged windows allowed to exceed the threshold (``thresholds.false_alarm_rate``)."""
 
-Recommendation = Literal["RETRAIN", "NO_ACTION"]
+Recommendation = Literal["RETRAIN", "NO_ACTION", "INSUFFICIENT_DATA"]
+"""``INSUFFICIENT_DATA``: set by ``rules.window_verdict`` for a window below the minimum."""
 
 VOCABULARY = "vocabulary"
 TFIDF = "tfidf"
@@ -75,6 +76,8 @@ class DriftReport:
     """Accepted windows in the baseline besides the reference."""
     baseline_key: str = ""
     """Identifies the baseline state (empty: the reference alone)."""
+    reason: str | None = None
+    """Why the recommendation is what it is, when the scores alone do not say (small window)."""
 
     @property
     def text_drift(self) -> bool:
@@ -110,6 +113,7 @@ class DriftReport:
                 for p in self.new_patterns
             ],
             "recommendation": self.recommendation,
+            "reason": self.reason,
             "timestamp": self.timestamp.isoformat(timespec="seconds"),
             "model_version": self.model_version,
             "reference_size": self.reference_size,
