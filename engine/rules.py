@@ -117,7 +117,8 @@ def window_verdict(window_size: int, drift_detected: bool, min_window: int
 
     Below ``min_window`` the answer is ``INSUFFICIENT_DATA`` whatever the scores say: two
     messages cannot justify a retrain. Otherwise ``RETRAIN`` when drift was detected, else
-    ``NO_ACTION`` (reason None: the scores speak for themselves).
+    ``NO_ACTION`` (reason None: the scores speak for themselves). ``drift_detected`` is the text
+    drift: a spam-rate-only shift (prior shift) is an alert, not a reason to retrain.
     """
     if window_size < min_window:
         return "INSUFFICIENT_DATA", insufficient_reason(window_size, min_window, "messages")

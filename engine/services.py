@@ -646,7 +646,7 @@ class Services:
         least = self.settings.monitoring.min_window if min_window is None else min_window
         judged = []
         for report in reports:
-            recommendation, reason = window_verdict(report.n, report.drift_detected, least)
+            recommendation, reason = window_verdict(report.n, report.text_drift, least)
             judged.append(replace(report, recommendation=recommendation,
                                               reason=reason))
         return judged
