@@ -407,9 +407,12 @@ class Monitor:
         now = self.clock.now()
         thresholds = rule_thresholds(self.settings)
         champion = self.registry.champion_version()
-        since = self._window_start()
-        window = self.store.predictions_between(since, now,
-                                                limit=self.settings.monitoring.max_window)
+        since = self._window_start()  # labels are windowed by when they arrived
+        # Predictions are windowed by ingestion order (issue 14, item 8): those ingested late
+        # (another process's spool, a crashed worker's) fall in the next window, never none.
+        after_seq = self.store.last_window_seq()
+        window, seq_to = self.store.window_after(after_seq,
+                                                 limit=self.settings.monitoring.max_window)
         self.log.write(f"Monitoring check ({trigger}): {len(window)} predictions since "
                        f"{since:%Y-%m-%d %H:%M:%S}" if since else
                        f"Monitoring check ({trigger}): {len(window)} predictions so far")
@@ -423,8 +426,8 @@ class Monitor:
             detector = self.detector_for(champion)
             report = detector.score(texts, timestamp=now, source="monitor",
                                     spam_probabilities=proba)
-            snapshot = self._snapshot(report, window, champion, now)
-            self.store.save_snapshot(snapshot)
+            snapshot = replace(self._snapshot(report, window, champion, now),
+                               ingest_seq_from=after_seq + 1, ingest_seq_to=seq_to)
             self.log.write(f"Drift metrics: vocab={report.vocabulary_drift:.2f}, "
                            f"tfidf={report.tfidf_drift:.2f}, score={report.drift_score:.2f} "
                            f"(threshold {report.threshold:.2f})")
@@ -456,7 +459,7 @@ class Monitor:
             snapshot_id=snapshot.id if snapshot else None,
             outcome="no action" if ruling_decision == NO_ACTION else "retrain requested",
             actor=actor)
-        self.store.save_decision(decision)
+        self.store.save_check(snapshot, decision)  # one transaction: no window without decision
         why = "; ".join(ruling_triggers) if ruling_triggers else ""
         self.log.write(f"Decision: {ruling_decision}" + (f" ({why})" if why else "")
                        + f" - {' '.join(ruling_reasons)}")

@@ -75,6 +75,11 @@ class DriftSnapshot:
     spam_rate: float | None = None
     """Predicted spam rate in the window."""
     source: str = "monitor"
+    ingest_seq_from: int | None = None
+    """First ingestion sequence number of the window (monitoring windows are cut by
+    ingestion order, so every logged prediction is in exactly one window)."""
+    ingest_seq_to: int | None = None
+    """Last ingestion sequence number of the window (inclusive)."""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,21 @@ class EventsMixin(StoreBase):
         """Insert (or replace, by id) a drift snapshot."""
         self._upsert("drift_snapshots", row_of(snapshot, ("new_patterns",)))
 
+    def save_check(self, snapshot: DriftSnapshot | None, decision: Decision) -> None:
+        """Save a check's snapshot (if any) and its decision in one transaction.
+
+        The snapshot ends its window: saved alone, a failure before the decision would use
+        the window up with no decision (issue 14, item 11).
+        """
+        rows = ([("drift_snapshots", row_of(snapshot, ("new_patterns",)))] if snapshot else [])
+        rows.append(("decisions", row_of(decision, ("reasons", "thresholds"))))
+        with self._transaction() as con:
+            for table, row in rows:
+                columns = ", ".join(row)
+                marks = ", ".join("?" for _ in row)
+                con.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})",
+                            list(row.values()))
+
     def snapshots(self, limit: int = 100, since: datetime | None = None,
                   until: datetime | None = None) -> list[DriftSnapshot]:
         """Drift snapshots in the window, newest first."""

@@ -394,8 +394,11 @@ class SpoolMixin(StoreBase):
             if incoming.num_rows:
                 con.register("incoming_predictions", incoming)
                 columns = ", ".join(_PREDICTION_COLUMNS)
-                con.execute(f"INSERT INTO predictions ({columns}) SELECT {columns} "
-                            "FROM incoming_predictions")
+                # Ingestion order: one writer at a time holds the file, so numbers given in
+                # this transaction are above every number already committed.
+                con.execute(f"INSERT INTO predictions ({columns}, ingest_seq) SELECT {columns}, "
+                            "(SELECT coalesce(max(ingest_seq), 0) FROM predictions) "
+                            "+ row_number() OVER () FROM incoming_predictions")
                 con.unregister("incoming_predictions")
             now = self.clock.now()
             ledger = pd.DataFrame({"name": [p.name for p, _, _ in fresh],
