@@ -8,7 +8,8 @@ source                      how
 defaults                    the field defaults below
 ``spamops.toml``            in the working directory, or the file named by
                             ``SPAMOPS_CONFIG``; tables ``[thresholds]``,
-                            ``[monitoring]``, ``[server]``, ``[dashboard]``
+                            ``[monitoring]``, ``[server]``, ``[dashboard]``,
+                            ``[retention]``
 environment                 ``SPAMOPS_<KEY>``; nested keys with ``__``, e.g.
                             ``SPAMOPS_THRESHOLDS__DRIFT=0.2``
 ==========================  ==================================================
@@ -32,7 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -84,7 +93,13 @@ class Thresholds(BaseModel):
     min_improvement: float = Field(0.01, ge=0, lt=1)
     """A challenger deploys only if its accuracy beats the champion's by more than this."""
     max_regression: float = Field(0.01, ge=0, lt=1)
-    """Largest drop of accuracy or spam F1 on the test split that a deploy may cause."""
+    """Non-inferiority margin of accuracy on every guard set (the test split, the evaluation
+    set): the 95% lower bound of challenger minus champion accuracy must lie above minus this."""
+    max_fpr_increase: float = Field(0.01, ge=0, lt=1)
+    """Non-inferiority margin of the ham false-positive rate on every guard set: the 95% upper
+    bound of its increase must lie below this."""
+    significance: float = Field(0.05, gt=0, lt=1)
+    """Level of McNemar's exact test: the accuracy gain on the deciding set must have p below."""
     false_alarm_rate: float = Field(0.05, gt=0, lt=0.5)
     """Target false-alarm rate of the drift detector on unchanged traffic (calibration level)."""
 
@@ -99,7 +114,8 @@ class MonitoringSettings(BaseModel):
     retrain_cron: str = "0 3 * * 0"
     """Crontab (minute hour day month weekday) of scheduled retraining; default Sunday 03:00."""
     min_window: int = Field(200, ge=1)
-    """Fewest predictions a check needs; a smaller window is a recorded NO_ACTION."""
+    """Fewest predictions a check needs; a smaller window is a recorded INSUFFICIENT_DATA
+    (and ``spamops drift`` / ``POST /metrics/drift`` answer the same)."""
     max_window: int = Field(20000, ge=1)
     """Most recent predictions a check looks at."""
     min_labels: int = Field(50, ge=1)
@@ -112,6 +128,16 @@ class MonitoringSettings(BaseModel):
     """``auto`` deploys a qualifying challenger at once; ``manual`` waits for an operator."""
     misfire_grace_seconds: int = Field(300, ge=1)
     """How late a scheduled job may still start."""
+
+    @field_validator("max_window")
+    @classmethod
+    def _window_holds_a_check(cls, value: int, info: ValidationInfo) -> int:
+        # A window capped below min_window could never be checked: every check NO_ACTION.
+        minimum = info.data.get("min_window")
+        if minimum is not None and value < minimum:
+            raise ValueError(f"must be at least monitoring.min_window ({minimum}), or no "
+                             "window could ever be checked")
+        return value
 
     @field_validator("retrain_cron")
     @classmethod
@@ -154,6 +180,15 @@ class DashboardSettings(BaseModel):
     """Auto-refresh period; 0 turns it off."""
 
 
+class RetentionSettings(BaseModel):
+    """How long personal data is kept (README, "Retention and privacy")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    text_days: int = Field(90, ge=1, le=36500)
+    """Days a prediction's text is kept; then it is replaced by a keyed hash and its length."""
+
+
 class Settings(BaseSettings):
     """The effective configuration of one spamops installation."""
 
@@ -185,6 +220,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     server: ServerSettings = ServerSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @field_validator("api_key")
     @classmethod

@@ -3,8 +3,9 @@
 ``app_from_env`` is the factory the worker processes of ``spamops serve --workers N`` import
 by name: each worker builds its own ``Services`` from the environment the parent exported.
 
-The app owns HTTP only: routers (``server/routes/``), the lifespan (warm the champion at
-start-up, ``services.close()`` at shutdown so the prediction spool is ingested), error
+The app owns HTTP only: routers (``server/routes/``), the lifespan (open the store off the
+loop and warm the champion at start-up, ``services.close()`` at shutdown so the prediction
+spool is ingested), error
 handlers and the Prometheus middleware. Every route turns one request into one
 ``Services`` call. Errors never leak stack traces or file paths: a ``SpamopsError`` becomes
 ``{"detail": "<its one line>"}`` with its ``http_status``, a body that is not JSON a 400 saying
@@ -35,6 +36,9 @@ from server.routes import include_routes
 from server.telemetry import ApiMetrics, MetricsMiddleware
 
 logger = logging.getLogger(__name__)
+
+STORE_OPEN_GRACE_SECONDS = 2.0
+"""How long start-up waits for the history store before serving without it (into the spool)."""
 
 _FILE_PATH = re.compile(r"(?<![\w/])/(?:home|root|tmp|var|usr|opt|srv|mnt|etc|work|data|Users)"
                         r"(?:/[\w.@+-]+)+/?")
@@ -96,11 +100,19 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.started = time.monotonic()
+        # The spool is ready at once; the store opens on a background thread, which waits
+        # while another process holds the file: nothing here or in a request blocks the loop.
+        services.start_serving()
         try:
             # Load the champion now, so the first request does not pay MLflow's start-up.
             await run_in_threadpool(services.champion.get)
         except SpamopsError as exc:
             logger.warning("serving without a champion for now: %s", exc)
+        # Give the store a moment to open and be probed, so the first /health is not a
+        # "not checked yet"; a busy database does not hold the start-up longer than that.
+        if not await run_in_threadpool(services.wait_until_open, STORE_OPEN_GRACE_SECONDS):
+            logger.warning("history database not open yet; predictions wait in the spool")
+        await run_in_threadpool(services.health, STORE_OPEN_GRACE_SECONDS)
         # Everything alive now (modules, MLflow, the model) lives as long as the server. Moved
         # out of the collector's reach, a full collection walks a few thousand objects instead
         # of ~350,000: pauses of 100-200 ms under load become ~7 ms (docs/architecture.md).

@@ -25,6 +25,7 @@ from engine.cli import (
     data,
     demo_cmd,
     drift_cmd,
+    home_cmds,
     models,
     monitor_cmds,
     serve_cmd,
@@ -57,7 +58,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 for _group in (config_cmd.commands + data.commands + models.commands
                + store_cmds.commands + drift_cmd.commands + monitor_cmds.commands
                + serve_cmd.commands + demo_cmd.commands + console_cmd.commands
-               + dashboard_cmd.commands + up_cmd.commands):
+               + dashboard_cmd.commands + up_cmd.commands + home_cmds.commands):
     cli.add_command(_group)
 
 

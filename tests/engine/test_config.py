@@ -68,6 +68,7 @@ BAD_FILES = [
     ("bad_policy.toml", "monitoring.approval_policy"),
     ("placeholder_key.toml", "api_key"),
     ("unknown_key.toml", "monitoring.unknown_key"),
+    ("window_inverted.toml", "monitoring.max_window"),
     ("unknown_section.toml", "[threshold]"),
     ("unknown_top_level_key.toml", "homee"),
     ("misspelt_key.toml", "thresholds.dirft"),
@@ -189,3 +190,14 @@ def test_api_key_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_value_is_documented() -> None:
     assert all(v.doc for v in describe(load_settings()))
+
+
+def test_max_window_below_min_window_is_refused_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Otherwise every check would be NO_ACTION for a window too small, forever."""
+    monkeypatch.setenv("SPAMOPS_MONITORING__MIN_WINDOW", "300")
+    monkeypatch.setenv("SPAMOPS_MONITORING__MAX_WINDOW", "299")
+    with pytest.raises(ConfigError, match=r"monitoring\.max_window='299'.*min_window \(300\)"):
+        load_settings()
+    monkeypatch.setenv("SPAMOPS_MONITORING__MAX_WINDOW", "300")
+    assert load_settings().monitoring.max_window == 300
