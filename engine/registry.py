@@ -34,6 +34,7 @@ from typing import Any
 from engine.errors import ModelNotFound, NoChampionError, SpamopsError
 from engine.failpoints import failpoint
 from engine.lineage import REFERENCE_ARTIFACT, TRAINED_AT
+from engine.relocation import adopt_artifact_root
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
@@ -140,9 +141,17 @@ class Registry:
         """Versions holding an alias when last seen: never evicted while they do."""
         self._runs: dict[str, tuple[dict[str, float], dict[str, str]]] = {}
         self._lock = threading.Lock()
+        self._located = False
+
+    def _mlflow(self) -> ModuleType:
+        """MLflow, pointed at this home; the first call re-points a moved home's registry."""
+        if not self._located:
+            adopt_artifact_root(self.tracking_uri, self.artifact_location)
+            self._located = True
+        return import_mlflow(self.tracking_uri)
 
     def _client(self) -> Any:
-        mlflow = import_mlflow(self.tracking_uri)
+        mlflow = self._mlflow()
         return mlflow.MlflowClient(tracking_uri=self.tracking_uri,
                                    registry_uri=self.tracking_uri)
 
@@ -242,7 +251,7 @@ class Registry:
             if version in self._models:
                 self._models.move_to_end(version)
                 return self._models[version]
-        mlflow = import_mlflow(self.tracking_uri)
+        mlflow = self._mlflow()
         from mlflow.exceptions import MlflowException
 
         try:
@@ -281,7 +290,7 @@ class Registry:
         """The training texts of ``version``: its drift reference."""
         import pandas as pd
 
-        mlflow = import_mlflow(self.tracking_uri)
+        mlflow = self._mlflow()
         info = self.version(version)
         try:
             path = mlflow.artifacts.download_artifacts(run_id=info.run_id,
@@ -290,6 +299,25 @@ class Registry:
             raise ModelNotFound(
                 f"model version {version} has no reference texts: {exc}") from None
         return [str(t) for t in pd.read_parquet(path)["text"].tolist()]
+
+    def drop_reference_texts(self, version: int, *, dry_run: bool = False) -> bool:
+        """Delete the drift reference (training texts) logged with ``version`` (with
+        ``dry_run``, only say whether there is one).
+
+        Retention keeps only what the champion was trained on (docs/architecture.md,
+        "Retention"). Returns whether there was one. Uses the run's artifact repository's
+        ``delete_artifacts`` (MLflow ``ArtifactRepository``).
+        """
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        client = self._client()
+        run = client.get_run(self.version(version).run_id)
+        repo: Any = get_artifact_repository(run.info.artifact_uri)
+        if not any(f.path == REFERENCE_ARTIFACT for f in repo.list_artifacts()):
+            return False
+        if not dry_run:
+            repo.delete_artifacts(REFERENCE_ARTIFACT)
+        return True
 
     def set_alias(self, alias: str, version: int) -> None:
         """Point ``alias`` at ``version``."""

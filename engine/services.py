@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.dataset import Dataset, DatasetInfo, DatasetSplit
-from engine.errors import InvalidInput, SpamopsError, StoreError
+from engine.errors import (
+    InvalidInput,
+    ModelNotFound,
+    SpamopsError,
+    StoreError,
+)
 from engine.records import (
     Approval,
     AuditRecord,
@@ -41,9 +46,11 @@ from engine.serving import ChampionStatus
 from engine.training import TrainingData, TrainingResult, spam_probability
 
 if TYPE_CHECKING:
+    from engine.backup import BackupReport, RestoreReport
     from engine.champion_switch import ChampionSwitch
     from engine.drift import DetectorCache, DriftDetector, DriftReport
     from engine.monitoring import CheckResult, Monitor, MonitorLog, RetrainResult
+    from engine.retention import PruneReport
     from engine.scheduling import HolderInfo, JobContext, JobSpec, SchedulerEvent, SchedulerHost
     from engine.store import Store
 
@@ -203,6 +210,8 @@ class Services:
                                       clock=self.clock, read_only=self.read_only,
                                       flush_seconds=self.settings.server.log_flush_seconds,
                                       recover=False)
+            if not self.read_only:  # every audit head is anchored outside the database
+                self._spool_store.audit_anchor = self.monitor_log.anchor
         return self._spool_store
 
     def start_serving(self) -> None:
@@ -462,9 +471,24 @@ class Services:
         """The audit trail in chain order (the newest ``limit`` records if given)."""
         return self.store.audit_records(limit)
 
-    def verify_audit(self) -> AuditVerification:
-        """Check the audit hash chain and name the first broken record."""
-        return self.store.verify_audit()
+    def verify_audit(self, metrics_count: int | None = None) -> AuditVerification:
+        """Check the keyed audit chain against its anchors and name the first broken record.
+
+        Anchors: every head written to the monitor log, plus ``metrics_count`` (the
+        ``spamops_audit_records_total`` a Prometheus scrape saw) when given.
+        """
+        from engine.audit import Anchor
+
+        anchors = list(self.monitor_log.anchors())
+        if metrics_count is not None:
+            anchors.append(Anchor(metrics_count, None, "/metrics counter"))
+        return self.store.verify_audit(anchors)
+
+    def audit_head_anchored(self) -> int:
+        """Records in the audit chain as last anchored in the monitor log (0 when none): the
+        ``/metrics`` counter, read from the log, not the database."""
+        anchor = self.monitor_log.last_anchor()
+        return anchor.seq if anchor is not None else 0
 
     # Drift (issue 4) ---------------------------------------------------------------------
     def drift_detector(self, version: int | None = None) -> DriftDetector:
@@ -492,8 +516,14 @@ class Services:
             return spam_probability(model, texts)
 
         def build() -> DriftDetector:
+            try:
+                reference = self.registry.reference_texts(version)
+            except ModelNotFound:  # dropped by retention (engine/retention.py)
+                logger.warning("version %s has no drift reference left; using the training "
+                               "split's texts", version)
+                reference = self.dataset.split().train_texts
             return DriftDetector.fit(
-                self.registry.reference_texts(version),
+                reference,
                 feature_space=word_subspace(feature_space(model)), predict_proba=predict,
                 threshold=thresholds.drift, false_alarm_rate=thresholds.false_alarm_rate,
                 seed=self.settings.seed, model_version=version)
@@ -501,12 +531,15 @@ class Services:
         return self._drift_cache.get(version, build).with_predictor(predict)
 
     def drift_reports(self, current: Sequence[tuple[str, Sequence[str]]],
-                      reference: Sequence[str] | None = None) -> list[DriftReport]:
+                      reference: Sequence[str] | None = None,
+                      min_window: int | None = None) -> list[DriftReport]:
         """Drift of each ``(source, texts)`` window, in order, against ``reference``.
 
         Without ``reference`` the champion's training texts are the reference, in its feature
         space. With one, no model is needed: the feature space is fitted on ``reference`` and
-        prediction drift uses the champion when there is one.
+        prediction drift uses the champion when there is one. A window smaller than
+        ``min_window`` (default ``monitoring.min_window``) is scored but recommended
+        ``INSUFFICIENT_DATA``, with the reason (``rules.window_verdict``), as the monitor does.
         """
         from engine.drift import DriftDetector
 
@@ -544,7 +577,15 @@ class Services:
         ]
         if reference is None and self._drift_cache is not None and not self.read_only:
             self._drift_cache.save(detector.model_version)
-        return reports
+        from engine.rules import window_verdict
+
+        least = self.settings.monitoring.min_window if min_window is None else min_window
+        judged = []
+        for report in reports:
+            recommendation, reason = window_verdict(report.n, report.drift_detected, least)
+            judged.append(replace(report, recommendation=recommendation,
+                                              reason=reason))
+        return judged
 
     # Monitoring (issue 5) ----------------------------------------------------------------
     @property
@@ -649,7 +690,7 @@ class Services:
                              on_event=on_event)
 
     def scheduled_jobs(self, start: datetime | None = None) -> list[JobSpec]:
-        """The monitoring (interval) and retraining (cron) jobs."""
+        """The monitoring (interval), retraining (cron) and retention (daily) jobs."""
         from engine.scheduling import default_jobs
 
         def monitor_job(ctx: JobContext) -> str:
@@ -662,7 +703,13 @@ class Services:
                                    else "operator")
             return f"{outcome.deployment.decision}: {outcome.event.reasoning}"
 
-        return default_jobs(self.settings, monitor_job, retrain_job, start=start)
+        def prune_job(ctx: JobContext) -> str:
+            report = self.prune(actor="scheduler")
+            return (f"{report.texts_pruned} texts pruned, drift references of "
+                    f"{list(report.references_dropped)} dropped")
+
+        return default_jobs(self.settings, monitor_job, retrain_job, start=start,
+                            prune_fn=prune_job)
 
     def scheduler_holder(self) -> HolderInfo | None:
         """Which process holds this data home's scheduler, if any."""
@@ -788,6 +835,47 @@ class Services:
     def _registry_exists(self) -> bool:
         return (self.settings.mlflow_tracking_uri is not None
                 or (self.settings.home / "mlflow.db").exists())
+
+    # Operating the home (issue 18): backup, restore, retention ---------------------------
+    def backup(self, target: Path) -> BackupReport:
+        """Write a verified, consistent backup of this home into ``target`` (see
+        ``engine.backup``); audited in this home."""
+        from engine.backup import backup_home
+
+        report = backup_home(self.settings, self.store, target)
+        self.audit("home.backup", str(report.directory), {
+            "tables": report.tables, "model_versions": report.model_versions,
+            "files": report.files, "bytes": report.bytes},
+            f"backup of {report.files} files written to {report.directory} and verified")
+        return report
+
+    def record_restore(self, report: RestoreReport) -> AuditVerification:
+        """After ``engine.backup.restore_home``: upgrade the schema, ingest the restored
+        spool, audit the restore, and verify the audit chain."""
+        self.store.migrate()
+        self.audit("home.restore", str(report.home), {
+            "backup": str(report.backup), "backup_created_at": report.backup_created_at,
+            "files": report.files, "replaced": str(report.replaced or "")},
+            f"home restored from the backup of {report.backup_created_at}")
+        return self.store.verify_audit()
+
+    def prune(self, *, dry_run: bool = False, actor: str | None = None) -> PruneReport:
+        """Apply the retention policy now (``engine.retention``); a prune that removed
+        anything is audited."""
+        from engine import retention
+
+        registry = self.registry if self._registry_exists() else None
+        report = retention.prune(settings=self.settings, store=self.store, registry=registry,
+                                 now=self.clock.now(), dry_run=dry_run)
+        if report.changed:
+            self.audit("retention.prune", "predictions", {
+                "cutoff": report.cutoff.isoformat(timespec="seconds"),
+                "text_days": report.text_days, "texts_pruned": report.texts_pruned,
+                "references_dropped": list(report.references_dropped),
+                "caches_dropped": report.caches_dropped},
+                f"texts older than {report.text_days} days replaced by their keyed hash; "
+                f"drift references kept only for v{list(report.references_kept)}", actor)
+        return report
 
     # Dashboard reads (issue 8): aggregation runs in DuckDB, the UI gets small records ---------
     def has_history(self) -> bool:

@@ -221,7 +221,10 @@ def train_and_log(data: TrainingData, *, tracking_uri: str, experiment: str, mod
     say(f"test accuracy {metrics.accuracy:.4f}, spam F1 {metrics.f1:.4f}")
 
     from engine.registry import ensure_experiment, import_mlflow
+    from engine.relocation import adopt_artifact_root
 
+    # A moved or copied home must log into its own artifact folder, not the original's.
+    adopt_artifact_root(tracking_uri, artifact_location)
     mlflow = import_mlflow(tracking_uri)
     import pandas as pd
     import sklearn

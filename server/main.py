@@ -8,8 +8,9 @@ loop and warm the champion at start-up, ``services.close()`` at shutdown so the 
 spool is ingested), error
 handlers and the Prometheus middleware. Every route turns one request into one
 ``Services`` call. Errors never leak stack traces or file paths: a ``SpamopsError`` becomes
-``{"detail": "<its one line>"}`` with its ``http_status``, invalid input a 422 naming the
-field, anything unexpected a bare 500 (logged here, with its traceback, for the operator).
+``{"detail": "<its one line>"}`` with its ``http_status``, a body that is not JSON a 400 saying
+what is wrong and where (line and column), invalid input a 422 naming the field, anything
+unexpected a bare 500 (logged here, with its traceback, for the operator).
 """
 
 from __future__ import annotations
@@ -67,6 +68,24 @@ def _validation_message(exc: RequestValidationError) -> str:
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: {first.get('msg', 'invalid value')}{more}"
+
+
+def _malformed_json_message(exc: RequestValidationError, body: bytes) -> str | None:
+    """``malformed JSON body at line L, column C: <what>`` for a body that does not parse
+    (FastAPI reports a ``json_invalid`` error whose location is the character offset), else
+    ``None``."""
+    first = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+    if first is None:
+        return None
+    loc = first.get("loc", ())
+    offset = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    what = str((first.get("ctx") or {}).get("error") or "not valid JSON")
+    if offset is None:
+        return f"malformed JSON body: {what}"
+    text = body.decode("utf-8", "replace")[:offset]
+    line = text.count("\n") + 1
+    column = offset - (text.rfind("\n") + 1) + 1
+    return f"malformed JSON body at line {line}, column {column}: {what}"
 
 
 def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
@@ -130,7 +149,10 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
                             status_code=exc.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        malformed = _malformed_json_message(exc, await request.body())
+        if malformed is not None:  # not JSON at all: a 400, as for any unparseable request
+            return JSONResponse({"detail": malformed}, status_code=400)
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
 
     @app.exception_handler(Exception)
