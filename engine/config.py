@@ -313,7 +313,7 @@ def placeholder_problem(secret: str) -> str | None:
         return f"contains {word!r}"
     if re.search(r"(.)\1{4}", secret):
         return "a character repeated five times in a row"
-    if re.fullmatch(rf"(.{{1,{len(secret) // 2}}}?)\1+", lowered):
+    if re.fullmatch(r"(.+?)\1+", lowered):
         return "one short part repeated"
     counts = Counter(secret)
     if len(counts) < MIN_KEY_DISTINCT_CHARS:

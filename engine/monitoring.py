@@ -36,11 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.audit import ANCHOR_PREFIX, Anchor, format_anchor, parse_anchors
 from engine.clock import Clock
 from engine.comparison import Comparison, compare_on_set
 from engine.config import Settings
 from engine.errors import Busy, ConflictError, NotFound, SpamopsError
-from engine.records import Approval, Decision, DriftSnapshot, RetrainingEvent
+from engine.records import Approval, AuditRecord, Decision, DriftSnapshot, RetrainingEvent
 from engine.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from engine.rules import (
     DEPLOY,
@@ -121,13 +122,50 @@ class MonitorLog:
             listener(line)
         return line
 
+    def anchor(self, record: AuditRecord) -> None:
+        """Append the audit chain's new head (seq, hash) as an anchor line.
+
+        Listeners are not told: anchors are for ``audit verify``, not for people. The log is
+        a plain file the database cannot rewrite (analyst SQL has no file access).
+        """
+        line = f"[{self.clock.now():%Y-%m-%d %H:%M:%S}] {format_anchor(record.seq, record.hash)}"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+
+    def anchors(self) -> list[Anchor]:
+        """Every audit anchor in the log, oldest first."""
+        try:
+            with self.path.open(encoding="utf-8", errors="replace") as handle:
+                return parse_anchors(handle)
+        except FileNotFoundError:
+            return []
+
+    def last_anchor(self) -> Anchor | None:
+        """The newest audit anchor, read from the end of the log (for ``/metrics``)."""
+        try:
+            with self.path.open("rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                block = 65536
+                while True:
+                    start = max(0, size - block)
+                    handle.seek(start)
+                    found = parse_anchors(handle.read().decode("utf-8", "replace")
+                                          .splitlines())
+                    if found or start == 0:
+                        return max(found, key=lambda a: a.seq) if found else None
+                    block *= 4
+        except FileNotFoundError:
+            return None
+
     def tail(self, lines: int = 200) -> list[str]:
-        """The last ``lines`` lines of the log (empty when there is none yet)."""
+        """The last ``lines`` lines of the log for people (audit anchors left out)."""
         try:
             content = self.path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
-        return content[-lines:]
+        return [line for line in content if ANCHOR_PREFIX not in line][-lines:]
 
 
 @dataclass(frozen=True)

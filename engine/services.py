@@ -210,6 +210,8 @@ class Services:
                                       clock=self.clock, read_only=self.read_only,
                                       flush_seconds=self.settings.server.log_flush_seconds,
                                       recover=False)
+            if not self.read_only:  # every audit head is anchored outside the database
+                self._spool_store.audit_anchor = self.monitor_log.anchor
         return self._spool_store
 
     def start_serving(self) -> None:
@@ -469,9 +471,24 @@ class Services:
         """The audit trail in chain order (the newest ``limit`` records if given)."""
         return self.store.audit_records(limit)
 
-    def verify_audit(self) -> AuditVerification:
-        """Check the audit hash chain and name the first broken record."""
-        return self.store.verify_audit()
+    def verify_audit(self, metrics_count: int | None = None) -> AuditVerification:
+        """Check the keyed audit chain against its anchors and name the first broken record.
+
+        Anchors: every head written to the monitor log, plus ``metrics_count`` (the
+        ``spamops_audit_records_total`` a Prometheus scrape saw) when given.
+        """
+        from engine.audit import Anchor
+
+        anchors = list(self.monitor_log.anchors())
+        if metrics_count is not None:
+            anchors.append(Anchor(metrics_count, None, "/metrics counter"))
+        return self.store.verify_audit(anchors)
+
+    def audit_head_anchored(self) -> int:
+        """Records in the audit chain as last anchored in the monitor log (0 when none): the
+        ``/metrics`` counter, read from the log, not the database."""
+        anchor = self.monitor_log.last_anchor()
+        return anchor.seq if anchor is not None else 0
 
     # Drift (issue 4) ---------------------------------------------------------------------
     def drift_detector(self, version: int | None = None) -> DriftDetector:

@@ -89,10 +89,10 @@ def monitor(ctx: click.Context, check_now: bool, no_retrain: bool, as_json: bool
                                     progress=None if as_json else progress_echo)
         if as_json:
             emit_json(check_json(result))
+        retrained = result.retrain
         failure = result.retrain_error or (
-            result.retrain.event.reasoning
-            if result.retrain is not None and result.retrain.event.status != "completed"
-            else None)
+            retrained.event.reasoning
+            if retrained is not None and retrained.event.status != "completed" else None)
         if failure:  # the check ran, the retrain it asked for did not: say so in the code
             click.echo(f"error: the retrain this check started failed: {failure}", err=True)
             ctx.exit(1)
