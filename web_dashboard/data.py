@@ -222,11 +222,12 @@ def outcome_of(status: str, deployment: str | None, champion: int | None,
 
 
 def decisive_p_value(comparison: dict[str, Any] | None) -> float | None:
-    """McNemar's p-value of the set the deployment rule judged on (recent labels first)."""
+    """McNemar's p-value of the set the deployment rule judged on (``decided_on``; for older
+    records, recent labels first)."""
     sets = (comparison or {}).get("sets") or []
     by_name = {s.get("name"): s for s in sets}
-    chosen = by_name.get("recent_feedback") or by_name.get("test_split") or (
-        sets[0] if sets else None)
+    chosen = by_name.get((comparison or {}).get("decided_on")) or by_name.get(
+        "recent_feedback") or by_name.get("test_split") or (sets[0] if sets else None)
     value = chosen.get("mcnemar_p_value") if chosen else None
     return float(value) if value is not None else None
 
