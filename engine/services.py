@@ -30,6 +30,7 @@ from engine.records import (
     Approval,
     AuditRecord,
     AuditVerification,
+    BaselineWindow,
     DailyAccuracy,
     DailyTraffic,
     Decision,
@@ -110,6 +111,24 @@ class SimulationResult:
     label_delay_seconds: float
 
 
+BASELINE_SCHEMA = 5
+"""The migration that created the accepted drift baseline (005_drift_baseline.sql)."""
+
+
+@dataclass(frozen=True)
+class BaselineView:
+    """A champion's drift baseline: the accepted windows on top of its training reference."""
+
+    champion_version: int
+    windows: tuple[BaselineWindow, ...]
+    """Accepted windows, oldest first, reset ones included (``reset_at`` set)."""
+
+    @property
+    def active(self) -> tuple[BaselineWindow, ...]:
+        """The windows that count now."""
+        return tuple(w for w in self.windows if w.reset_at is None)
+
+
 @dataclass(frozen=True)
 class ChampionCard:
     """The champion as the console and the dashboard show it."""
@@ -131,6 +150,8 @@ class ChampionCard:
     previous_version: int | None
     previous_accuracy: float | None
     previous_f1: float | None
+    live_accuracy_unreliable: bool = False
+    """The live accuracy is a label-free estimate that drift (or the labels) made unreliable."""
 
 
 @dataclass(frozen=True)
@@ -496,11 +517,14 @@ class Services:
         reference is that version's training texts; built once per version.
 
         Fetched by version, never through the serving cache, which may still hold the
-        previous champion (issue 14). Cached in memory (bounded) and under
-        ``<home>/cache/drift``, keyed by model version, drift threshold and false-alarm rate;
-        that version's ``predict_proba`` is attached.
+        previous champion (issue 14). The baseline is the reference plus the windows accepted
+        for that version (issue 13, item 3). Cached in memory (bounded) and under
+        ``<home>/cache/drift``, keyed by model version, baseline state, drift threshold and
+        false-alarm rate; that version's ``predict_proba`` is attached. The spam-rate null's
+        reference is the version's predictions on the persisted test split, which no model
+        trains on (out of sample).
         """
-        from engine.drift import DetectorCache, DriftDetector, word_subspace
+        from engine.drift import AcceptedWindow, DetectorCache, DriftDetector, word_subspace
         from engine.training import feature_space
 
         if version is None:
@@ -525,10 +549,50 @@ class Services:
             return DriftDetector.fit(
                 reference,
                 feature_space=word_subspace(feature_space(model)), predict_proba=predict,
+                prior_probabilities=predict(self.dataset.split().test_texts),
                 threshold=thresholds.drift, false_alarm_rate=thresholds.false_alarm_rate,
                 seed=self.settings.seed, model_version=version)
 
-        return self._drift_cache.get(version, build).with_predictor(predict)
+        accepted = self._accepted_windows(version)
+
+        def extend(base: DriftDetector) -> DriftDetector:
+            windows = []
+            for w in accepted:
+                frame = self.store.predictions_between(w.window_start, w.window_end, limit=w.n)
+                texts = frame["text"].tolist()
+                logged = frame["model_version"] == version
+                proba = (frame["spam_probability"].tolist() if bool(logged.all())
+                         else [float(p) for p in predict(texts)])
+                windows.append(AcceptedWindow(w.id, tuple(texts), tuple(proba)))
+            return base.with_baseline(windows)
+
+        key = "+".join(w.id for w in accepted)
+        return self._drift_cache.get(version, build, baseline_key=key,
+                                     extend=extend).with_predictor(predict)
+
+    def _accepted_windows(self, version: int) -> list[BaselineWindow]:
+        """The champion's accepted drift baseline ([] before migration 005 on a reader)."""
+        if not self.settings.db_path.exists():
+            return []
+        if self.read_only and self.store.schema_version() < BASELINE_SCHEMA:
+            return []
+        return self.store.baseline_windows(version)
+
+    def baseline(self, version: int | None = None) -> BaselineView:
+        """The accepted drift baseline of ``version`` (default: the champion), reset ones too."""
+        champion = version if version is not None else self.registry.require_champion()
+        windows = [] if not self.settings.db_path.exists() else \
+            self.store.baseline_windows(champion, include_reset=True)
+        return BaselineView(champion, tuple(windows))
+
+    def reset_baseline(self, *, actor: str | None = None,
+                       version: int | None = None) -> BaselineView:
+        """Drop the accepted windows of ``version`` (default: the champion); audited."""
+        from engine.baseline import Baseline
+
+        champion = version if version is not None else self.registry.require_champion()
+        Baseline(self.store, self.clock).reset(champion, actor=self._actor(actor))
+        return self.baseline(champion)
 
     def drift_reports(self, current: Sequence[tuple[str, Sequence[str]]],
                       reference: Sequence[str] | None = None,
@@ -576,13 +640,13 @@ class Services:
             for source, texts in current
         ]
         if reference is None and self._drift_cache is not None and not self.read_only:
-            self._drift_cache.save(detector.model_version)
+            self._drift_cache.save(detector.model_version, detector.baseline_key)
         from engine.rules import window_verdict
 
         least = self.settings.monitoring.min_window if min_window is None else min_window
         judged = []
         for report in reports:
-            recommendation, reason = window_verdict(report.n, report.drift_detected, least)
+            recommendation, reason = window_verdict(report.n, report.text_drift, least)
             judged.append(replace(report, recommendation=recommendation,
                                               reason=reason))
         return judged
@@ -747,23 +811,25 @@ class Services:
     # Traffic simulation ------------------------------------------------------------------
     def simulate(self, *, messages: int, drift: float = 0.0, label_rate: float = 0.0,
                  seed: int = 42, label_delay: timedelta = timedelta(0), batch: int = 500,
-                 source: str = "simulate", progress: Progress | None = None
-                 ) -> SimulationResult:
+                 source: str = "simulate", progress: Progress | None = None,
+                 families: Sequence[str] | None = None) -> SimulationResult:
         """Score ``messages`` held-out clean messages mixed with a share ``drift`` of drifted
         ones exactly as the API would, and file true labels for a share ``label_rate``.
 
-        Labels are dated ``label_delay`` after their prediction (late feedback).
+        Labels are dated ``label_delay`` after their prediction (late feedback); ``families``
+        limits the drifted share to those ``engine.traffic`` families (default: all).
         """
         import random
 
-        from engine.traffic import mix
+        from engine.traffic import FAMILIES, mix
 
         if messages < 1:
             raise InvalidInput("--messages must be at least 1")
         if not 0 <= drift <= 1 or not 0 <= label_rate <= 1:
             raise InvalidInput("--drift and --label-rate must be between 0 and 1")
         split = self.dataset.split()
-        window = mix(split.test_texts, split.test_labels, n=messages, fraction=drift, seed=seed)
+        window = mix(split.test_texts, split.test_labels, n=messages, fraction=drift, seed=seed,
+                     families=tuple(families) if families else FAMILIES)
         rng = random.Random(seed + 1)
         feedback: list[FeedbackRecord] = []
         spam = correct = labelled = 0
@@ -815,6 +881,8 @@ class Services:
                 live_accuracy_low=latest_measured.accuracy_low if latest_measured else None,
                 live_accuracy_high=latest_measured.accuracy_high if latest_measured else None,
                 live_labels=latest_measured.n_labels if latest_measured else 0,
+                live_accuracy_unreliable=bool(latest_measured
+                                              and latest_measured.accuracy_unreliable),
                 previous_version=previous.version if previous else None,
                 previous_accuracy=previous.metrics.get("accuracy") if previous else None,
                 previous_f1=previous.metrics.get("f1") if previous else None)

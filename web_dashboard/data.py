@@ -164,7 +164,8 @@ def drift(_services: Services, home: str, since: datetime | None, epoch: int) ->
 
     Columns: ts, model_version, n, drift_score, threshold, drift_detected, p_value,
     vocabulary_drift, tfidf_drift, prediction_drift, spam_rate, recommendation, patterns
-    (the new patterns as hover text, ``"-"`` when none).
+    (the new patterns as hover text, ``"-"`` when none), components (the drift components that
+    exceeded, comma-separated), accuracy_unreliable (the check's estimate was unreliable).
     """
     if not _services.has_history():
         return drift_frame([])
@@ -175,13 +176,15 @@ def drift_frame(snapshots: list[Any]) -> pd.DataFrame:
     """The drift frame from ``DriftSnapshot`` records (any order)."""
     columns = ["ts", "model_version", "n", "drift_score", "threshold", "drift_detected",
                "p_value", "vocabulary_drift", "tfidf_drift", "prediction_drift", "spam_rate",
-               "recommendation", "patterns"]
+               "recommendation", "patterns", "components", "accuracy_unreliable"]
     rows = [{
         "ts": s.ts, "model_version": s.model_version, "n": s.n, "drift_score": s.drift_score,
         "threshold": s.threshold, "drift_detected": s.drift_detected, "p_value": s.p_value,
         "vocabulary_drift": s.vocabulary_drift, "tfidf_drift": s.tfidf_drift,
         "prediction_drift": s.prediction_drift, "spam_rate": s.spam_rate,
         "recommendation": s.recommendation, "patterns": patterns_text(s.new_patterns),
+        "components": ", ".join(s.drift_components) or "-",
+        "accuracy_unreliable": s.accuracy_unreliable,
     } for s in snapshots]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("ts", kind="stable").reset_index(drop=True)

@@ -19,6 +19,7 @@ import click
 
 from engine import __version__
 from engine.cli import (
+    baseline_cmd,
     config_cmd,
     console_cmd,
     dashboard_cmd,
@@ -58,7 +59,8 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 for _group in (config_cmd.commands + data.commands + models.commands
                + store_cmds.commands + drift_cmd.commands + monitor_cmds.commands
                + serve_cmd.commands + demo_cmd.commands + console_cmd.commands
-               + dashboard_cmd.commands + up_cmd.commands + home_cmds.commands):
+               + dashboard_cmd.commands + up_cmd.commands + home_cmds.commands
+               + baseline_cmd.commands):
     cli.add_command(_group)
 
 
