@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.dataset import Dataset, DatasetInfo, DatasetSplit
+from engine.datasets import ChampionDatasets, DatasetCatalog, DatasetRecord, ImportResult
 from engine.errors import InvalidInput, NoChampionError, SpamopsError, StoreError
 from engine.records import (
     Approval,
@@ -40,6 +41,7 @@ from engine.training import TrainingData, TrainingResult, scorer_for, spam_proba
 
 if TYPE_CHECKING:
     from engine.drift import DetectorCache, DriftDetector, DriftReport
+    from engine.files import Messages
     from engine.monitoring import CheckResult, Monitor, MonitorLog, RetrainResult
     from engine.scheduling import HolderInfo, JobContext, JobSpec, SchedulerEvent, SchedulerHost
     from engine.store import Store
@@ -218,6 +220,7 @@ class Services:
         self.read_only = read_only
         self.dataset = Dataset(settings.dataset_url, settings.dataset_dir, seed=settings.seed,
                                test_size=settings.test_size)
+        self.datasets = DatasetCatalog(settings.home / "datasets", self.dataset)
         self.registry = Registry(settings.tracking_uri, settings.model_name,
                                  str(settings.artifacts_dir.resolve()))
         self.champion = ChampionCache(self.registry, settings.server.champion_refresh_seconds)
@@ -289,14 +292,43 @@ class Services:
         """The persisted train/test split."""
         return self.dataset.split()
 
+    def import_dataset(self, messages: Messages, name: str, *,
+                       actor: str | None = None) -> ImportResult:
+        """Store labelled ``messages`` (read by ``engine.files``) as dataset ``name``."""
+        result = self.datasets.import_messages(messages, name, self.clock.now())
+        if result.created:
+            r = result.record
+            self.audit("dataset.import", name, {
+                "fingerprint": r.fingerprint, "source": r.source, "encoding": r.encoding,
+                "messages": r.messages, "ham": r.ham, "spam": r.spam,
+                "duplicates_removed": r.duplicates_removed,
+                "blank_dropped": r.blank_dropped},
+                f"imported dataset {name} ({r.messages} messages: {r.ham} ham, {r.spam} spam) "
+                f"from {r.source}", actor=actor)
+        return result
+
+    def dataset_records(self) -> list[DatasetRecord]:
+        """Every dataset of this home (``uci`` once fetched, then imported ones)."""
+        return self.datasets.records()
+
+    def dataset_record(self, name: str) -> DatasetRecord:
+        """One dataset; raises ``NotFound``."""
+        return self.datasets.record(name)
+
+    def _champion_tags(self) -> dict[str, str] | None:
+        """The champion's lineage tags (None before the first model)."""
+        version = self.registry.champion_version() if self._registry_exists() else None
+        return None if version is None else self.registry.version(version).tags
+
     # Models ------------------------------------------------------------------------------
     def train(self, *, trigger: str = "manual", progress: Progress | None = None,
-              actor: str | None = None) -> TrainOutcome:
-        """Train on the training split, register a version; the first becomes champion."""
+              actor: str | None = None, datasets: Sequence[str] = ()) -> TrainOutcome:
+        """Train on the training split of ``datasets`` (default ``uci``), register a version;
+        the first becomes champion. Lineage tags name the datasets and fingerprints."""
         from engine.training import TRAINED_AT, train_and_log
 
-        split = self.dataset.split(progress)
-        lineage = {"trigger": trigger,
+        split = self.datasets.split(datasets, progress=progress)
+        lineage = {**split.lineage, "trigger": trigger,
                    TRAINED_AT: self.clock.now().isoformat(timespec="seconds")}
         data = TrainingData(split.train_texts, split.train_labels, split.test_texts,
                             split.test_labels, split.fingerprint, lineage)
@@ -496,7 +528,7 @@ class Services:
             from engine.monitoring import Monitor
 
             monitor = Monitor(settings=self.settings, store=self.store, registry=self.registry,
-                              dataset=self.dataset,
+                              dataset=ChampionDatasets(self.datasets, self._champion_tags),
                               detector_for=lambda _version: self.drift_detector(),
                               clock=self.clock, log=self.monitor_log,
                               on_champion_changed=self.champion.refresh)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from engine.cli._common import emit_json, json_option, services_of
+from engine.cli._files import reading_options
 
 if TYPE_CHECKING:
     from engine.drift import DriftReport
@@ -58,19 +59,23 @@ def render_report(report: DriftReport) -> str:
 @click.option("--current", "currents", type=click.Path(path_type=Path), multiple=True,
               required=True,
               help="Window file, or a directory of *.txt windows; repeatable.")
+@reading_options(labels=False)
 @json_option
 @click.pass_context
 def drift(ctx: click.Context, reference: Path | None, currents: tuple[Path, ...],
-          as_json: bool) -> None:
+          encoding: str | None, text_column: str | None, as_json: bool) -> None:
     """Measure vocabulary, TF-IDF and prediction drift of each --current window.
 
-    Files hold one message per line, or are CSV/TSV with a `text` column, or UCI
-    (`label<TAB>text`).
+    Files hold one message per line, or are CSV/TSV with a text column (text, message, sms,
+    v2, ...), JSON Lines, Parquet, or UCI (`label<TAB>text`); UTF-8 or a detected legacy
+    encoding.
     """
-    from engine.message_files import read_messages, read_windows
+    from engine.files import read_messages, read_windows
 
-    windows = [window for path in currents for window in read_windows(path)]
-    reference_texts = read_messages(reference) if reference is not None else None
+    windows = [window for path in currents
+               for window in read_windows(path, encoding=encoding, text_column=text_column)]
+    reference_texts = (read_messages(reference, encoding=encoding, text_column=text_column)
+                       if reference is not None else None)
     reports = services_of(ctx).drift_reports(windows, reference_texts)
     for i, report in enumerate(reports):
         if as_json:

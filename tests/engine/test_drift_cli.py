@@ -9,7 +9,7 @@ import pytest
 
 from engine.dataset import Dataset, DatasetSplit
 from engine.errors import InvalidInput
-from engine.message_files import read_messages, read_windows
+from engine.files import read_messages, read_windows
 from engine.traffic import mix
 from tests.cli_helpers import run_cli
 from tests.conftest import dataset_source
