@@ -111,11 +111,10 @@ def _distinct(labels: Sequence[str], texts: Sequence[str]) -> tuple[pd.DataFrame
 
 def check_balance(ham: int, spam: int, what: str) -> None:
     """Refuse a dataset with fewer than ``MIN_PER_CLASS`` messages of either class."""
-    for label, n in (("ham", ham), ("spam", spam)):
-        if n < MIN_PER_CLASS:
-            raise InvalidInput(
-                f"{what} has {n} {label} message{'s' if n != 1 else ''}; a model needs at "
-                f"least {MIN_PER_CLASS} of each class (check --label-column and --label-map)")
+    if min(ham, spam) < MIN_PER_CLASS:
+        raise InvalidInput(
+            f"{what} has {ham} ham and {spam} spam messages; a model needs at least "
+            f"{MIN_PER_CLASS} of each class (check --label-column and --label-map)")
 
 
 class DatasetCatalog:

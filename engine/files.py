@@ -426,7 +426,7 @@ def parse_timestamps(table: Table, column: str, rows: list[int]) -> list[datetim
         raise InvalidInput(
             f"{table.path} {table.where(rows[position])}: `{column}` value {value!r} is not a "
             "time (use ISO 8601 like 2024-05-01T13:45:00Z, or epoch seconds)")
-    naive = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    naive = parsed.dt.tz_convert("UTC").dt.tz_localize(None).dt.floor("us")
     return [t.to_pydatetime() for t in naive]
 
 

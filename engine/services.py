@@ -380,8 +380,12 @@ class Services:
         return move
 
     # Scoring -----------------------------------------------------------------------------
-    def predict(self, texts: Sequence[str], *, source: str = "cli") -> list[Prediction]:
-        """Score ``texts`` with the champion."""
+    def predict(self, texts: Sequence[str], *, source: str = "cli",
+                timestamps: Sequence[datetime] | None = None) -> list[Prediction]:
+        """Score ``texts`` with the champion; each is logged at the engine clock's now, or at
+        its own time from ``timestamps`` (``replay`` logs a file's traffic at its times)."""
+        if timestamps is not None and len(timestamps) != len(texts):
+            raise InvalidInput("predict needs one timestamp per text")
         for text in texts:
             if not text or not text.strip():
                 raise InvalidInput("a message must not be empty")
@@ -397,12 +401,12 @@ class Services:
         ]
         if not self.read_only:
             latency_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
-            now = self.clock.now()
+            times = timestamps if timestamps is not None else [self.clock.now()] * len(texts)
             self.store.log_predictions(
-                PredictionRecord(id=p.id, ts=now, text=p.text, model_version=p.model_version,
+                PredictionRecord(id=p.id, ts=ts, text=p.text, model_version=p.model_version,
                                  label=p.label, spam_probability=p.spam_probability,
                                  latency_ms=latency_ms, source=source)
-                for p in predictions)
+                for p, ts in zip(predictions, times, strict=True))
         return predictions
 
     # History store -----------------------------------------------------------------------
