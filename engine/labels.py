@@ -1,15 +1,21 @@
 """Mapping the labels people write (``Smishing``, ``1``, ``SPAM``) to ``ham``/``spam``.
 
-Owns the built-in aliases, the ``--label-map`` syntax (``smishing=spam,promo=ham``) and the
-error that lists every label that could not be mapped with its count. Pure: no I/O.
+Owns the built-in aliases, the ``--label-map`` syntax (``smishing=spam,promo=ham``), the
+error that lists every label that could not be mapped with its count, and turning a parsed
+label file (``prediction_id,label`` or ``text,label``) into ``LabelItem``s. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from engine.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from engine.files import Table
+    from engine.records import LabelItem
 
 HAM = "ham"
 SPAM = "spam"
@@ -87,3 +93,53 @@ def normalise_labels(values: Sequence[str], rows: Sequence[int],
         raise InvalidInput(f"{origin} has labels that are neither ham nor spam: {listed}{more} "
                            f"(first at {where(rows[first_bad])}); {hint}")
     return out, dict(counts)
+
+
+PREDICTION_ID_COLUMNS = ("prediction_id", "predictionid", "prediction", "id")
+"""Column names taken as the prediction id of a label file, in this order (case-insensitive)."""
+
+
+def label_items(table: Table, *, id_column: str | None = None, text_column: str | None = None,
+                label_column: str | None = None,
+                label_map: dict[str, str] | None = None) -> list[LabelItem]:
+    """The labels of a label file: ``prediction_id,label`` or ``text,label`` rows.
+
+    Raises:
+        InvalidInput: no label column, no id or text column, labels that cannot be mapped,
+            or rows with neither an id nor a text (listed by line).
+    """
+    from engine.files import TEXT_COLUMNS, find_column
+    from engine.records import LabelItem
+
+    label_col = find_column(table, label_column, ("label", "true_label", "labels", "class",
+                                                  "v1", "spam", "is_spam"),
+                            "label", "--label-column", required=True)
+    id_col = find_column(table, id_column, PREDICTION_ID_COLUMNS, "prediction id",
+                         "--id-column", required=False) if text_column is None else None
+    text_col = None
+    if id_col is None:
+        text_col = find_column(table, text_column, TEXT_COLUMNS, "prediction id or text",
+                               "--id-column or --text-column", required=True)
+    assert label_col is not None
+
+    def column(name: str | None) -> list[str]:
+        if name is None:
+            return [""] * len(table.frame)
+        return ["" if v is None or (isinstance(v, float) and v != v) else str(v)
+                for v in table.frame[name].tolist()]
+
+    ids, texts, raw_labels = column(id_col), column(text_col), column(label_col)
+    rows = [i for i in range(len(raw_labels))
+            if ids[i].strip() or texts[i].strip() or raw_labels[i].strip()]
+    empty = [table.where(i) for i in rows if not (ids[i].strip() or texts[i].strip())]
+    if empty:
+        what = f"`{id_col}`" if id_col else f"`{text_col}`"
+        shown = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10
+                                         else "")
+        raise InvalidInput(f"{table.path}: {what} is blank at {shown}; nothing recorded")
+    labels, _ = normalise_labels([raw_labels[i] for i in rows], rows, table.where,
+                                 f"{table.path} column `{label_col}`", label_map or {})
+    return [LabelItem(line=table.where(i), label=str(label),
+                      prediction_id=ids[i].strip() if id_col else None,
+                      text=texts[i].strip() if text_col else None)
+            for i, label in zip(rows, labels, strict=True)]

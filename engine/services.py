@@ -32,6 +32,8 @@ from engine.records import (
     DriftSnapshot,
     FeedbackRecord,
     JobRun,
+    LabelImport,
+    LabelItem,
     PredictionRecord,
     QueryResult,
     RetrainingEvent,
@@ -417,6 +419,20 @@ class Services:
     def add_feedback(self, prediction_id: str, label: str, *, source: str) -> FeedbackRecord:
         """Record the true label of a logged prediction."""
         return self.store.add_feedback(prediction_id, label.strip().lower(), source)
+
+    def import_labels(self, items: Sequence[LabelItem], *, source: str, origin: str,
+                      actor: str | None = None) -> LabelImport:
+        """Record many true labels at once, all or nothing (``engine.store.labels``)."""
+        result = self.store.import_labels(items, source, origin=origin)
+        if result.added:
+            self.audit("feedback.import", origin, {
+                "source": source, "received": result.received, "added": result.added,
+                "unchanged": result.unchanged, "conflicts": result.conflicts,
+                "matched_predictions": result.matched_predictions},
+                f"imported {result.added} labels from {origin} ({result.conflicts} "
+                f"contradicting an earlier label, {result.unchanged} already known)",
+                actor=actor)
+        return result
 
     def sql(self, query: str, limit: int | None = None) -> QueryResult:
         """Run an analyst's read-only query over the history."""

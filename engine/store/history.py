@@ -15,6 +15,7 @@ from engine.errors import StoreError
 from engine.store.analyst import AnalystMixin
 from engine.store.audit_log import AuditMixin
 from engine.store.events import EventsMixin
+from engine.store.labels import LabelsMixin
 from engine.store.predictions import PredictionsMixin
 from engine.store.schema import SchemaMixin
 from engine.store.spool import Spool, SpoolMixin
@@ -22,7 +23,7 @@ from engine.store.spool import Spool, SpoolMixin
 logger = logging.getLogger("spamops.store")
 
 
-class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
+class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, AuditMixin, AnalystMixin,
             SchemaMixin):
     """The history of one data home: predictions, feedback, snapshots, decisions, audit...
 
