@@ -185,7 +185,7 @@ def test_columns_given_found_or_refused(tmp_path: Path) -> None:
                                            r"its columns are `id`, `body`, `verdict`"):
         messages_of(table, text_column="nope")
     other = read_table(write(tmp_path / "x.csv", "a,b\n1,2\n"))
-    with pytest.raises(InvalidInput, match="has no text column .* pass --text-column NAME"):
+    with pytest.raises(InvalidInput, match=r"has no text column .* pass --text-column NAME"):
         messages_of(other)
 
 
