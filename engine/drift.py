@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,7 +91,8 @@ PATTERN_MIN_G2 = 15.13
 CACHE_FORMAT = 1
 """Bumped whenever the saved detector layout changes, so stale caches are rebuilt."""
 
-Recommendation = Literal["RETRAIN", "NO_ACTION"]
+Recommendation = Literal["RETRAIN", "NO_ACTION", "INSUFFICIENT_DATA"]
+"""``INSUFFICIENT_DATA``: set by ``rules.window_verdict`` for a window below the minimum."""
 PredictProba = Callable[[Sequence[str]], Any]
 """Texts -> spam probabilities (array-like of floats)."""
 
@@ -177,6 +178,8 @@ class DriftReport:
     tfidf_distance: float = 0.0
     """Raw cosine distance of mean TF-IDF vectors (before calibration)."""
     false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE
+    reason: str | None = None
+    """Why the recommendation is what it is, when the scores alone do not say (small window)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of the ``spamops drift --json`` contract."""
@@ -204,6 +207,7 @@ class DriftReport:
                 for p in self.new_patterns
             ],
             "recommendation": self.recommendation,
+            "reason": self.reason,
             "timestamp": self.timestamp.isoformat(timespec="seconds"),
             "model_version": self.model_version,
             "reference_size": self.reference_size,
@@ -517,15 +521,19 @@ class DetectorCache:
     """Detectors per model version, in memory and on disk, so reference stats are built once.
 
     The key is the model version with the threshold and the false-alarm rate (the nulls and
-    scores depend on both).
+    scores depend on both). Memory holds at most ``max_in_memory`` detectors, least recently
+    used out first, and ``retain`` drops those of versions no alias names any more (issue 14:
+    a long-lived process kept every champion's detector); the files stay on disk.
     """
 
     def __init__(self, cache_dir: Path, *, threshold: float = DEFAULT_THRESHOLD,
-                 false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE) -> None:
+                 false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
+                 max_in_memory: int = 3) -> None:
         self.cache_dir = cache_dir
         self.threshold = threshold
         self.false_alarm_rate = false_alarm_rate
-        self._memory: dict[tuple[int, float, float], DriftDetector] = {}
+        self.max_in_memory = max_in_memory
+        self._memory: OrderedDict[tuple[int, float, float], DriftDetector] = OrderedDict()
         self._saved: dict[tuple[int, float, float], int] = {}
 
     def path_for(self, model_version: int) -> Path:
@@ -538,6 +546,7 @@ class DetectorCache:
         key = (model_version, self.threshold, self.false_alarm_rate)
         detector = self._memory.get(key)
         if detector is not None:
+            self._memory.move_to_end(key)
             return detector
         path = self.path_for(model_version)
         if path.exists():
@@ -550,7 +559,23 @@ class DetectorCache:
             detector.save(path)
         self._memory[key] = detector
         self._saved[key] = len(detector._nulls)
+        while len(self._memory) > self.max_in_memory:
+            self._forget(next(iter(self._memory)))
         return detector
+
+    def retain(self, versions: set[int]) -> None:
+        """Keep in memory only the detectors of ``versions`` (saving new nulls first)."""
+        for key in [k for k in self._memory if k[0] not in versions]:
+            self._forget(key)
+
+    def versions_in_memory(self) -> list[int]:
+        """Model versions whose detectors are in memory, least recently used first."""
+        return [key[0] for key in self._memory]
+
+    def _forget(self, key: tuple[int, float, float]) -> None:
+        self.save(key[0])
+        del self._memory[key]
+        self._saved.pop(key, None)
 
     def save(self, model_version: int | None) -> None:
         """Persist the nulls computed since the last save (after scoring new window sizes)."""

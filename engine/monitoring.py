@@ -3,7 +3,7 @@
 Every trigger (the schedule, an operator, the API, the demo) runs the same ``Monitor.check``:
 
 1. read the window of predictions since the last evaluated window (too few is a recorded
-   ``NO_ACTION`` and the window keeps growing until it is big enough);
+   ``INSUFFICIENT_DATA`` and the window keeps growing until it is big enough);
 2. score drift against the champion's cached reference statistics and save the snapshot;
 3. measure the champion's accuracy on the labels received in the window, or, with too few
    labels, estimate it from its calibrated probabilities (marked as an estimate, with a 95%
@@ -21,8 +21,11 @@ decides nothing by itself (that is ``rules.py``) and opens no database (that is 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,18 +36,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.audit import ANCHOR_PREFIX, Anchor, format_anchor, parse_anchors
 from engine.clock import Clock
 from engine.comparison import Comparison, compare_on_set
 from engine.config import Settings
-from engine.errors import ConflictError, NotFound, SpamopsError
-from engine.records import Approval, Decision, DriftSnapshot, RetrainingEvent
-from engine.registry import CHALLENGER, Registry
+from engine.errors import Busy, ConflictError, NotFound, SpamopsError
+from engine.records import Approval, AuditRecord, Decision, DriftSnapshot, RetrainingEvent
+from engine.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from engine.rules import (
     DEPLOY,
+    KEEP,
     NO_ACTION,
     PENDING_APPROVAL,
     RETRAIN,
     CheckInputs,
+    DeploymentDecision,
     RuleThresholds,
     decide_check,
     decide_deployment,
@@ -54,12 +60,38 @@ from engine.training import TRAINED_AT, TrainingData, labels_to_int, spam_probab
 if TYPE_CHECKING:
     import pandas as pd
 
+    from engine.champion_switch import ChampionSwitch
     from engine.dataset import Dataset
     from engine.datasets import ChampionDatasets
     from engine.drift import DriftDetector, DriftReport
     from engine.store import Store
 
 LogListener = Callable[[str], None]
+
+RETRAIN_LOCK_WAIT_SECONDS = 2.0
+"""How long a retrain waits for the retrain lock, so a recovery holding it briefly never
+refuses a real retrain; a retrain holds it for minutes, so a longer wait would only delay
+the refusal."""
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _lock_holder(path: Path) -> str:
+    """`` (pid N, since ...)`` from a lock file's content, or nothing."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8") or "{}")
+        return f" (pid {int(raw['pid'])}, since {raw['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 class MonitorLog:
@@ -91,13 +123,50 @@ class MonitorLog:
             listener(line)
         return line
 
+    def anchor(self, record: AuditRecord) -> None:
+        """Append the audit chain's new head (seq, hash) as an anchor line.
+
+        Listeners are not told: anchors are for ``audit verify``, not for people. The log is
+        a plain file the database cannot rewrite (analyst SQL has no file access).
+        """
+        line = f"[{self.clock.now():%Y-%m-%d %H:%M:%S}] {format_anchor(record.seq, record.hash)}"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+
+    def anchors(self) -> list[Anchor]:
+        """Every audit anchor in the log, oldest first."""
+        try:
+            with self.path.open(encoding="utf-8", errors="replace") as handle:
+                return parse_anchors(handle)
+        except FileNotFoundError:
+            return []
+
+    def last_anchor(self) -> Anchor | None:
+        """The newest audit anchor, read from the end of the log (for ``/metrics``)."""
+        try:
+            with self.path.open("rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                block = 65536
+                while True:
+                    start = max(0, size - block)
+                    handle.seek(start)
+                    found = parse_anchors(handle.read().decode("utf-8", "replace")
+                                          .splitlines())
+                    if found or start == 0:
+                        return max(found, key=lambda a: a.seq) if found else None
+                    block *= 4
+        except FileNotFoundError:
+            return None
+
     def tail(self, lines: int = 200) -> list[str]:
-        """The last ``lines`` lines of the log (empty when there is none yet)."""
+        """The last ``lines`` lines of the log for people (audit anchors left out)."""
         try:
             content = self.path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
-        return content[-lines:]
+        return [line for line in content if ANCHOR_PREFIX not in line][-lines:]
 
 
 @dataclass(frozen=True)
@@ -151,6 +220,7 @@ def rule_thresholds(settings: Settings) -> RuleThresholds:
     t, m = settings.thresholds, settings.monitoring
     return RuleThresholds(drift=t.drift, accuracy_floor=t.accuracy_floor,
                           min_improvement=t.min_improvement, max_regression=t.max_regression,
+                          significance=t.significance, max_fpr_increase=t.max_fpr_increase,
                           min_window=m.min_window, min_labels=m.min_labels,
                           approval_policy=m.approval_policy,
                           retrain_cooldown_hours=m.retrain_cooldown_hours)
@@ -186,9 +256,9 @@ class Monitor:
     """Runs checks and retrains for one data home."""
 
     def __init__(self, *, settings: Settings, store: Store, registry: Registry,
-                 dataset: Dataset | ChampionDatasets, detector_for: Callable[[int], DriftDetector],
-                 clock: Clock, log: MonitorLog,
-                 on_champion_changed: Callable[[], None] | None = None) -> None:
+                 dataset: Dataset | ChampionDatasets,
+                 detector_for: Callable[[int], DriftDetector],
+                 clock: Clock, log: MonitorLog, switch: ChampionSwitch) -> None:
         self.settings = settings
         self.store = store
         self.registry = registry
@@ -196,27 +266,58 @@ class Monitor:
         self.detector_for = detector_for
         self.clock = clock
         self.log = log
-        self._on_champion_changed = on_champion_changed or (lambda: None)
+        self.switch = switch
+        """Every change of champion goes through it: recorded intent, then the aliases."""
         self._lock_path = settings.home / "locks" / "retrain.lock"
+        self._check_lock_path = settings.home / "locks" / "check.lock"
 
     # Locking -----------------------------------------------------------------------------
     @contextmanager
-    def _retrain_lock(self) -> Iterator[None]:
-        """Hold the data home's retrain lock; a second retrain anywhere is refused."""
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self._lock_path.open("a+")
+    def _home_lock(self, path: Path, what: str, wait: float = 0.0) -> Iterator[None]:
+        """Hold ``fcntl.flock`` on ``path`` (one holder per data home, across processes).
+
+        Waits up to ``wait`` seconds for it (rides over a short holder such as recovery),
+        then refuses with ``Busy`` (a ``ConflictError``) naming the holder. The holder writes
+        its pid and start time into the file;
+        the kernel drops the lock when it dies, SIGKILL included.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a+", encoding="utf-8")
         try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                running = self.store.running_retrainings()
-                what = (f" (started {running[0].started_at:%Y-%m-%d %H:%M:%S}, "
-                        f"trigger {running[0].trigger})") if running else ""
-                raise ConflictError(f"a retrain is already running{what}; "
-                                    "wait for it to finish") from None
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise Busy(f"{what} is already running"
+                                            f"{_lock_holder(path)}; wait for it to "
+                                            "finish") from None
+                    time.sleep(0.05)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps({"pid": os.getpid(),
+                                     "since": f"{self.clock.now():%Y-%m-%d %H:%M:%S}"}))
+            handle.flush()
             yield
         finally:
             handle.close()
+
+    @contextmanager
+    def _retrain_lock(self, wait: float = RETRAIN_LOCK_WAIT_SECONDS) -> Iterator[None]:
+        """Hold the data home's retrain lock; a second retrain anywhere is refused."""
+        with self._home_lock(self._lock_path, "a retrain", wait):
+            yield
+
+    @contextmanager
+    def _check_lock(self) -> Iterator[None]:
+        """Hold the data home's check lock: one monitoring check at a time, from any process.
+
+        Two checks at once would read the same window and record it twice (issue 14, item 6).
+        """
+        with self._home_lock(self._check_lock_path, "a monitoring check"):
+            yield
 
     def retrain_running(self) -> bool:
         """Whether any process of this data home is retraining right now."""
@@ -230,22 +331,51 @@ class Monitor:
             return False
 
     def recover_interrupted(self) -> list[RetrainingEvent]:
-        """Mark retraining events left ``running`` by a process that died as ``interrupted``."""
-        if self.retrain_running():
-            return []
-        recovered = []
-        for event in self.store.running_retrainings():
-            done = replace(event, status="interrupted", finished_at=self.clock.now(),
-                           reasoning=(f"Interrupted: process {event.pid} stopped before the "
-                                      "retrain finished; the champion was not changed."))
-            self.store.save_retraining(done)
-            self.store.append_audit("system", "retrain.interrupted", done.id,
-                                    {"pid": event.pid, "trigger": event.trigger},
-                                    done.reasoning)
-            self.log.write(f"Retraining {event.id[:8]} was interrupted (pid {event.pid}); "
-                           "marked as such, champion unchanged")
-            recovered.append(done)
+        """Mark work left ``running`` by a process that died: retrains become ``interrupted``,
+        job runs ``failed`` (detail ``interrupted: ...``).
+
+        Runs while holding the retrain lock (so no retrain can start in between), and touches
+        only records whose process is gone: a live pid on this host is never marked, whatever
+        the lock says. When another process holds the retrain lock, retrains are left for the
+        next recovery. Retraining events carry only a pid, so they are taken to be from this
+        host (the documented one-host-per-data-home limit); job runs carry ``host:pid``.
+        """
+        recovered: list[RetrainingEvent] = []
+        try:
+            with self._retrain_lock(wait=0.0):
+                for event in self.store.running_retrainings():
+                    if event.pid is not None and _pid_alive(event.pid):
+                        continue
+                    recovered.append(self._mark_interrupted(event))
+        except ConflictError:
+            pass  # a retrain is running: its own events are live; recover next time
+        self._recover_job_runs()
         return recovered
+
+    def _mark_interrupted(self, event: RetrainingEvent) -> RetrainingEvent:
+        done = replace(event, status="interrupted", finished_at=self.clock.now(),
+                       reasoning=(f"Interrupted: process {event.pid} stopped before the "
+                                  "retrain finished; the champion was not changed."))
+        self.store.save_retraining(done)
+        self.store.append_audit("system", "retrain.interrupted", done.id,
+                                {"pid": event.pid, "trigger": event.trigger},
+                                done.reasoning)
+        self.log.write(f"Retraining {event.id[:8]} was interrupted (pid {event.pid}); "
+                       "marked as such, champion unchanged")
+        return done
+
+    def _recover_job_runs(self) -> None:
+        """Job runs still ``running`` whose process (on this host) is gone become ``failed``."""
+        host = socket.gethostname()
+        for run in self.store.running_job_runs():
+            run_host, _, pid_text = run.holder.rpartition(":")
+            if run_host != host or not pid_text.isdigit() or _pid_alive(int(pid_text)):
+                continue
+            self.store.record_job_run(replace(
+                run, outcome="failed", finished_at=self.clock.now(),
+                detail=f"interrupted: process {pid_text} stopped before the run finished"))
+            self.log.write(f"Job run {run.job} {run.id[:8]} was interrupted (pid {pid_text}); "
+                           "marked failed")
 
     # The check ---------------------------------------------------------------------------
     def _window_start(self) -> datetime | None:
@@ -266,7 +396,21 @@ class Monitor:
     def check(self, *, trigger: str, actor: str = "scheduler",
               retrain: bool = True, progress: Callable[[str], None] | None = None
               ) -> CheckResult:
-        """Run one monitoring cycle and, when the rules say so, a retrain."""
+        """Run one monitoring cycle and, when the rules say so, a retrain.
+
+        One check at a time per data home: the whole cycle runs under ``locks/check.lock``,
+        so two checks (API, CLI, console, scheduler, in any processes) never read the same
+        window.
+
+        Raises:
+            ConflictError: another check of this data home is running.
+        """
+        with self._check_lock():
+            return self._check(trigger=trigger, actor=actor, retrain=retrain,
+                               progress=progress)
+
+    def _check(self, *, trigger: str, actor: str, retrain: bool,
+               progress: Callable[[str], None] | None) -> CheckResult:
         now = self.clock.now()
         thresholds = rule_thresholds(self.settings)
         champion = self.registry.champion_version()
@@ -317,7 +461,7 @@ class Monitor:
             drift_score=report.drift_score if report else None,
             thresholds=_thresholds_dict(thresholds), champion_version=champion,
             snapshot_id=snapshot.id if snapshot else None,
-            outcome="no action" if ruling_decision == NO_ACTION else "retrain requested",
+            outcome="retrain requested" if ruling_decision == RETRAIN else "no action",
             actor=actor)
         self.store.save_decision(decision)
         why = "; ".join(ruling_triggers) if ruling_triggers else ""
@@ -380,13 +524,20 @@ class Monitor:
             source="monitor")
 
     # Retraining --------------------------------------------------------------------------
-    def _training_data(self, trigger: str) -> tuple[TrainingData, pd.DataFrame, dict[str, Any]]:
-        """Training split + labelled feedback; the most recent share of labels held out."""
+    def _training_data(self, trigger: str
+                       ) -> tuple[TrainingData, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+        """Training split + labelled feedback; the most recent share of labels held out.
+
+        Returns the training data, the recent hold-out, the evaluation set of earlier
+        retrains (never trained on, never held out again) and the lineage tags.
+        """
         split = self.dataset.split()
         labelled = self.store.labels_received_between(None, None)
-        test_texts = set(split.test_texts)
-        # Feedback on messages of the persisted test split would leak it into training.
-        labelled = labelled[~labelled["text"].isin(test_texts)]
+        evaluation = self.store.evaluation_messages()
+        # Feedback on messages of the persisted test split would leak it into training, and
+        # the evaluation set is only useful as long as no model learns from it.
+        kept_out = set(split.test_texts) | set(evaluation["text"])
+        labelled = labelled[~labelled["text"].isin(kept_out)]
         labelled = labelled.sort_values("labelled_at").drop_duplicates("text", keep="last")
         n_holdout = round(len(labelled) * self.settings.monitoring.holdout_fraction)
         holdout = labelled.iloc[len(labelled) - n_holdout:] if n_holdout else labelled.iloc[:0]
@@ -403,11 +554,12 @@ class Monitor:
             "feedback_from": _ts(train_fb["labelled_at"].min()) if len(train_fb) else "",
             "feedback_to": _ts(train_fb["labelled_at"].max()) if len(train_fb) else "",
             "holdout_from": _ts(holdout["labelled_at"].min()) if len(holdout) else "",
+            "evaluation_set": str(len(evaluation)),
             TRAINED_AT: self.clock.now().isoformat(timespec="seconds"),
         }
         data = TrainingData(list(base), list(base.values()), split.test_texts,
                             split.test_labels, split.fingerprint, lineage)
-        return data, holdout, lineage
+        return data, holdout, evaluation, lineage
 
     def retrain(self, *, trigger: str, actor: str = "scheduler",
                 reasons: tuple[str, ...] = (), decision_id: str | None = None,
@@ -450,7 +602,7 @@ class Monitor:
     def _retrain(self, event: RetrainingEvent, say: Callable[[str], None]) -> RetrainResult:
         from engine.training import train_and_log
 
-        data, holdout, lineage = self._training_data(event.trigger)
+        data, holdout, evaluation, lineage = self._training_data(event.trigger)
         self.log.write(f"Training challenger on {len(data.train_texts)} messages "
                        f"({lineage['feedback_train']} from feedback, "
                        f"{lineage['feedback_holdout']} recent labels held out)")
@@ -464,19 +616,35 @@ class Monitor:
                                         result.metrics.as_dict(), lineage)
         champion = event.champion_version
         if champion is None:  # nothing to compare with: the first model becomes champion
-            self.registry.adopt_first(result.version)
-            self._on_champion_changed()
+            with self.switch.locked() as current:
+                if CHAMPION not in current:
+                    self.switch.move(current, {**current, CHAMPION: result.version},
+                                     kind="adopt", actor=event.actor,
+                                     action="champion.adopted", subject=f"v{result.version}",
+                                     details={"champion": result.version},
+                                     reasoning=f"version {result.version} became champion "
+                                               "as the first version")
             outcome = DeploymentOutcome(DEPLOY, result.version, None, None,
                                         ("There was no champion, so the new model serves.",),
                                         None)
             return self._finish(event, result.version, outcome, lineage)
         say("comparing champion and challenger")
-        comparison = self._compare(champion, result.version, data, holdout)
+        comparison = self._compare(champion, result.version, data, holdout, evaluation)
         test_cmp = comparison.get("test_split")
         recent_cmp = comparison.get("recent_feedback")
+        evaluation_cmp = comparison.get("evaluation_set")
         ruling = decide_deployment(test_cmp.summary() if test_cmp else None,
                                    recent_cmp.summary() if recent_cmp else None,
-                                   rule_thresholds(self.settings))
+                                   rule_thresholds(self.settings),
+                                   evaluation=evaluation_cmp.summary() if evaluation_cmp
+                                   else None)
+        comparison = replace(comparison, decided_on=ruling.basis)
+        # The hold-out joins the evaluation set whatever the decision: later challengers are
+        # judged on this episode's traffic too (issue 13).
+        added = self.store.add_evaluation_messages(holdout, event.id)
+        if added:
+            self.log.write(f"Evaluation set: {added} held-out labels added "
+                           f"({len(evaluation) + added} in all)")
         basis = comparison.get(ruling.basis) or test_cmp
         if basis is not None:
             self.log.write(
@@ -486,8 +654,7 @@ class Monitor:
                 f"McNemar p={basis.mcnemar_p_value:.3g})")
         approval_id = None
         if ruling.decision == DEPLOY:
-            self.registry.promote(result.version)
-            self._on_champion_changed()
+            ruling = self._deploy(ruling, champion, result.version, event)
         elif ruling.decision == PENDING_APPROVAL:
             approval = Approval(id=uuid.uuid4().hex[:12], created_at=self.clock.now(),
                                 retraining_id=event.id, challenger_version=result.version,
@@ -499,6 +666,25 @@ class Monitor:
         outcome = DeploymentOutcome(ruling.decision, result.version, champion,
                                     ruling.improvement, ruling.reasons, comparison, approval_id)
         return self._finish(event, result.version, outcome, lineage)
+
+    def _deploy(self, ruling: DeploymentDecision, champion: int, challenger: int,
+                event: RetrainingEvent) -> DeploymentDecision:
+        """Promote ``challenger`` over ``champion``, the version it was compared with; if
+        another version became champion meanwhile, keep it (the comparison does not hold)."""
+        with self.switch.locked() as current:
+            if current.get(CHAMPION) != champion:
+                return replace(ruling, decision=KEEP, reasons=(
+                    *ruling.reasons,
+                    f"Not deployed: v{current.get(CHAMPION)} became champion during the "
+                    f"retrain, and v{challenger} was compared with v{champion}."))
+            target = self.registry.plan_promotion(current, challenger)
+            self.switch.move(current, target, kind="deploy", actor=event.actor,
+                             action="champion.deployed", subject=f"v{challenger}",
+                             details={"champion": challenger, "previous": target.get(PREVIOUS),
+                                      "retraining_id": event.id},
+                             reasoning=f"Deployed v{challenger} over v{champion}: "
+                                       + " ".join(ruling.reasons))
+        return ruling
 
     def _finish(self, event: RetrainingEvent, version: int, outcome: DeploymentOutcome,
                 lineage: dict[str, Any]) -> RetrainResult:
@@ -522,7 +708,7 @@ class Monitor:
         return RetrainResult(done, outcome)
 
     def _compare(self, champion: int, challenger: int, data: TrainingData,
-                 holdout: pd.DataFrame) -> Comparison:
+                 holdout: pd.DataFrame, evaluation: pd.DataFrame) -> Comparison:
         champion_model = self.registry.load(champion)
         challenger_model = self.registry.load(challenger)
         sets = []
@@ -532,14 +718,17 @@ class Monitor:
             spam_probability(challenger_model, data.test_texts),
             champion_version=champion, challenger_version=challenger,
             seed=self.settings.seed))
-        if len(holdout):
-            texts = holdout["text"].tolist()
+        for name, frame in (("recent_feedback", holdout), ("evaluation_set", evaluation)):
+            if not len(frame):
+                continue
+            texts = frame["text"].tolist()
             sets.append(compare_on_set(
-                "recent_feedback", labels_to_int(holdout["true_label"].tolist()),
+                name, labels_to_int(frame["true_label"].tolist()),
                 spam_probability(champion_model, texts),
                 spam_probability(challenger_model, texts),
                 champion_version=champion, challenger_version=challenger,
-                seed=self.settings.seed))
+                seed=self.settings.seed, first_at=_iso(frame["labelled_at"].min()),
+                last_at=_iso(frame["labelled_at"].max())))
         return Comparison(champion, challenger, tuple(sets))
 
     # Approvals ---------------------------------------------------------------------------
@@ -551,22 +740,44 @@ class Monitor:
         return approval
 
     def approve(self, approval_id: str, *, actor: str, reason: str | None = None) -> Approval:
-        """Deploy a pending challenger."""
-        approval = self._pending(approval_id)
-        self.registry.promote(approval.challenger_version)
-        self._on_champion_changed()
-        return self._decide(approval, "approved", "APPROVED", actor, reason or
-                            f"Approved by {actor}: version {approval.challenger_version} "
-                            "now serves.")
+        """Deploy a pending challenger, if the champion is still the one it was compared with.
+
+        The aliases move, then the approval is saved, as one recorded champion change
+        (``engine.champion_switch``): a crash in between is finished on the next start.
+
+        Raises:
+            ConflictError: already decided, or another version is champion now (the
+                comparison behind this approval no longer holds: reject it, retrain).
+        """
+        with self.switch.locked() as current:
+            approval = self._pending(approval_id)
+            if current.get(CHAMPION) != approval.champion_version:
+                raise ConflictError(
+                    f"approval {approval_id} compared v{approval.challenger_version} with "
+                    f"v{approval.champion_version}, but v{current.get(CHAMPION)} is champion "
+                    "now: reject it (a new retrain compares with the current champion)")
+            why = reason or (f"Approved by {actor}: version {approval.challenger_version} "
+                             "now serves.")
+            target = self.registry.plan_promotion(current, approval.challenger_version)
+            self.switch.move(
+                current, target, kind="approve", actor=actor, action="approval.approved",
+                subject=approval.id, approval_id=approval.id, reasoning=why,
+                details={"challenger_version": approval.challenger_version,
+                         "champion_version": approval.champion_version,
+                         "retraining_id": approval.retraining_id},
+                complete=lambda: self.switch.complete_approval(approval.id, actor, why))
+        self.log.write(f"Approval {approval.id} approved by {actor}: {why}")
+        return self.store.approval(approval.id)
 
     def reject(self, approval_id: str, *, actor: str, reason: str | None = None) -> Approval:
         """Discard a pending challenger; the champion stays."""
-        approval = self._pending(approval_id)
-        if self.registry.alias_version(CHALLENGER) == approval.challenger_version:
-            self.registry.delete_alias(CHALLENGER)
-        return self._decide(approval, "rejected", "REJECTED", actor, reason or
-                            f"Rejected by {actor}: version {approval.champion_version} "
-                            "stays champion.")
+        with self.switch.locked() as current:
+            approval = self._pending(approval_id)
+            if current.get(CHALLENGER) == approval.challenger_version:
+                self.registry.delete_alias(CHALLENGER)
+            champion = current.get(CHAMPION)
+            return self._decide(approval, "rejected", "REJECTED", actor, reason or
+                                f"Rejected by {actor}: version {champion} stays champion.")
 
     def _decide(self, approval: Approval, status: str, deployment: str, actor: str,
                 reason: str) -> Approval:
@@ -599,6 +810,7 @@ def _outcome_text(outcome: DeploymentOutcome) -> str:
 def _thresholds_dict(t: RuleThresholds) -> dict[str, Any]:
     return {"drift": t.drift, "accuracy_floor": t.accuracy_floor,
             "min_improvement": t.min_improvement, "max_regression": t.max_regression,
+            "significance": t.significance, "max_fpr_increase": t.max_fpr_increase,
             "min_window": t.min_window, "min_labels": t.min_labels,
             "approval_policy": t.approval_policy,
             "retrain_cooldown_hours": t.retrain_cooldown_hours}
@@ -606,3 +818,7 @@ def _thresholds_dict(t: RuleThresholds) -> dict[str, Any]:
 
 def _ts(value: Any) -> str:
     return str(value)[:19]
+
+
+def _iso(value: Any) -> str:
+    return str(value)[:19].replace(" ", "T")

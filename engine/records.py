@@ -86,7 +86,7 @@ class Decision:
     trigger: str
     """``schedule``, ``drift``, ``accuracy``, ``operator``, ``api``, ``demo``."""
     decision: str
-    """``RETRAIN`` or ``NO_ACTION``."""
+    """``RETRAIN``, ``NO_ACTION`` or ``INSUFFICIENT_DATA`` (window below the minimum)."""
     reasons: tuple[str, ...]
     window_size: int
     accuracy: float | None
@@ -219,6 +219,28 @@ class DailyAccuracy:
     """Mean accuracy estimated (from calibrated probabilities) by the checks run that day."""
     checks: int
     """Monitoring checks that estimated accuracy that day."""
+
+
+@dataclass(frozen=True)
+class AliasMoveRecord:
+    """A change of champion as recorded before, during and after it (``alias_moves``)."""
+
+    id: str
+    created_at: datetime
+    kind: str
+    """``adopt``, ``promote``, ``rollback``, ``deploy`` or ``approve``."""
+    aliases_before: dict[str, int]
+    """Alias -> version as read under the champion lock, when the move was decided."""
+    aliases_after: dict[str, int]
+    """Alias -> version intended."""
+    status: str
+    """``pending`` (in flight, or its process died), ``done``, ``recovered`` (finished by a
+    later start) or ``undone`` (put back to ``aliases_before``)."""
+    actor: str
+    reasoning: str
+    approval_id: str | None = None
+    pid: int = 0
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ def train(ctx: click.Context, datasets: tuple[str, ...], as_json: bool) -> None:
     Each dataset, or combination, has its own persisted train/test split; the version's
     lineage tags record the dataset names and fingerprints.
     """
-    outcome = services_of(ctx).train(trigger="manual", progress=progress_echo,
-                                     datasets=datasets)
+    outcome = services_of(ctx, create_home=True).train(trigger="manual",
+                                                       progress=progress_echo,
+                                                       datasets=datasets)
     result = outcome.result
     if as_json:
         emit_json({
@@ -71,13 +72,19 @@ def models(ctx: click.Context, as_json: bool) -> None:
                    f"{v.created_at:%Y-%m-%d %H:%M}  {dataset_lineage(v.tags)}")
 
 
+_EXPECT_HELP = ("Refuse unless version N is still the champion (the one you decided on); "
+                "another process may have changed it since you looked.")
+
+
 @click.command("promote")
 @click.argument("version", type=int)
+@click.option("--expect-champion", type=int, metavar="N", help=_EXPECT_HELP)
 @json_option
 @click.pass_context
-def promote(ctx: click.Context, version: int, as_json: bool) -> None:
+def promote(ctx: click.Context, version: int, expect_champion: int | None,
+            as_json: bool) -> None:
     """Make VERSION the champion; the old champion becomes `previous`."""
-    move = services_of(ctx).promote(version)
+    move = services_of(ctx).promote(version, expected_champion=expect_champion)
     if as_json:
         emit_json(move)
         return
@@ -85,11 +92,12 @@ def promote(ctx: click.Context, version: int, as_json: bool) -> None:
 
 
 @click.command("rollback")
+@click.option("--expect-champion", type=int, metavar="N", help=_EXPECT_HELP)
 @json_option
 @click.pass_context
-def rollback(ctx: click.Context, as_json: bool) -> None:
+def rollback(ctx: click.Context, expect_champion: int | None, as_json: bool) -> None:
     """Swap champion and previous: the previous version serves again."""
-    move = services_of(ctx).rollback()
+    move = services_of(ctx).rollback(expected_champion=expect_champion)
     if as_json:
         emit_json(move)
         return
@@ -112,7 +120,11 @@ def dataset_lineage(tags: dict[str, str]) -> str:
 @click.pass_context
 def predict(ctx: click.Context, text: str | None, file: Path | None, encoding: str | None,
             text_column: str | None, as_json: bool) -> None:
-    """Score TEXT, or every message of --file, with the champion."""
+    """Score TEXT, or every message of --file, with the champion.
+
+    Each line shows label, spam probability, prediction id (for `spamops feedback`) and text;
+    --json prints one object per message with the keys of the API's /predict.
+    """
     if (text is None) == (file is None):
         raise click.UsageError("give either TEXT or --file F")
     if file is None:
@@ -126,12 +138,13 @@ def predict(ctx: click.Context, text: str | None, file: Path | None, encoding: s
                           labels="ignore", quiet=as_json).texts
     predictions = services_of(ctx).predict(texts, source="cli")
     for p in predictions:
-        if as_json:
+        if as_json:  # the keys of the API's /predict, plus the text
             click.echo(json.dumps(to_jsonable({
-                "id": p.id, "label": p.label, "spam_probability": round(p.spam_probability, 6),
+                "prediction_id": p.id, "label": p.label,
+                "spam_probability": round(p.spam_probability, 6),
                 "model_version": p.model_version, "text": p.text})))
         else:
-            click.echo(f"{p.label:<4} {p.spam_probability:6.3f}  {p.text}")
+            click.echo(f"{p.label:<4} {p.spam_probability:6.3f}  {p.id}  {p.text}")
 
 
 commands: list[click.Command] = [train, models, promote, rollback, predict]

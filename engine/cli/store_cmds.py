@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from engine.cli._common import emit_json, json_option, services_of
+from engine.errors import InvalidInput
 
 DEFAULT_SQL_LIMIT = 1000
 """Rows ``spamops sql`` prints unless told otherwise; a notice says when more were left out."""
@@ -30,7 +31,7 @@ MAX_CELL = 60
 @click.pass_context
 def setup_database(ctx: click.Context, as_json: bool) -> None:
     """Create or upgrade the DuckDB history (safe to run again at any time)."""
-    services = services_of(ctx)
+    services = services_of(ctx, create_home=True)
     version = services.setup_database()
     path = services.settings.db_path
     if as_json:
@@ -112,7 +113,12 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 @click.pass_context
 def export(ctx: click.Context, directory: Path, as_json: bool) -> None:
     """Write the history to DIRECTORY as Parquet, one folder per table, partitioned by day."""
-    written = services_of(ctx, read_only=True).export(directory)
+    services = services_of(ctx, read_only=True)
+    try:
+        written = services.export(directory)
+    except OSError as exc:
+        where = exc.filename or directory
+        raise InvalidInput(f"cannot export into {where}: {exc.strerror or exc}") from None
     if as_json:
         emit_json({"directory": str(directory), "tables": [p.name for p in written]})
         return
@@ -129,11 +135,16 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--metrics-url", metavar="URL",
+              help="Also check against the spamops_audit_records_total counter of a running "
+                   "API, e.g. http://127.0.0.1:8000/metrics.")
 @json_option
 @click.pass_context
-def audit_verify(ctx: click.Context, as_json: bool) -> None:
-    """Check the hash chain; exit 1 and name the first altered or removed record if broken."""
-    result = services_of(ctx, read_only=True).verify_audit()
+def audit_verify(ctx: click.Context, metrics_url: str | None, as_json: bool) -> None:
+    """Check the keyed hash chain and its anchors (the monitor log, and --metrics-url);
+    exit 1 and name the first altered, removed or rewritten record if broken."""
+    count = _audit_counter(metrics_url) if metrics_url else None
+    result = services_of(ctx, read_only=True).verify_audit(metrics_count=count)
     if as_json:
         emit_json(result)
     elif result.ok:
@@ -142,6 +153,25 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"audit chain BROKEN at record {result.first_bad_seq}: {result.message}")
     if not result.ok:
         sys.exit(1)
+
+
+def _audit_counter(url: str) -> int:
+    """``spamops_audit_records_total`` as served at ``url`` (Prometheus text format)."""
+    import urllib.error
+    import urllib.request
+
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter("must be an http:// or https:// URL", param_hint="--metrics-url")
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode("utf-8", "replace")
+    except (OSError, urllib.error.URLError) as exc:
+        raise click.ClickException(f"cannot read {url}: {exc}") from None
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == "spamops_audit_records_total":
+            return int(float(value))
+    raise click.ClickException(f"{url} serves no spamops_audit_records_total counter")
 
 
 @audit_group.command("list")

@@ -41,7 +41,7 @@ def labels_in_history(spamops: Cli) -> list[dict[str, object]]:
 
 def test_import_by_id_is_idempotent_and_conflicts_are_flagged(
         spamops: Cli, predicted: list[dict[str, str]], tmp_path: Path) -> None:
-    ids = [p["id"] for p in predicted]
+    ids = [p["prediction_id"] for p in predicted]
     first = tmp_path / "labels.csv"
     first.write_text("prediction_id,label\n" + f"{ids[0]},ham\n{ids[1]},Smishing\n")
     done = spamops("feedback", "import", str(first), "--json")
@@ -72,7 +72,7 @@ def test_import_by_exact_text_labels_every_matching_prediction(
 
 def test_a_bad_file_records_nothing_and_lists_the_lines(
         spamops: Cli, predicted: list[dict[str, str]], tmp_path: Path) -> None:
-    ids = [p["id"] for p in predicted]
+    ids = [p["prediction_id"] for p in predicted]
     source = tmp_path / "bad.csv"
     source.write_text(f"prediction_id,label\n{ids[0]},ham\nnope-1,spam\n{ids[1]},spam\n"
                       "nope-2,ham\n")
@@ -91,7 +91,7 @@ def test_a_bad_file_records_nothing_and_lists_the_lines(
 
 
 def test_single_labels_still_work(spamops: Cli, predicted: list[dict[str, str]]) -> None:
-    result = spamops("feedback", predicted[0]["id"], "spam")
+    result = spamops("feedback", predicted[0]["prediction_id"], "spam")
     assert result.code == 0 and "is spam" in result.out
     assert spamops("feedback", "--help").code == 0
     assert spamops("feedback", "import", "--help").code == 0
