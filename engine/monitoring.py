@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 
     from engine.champion_switch import ChampionSwitch
     from engine.dataset import Dataset
+    from engine.datasets import ChampionDatasets
     from engine.drift import DriftDetector, DriftReport
     from engine.store import Store
 
@@ -289,7 +290,8 @@ class Monitor:
     """Runs checks and retrains for one data home."""
 
     def __init__(self, *, settings: Settings, store: Store, registry: Registry,
-                 dataset: Dataset, detector_for: Callable[[int], DriftDetector],
+                 dataset: Dataset | ChampionDatasets,
+                 detector_for: Callable[[int], DriftDetector],
                  clock: Clock, log: MonitorLog, switch: ChampionSwitch) -> None:
         self.settings = settings
         self.store = store
@@ -650,6 +652,7 @@ class Monitor:
         for text, label in zip(train_fb["text"], train_fb["true_label"], strict=True):
             base[text] = label
         lineage = {
+            **split.lineage,  # the champion's datasets (engine.datasets.ChampionDatasets)
             "trigger": trigger,
             "feedback_train": str(len(train_fb)),
             "feedback_holdout": str(len(holdout)),

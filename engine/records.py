@@ -285,3 +285,32 @@ class BaselineWindow:
     reset_at: datetime | None = None
     """When ``spamops baseline reset`` removed it (None while it counts)."""
     reset_by: str | None = None
+
+
+@dataclass(frozen=True)
+class LabelItem:
+    """One label of a bulk import: for a prediction id, or for every prediction of a text."""
+
+    line: str
+    """Where it came from, for errors: ``line 4`` of a file, ``item 3`` of a request."""
+    label: str
+    """``ham`` or ``spam``."""
+    prediction_id: str | None = None
+    text: str | None = None
+    """Matched to logged predictions by exact text when there is no ``prediction_id``."""
+
+
+@dataclass(frozen=True)
+class LabelImport:
+    """What a bulk label import recorded (all of it, or nothing)."""
+
+    received: int
+    """Labels given."""
+    matched_predictions: int
+    """Predictions they resolved to (a text can match several)."""
+    added: int
+    """Feedback rows written."""
+    unchanged: int
+    """Labels equal to the prediction's current label (or repeated): not stored again."""
+    conflicts: int
+    """Labels that contradict the prediction's current label: stored, flagged, and now count."""

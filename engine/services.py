@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.dataset import Dataset, DatasetInfo, DatasetSplit
+from engine.datasets import ChampionDatasets, DatasetCatalog, DatasetRecord, ImportResult
 from engine.errors import (
     InvalidInput,
     ModelNotFound,
@@ -37,6 +38,8 @@ from engine.records import (
     DriftSnapshot,
     FeedbackRecord,
     JobRun,
+    LabelImport,
+    LabelItem,
     PredictionRecord,
     QueryResult,
     RetrainingEvent,
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from engine.backup import BackupReport, RestoreReport
     from engine.champion_switch import ChampionSwitch
     from engine.drift import DetectorCache, DriftDetector, DriftReport
+    from engine.files import Messages
     from engine.monitoring import CheckResult, Monitor, MonitorLog, RetrainResult
     from engine.retention import PruneReport
     from engine.scheduling import HolderInfo, JobContext, JobSpec, SchedulerEvent, SchedulerHost
@@ -178,6 +182,7 @@ class Services:
         self.read_only = read_only
         self.dataset = Dataset(settings.dataset_url, settings.dataset_dir, seed=settings.seed,
                                test_size=settings.test_size)
+        self.datasets = DatasetCatalog(settings.home / "datasets", self.dataset)
         self.registry = Registry(settings.tracking_uri, settings.model_name,
                                  str(settings.artifacts_dir.resolve()))
         self.champion = ChampionCache(self.registry, settings.server.champion_refresh_seconds,
@@ -340,14 +345,43 @@ class Services:
         """The persisted train/test split."""
         return self.dataset.split()
 
+    def import_dataset(self, messages: Messages, name: str, *,
+                       actor: str | None = None) -> ImportResult:
+        """Store labelled ``messages`` (read by ``engine.files``) as dataset ``name``."""
+        result = self.datasets.import_messages(messages, name, self.clock.now())
+        if result.created:
+            r = result.record
+            self.audit("dataset.import", name, {
+                "fingerprint": r.fingerprint, "source": r.source, "encoding": r.encoding,
+                "messages": r.messages, "ham": r.ham, "spam": r.spam,
+                "duplicates_removed": r.duplicates_removed,
+                "blank_dropped": r.blank_dropped},
+                f"imported dataset {name} ({r.messages} messages: {r.ham} ham, {r.spam} spam) "
+                f"from {r.source}", actor=actor)
+        return result
+
+    def dataset_records(self) -> list[DatasetRecord]:
+        """Every dataset of this home (``uci`` once fetched, then imported ones)."""
+        return self.datasets.records()
+
+    def dataset_record(self, name: str) -> DatasetRecord:
+        """One dataset; raises ``NotFound``."""
+        return self.datasets.record(name)
+
+    def _champion_tags(self) -> dict[str, str] | None:
+        """The champion's lineage tags (None before the first model)."""
+        version = self.registry.champion_version() if self._registry_exists() else None
+        return None if version is None else self.registry.version(version).tags
+
     # Models ------------------------------------------------------------------------------
     def train(self, *, trigger: str = "manual", progress: Progress | None = None,
-              actor: str | None = None) -> TrainOutcome:
-        """Train on the training split, register a version; the first becomes champion."""
+              actor: str | None = None, datasets: Sequence[str] = ()) -> TrainOutcome:
+        """Train on the training split of ``datasets`` (default ``uci``), register a version;
+        the first becomes champion. Lineage tags name the datasets and fingerprints."""
         from engine.training import TRAINED_AT, train_and_log
 
-        split = self.dataset.split(progress)
-        lineage = {"trigger": trigger,
+        split = self.datasets.split(datasets, progress=progress)
+        lineage = {**split.lineage, "trigger": trigger,
                    TRAINED_AT: self.clock.now().isoformat(timespec="seconds")}
         data = TrainingData(split.train_texts, split.train_labels, split.test_texts,
                             split.test_labels, split.fingerprint, lineage)
@@ -434,14 +468,19 @@ class Services:
 
     # Scoring -----------------------------------------------------------------------------
     def predict(self, texts: Sequence[str], *, source: str = "cli",
-                wait: bool = True) -> list[Prediction]:
+                wait: bool = True,
+                timestamps: Sequence[datetime] | None = None) -> list[Prediction]:
         """Score ``texts`` with the champion and log them through the spool.
 
         Args:
             wait: wait for the first champion load if none is loaded yet. ``False`` never
                 blocks (an event loop): it raises ``ChampionLoading`` instead. Logging never
                 waits for the database either way.
+            timestamps: log each text at its own time instead of the engine clock's now
+                (``replay`` logs a file's traffic at its times).
         """
+        if timestamps is not None and len(timestamps) != len(texts):
+            raise InvalidInput("predict needs one timestamp per text")
         for text in texts:
             if not text or not text.strip():
                 raise InvalidInput("a message must not be empty")
@@ -457,12 +496,12 @@ class Services:
         ]
         if not self.read_only:
             latency_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
-            now = self.clock.now()
+            times = timestamps if timestamps is not None else [self.clock.now()] * len(texts)
             (self._store or self._unopened_store()).log_predictions(
-                PredictionRecord(id=p.id, ts=now, text=p.text, model_version=p.model_version,
+                PredictionRecord(id=p.id, ts=ts, text=p.text, model_version=p.model_version,
                                  label=p.label, spam_probability=p.spam_probability,
                                  latency_ms=latency_ms, source=source)
-                for p in predictions)
+                for p, ts in zip(predictions, times, strict=True))
         return predictions
 
     # History store -----------------------------------------------------------------------
@@ -473,6 +512,20 @@ class Services:
     def add_feedback(self, prediction_id: str, label: str, *, source: str) -> FeedbackRecord:
         """Record the true label of a logged prediction."""
         return self.store.add_feedback(prediction_id, label.strip().lower(), source)
+
+    def import_labels(self, items: Sequence[LabelItem], *, source: str, origin: str,
+                      actor: str | None = None) -> LabelImport:
+        """Record many true labels at once, all or nothing (``engine.store.labels``)."""
+        result = self.store.import_labels(items, source, origin=origin)
+        if result.added:
+            self.audit("feedback.import", origin, {
+                "source": source, "received": result.received, "added": result.added,
+                "unchanged": result.unchanged, "conflicts": result.conflicts,
+                "matched_predictions": result.matched_predictions},
+                f"imported {result.added} labels from {origin} ({result.conflicts} "
+                f"contradicting an earlier label, {result.unchanged} already known)",
+                actor=actor)
+        return result
 
     def sql(self, query: str, limit: int | None = None) -> QueryResult:
         """Run an analyst's read-only query over the history."""
@@ -668,7 +721,7 @@ class Services:
             from engine.monitoring import Monitor
 
             monitor = Monitor(settings=self.settings, store=self.store, registry=self.registry,
-                              dataset=self.dataset,
+                              dataset=ChampionDatasets(self.datasets, self._champion_tags),
                               detector_for=self.drift_detector,
                               clock=self.clock, log=self.monitor_log,
                               switch=self.champion_switch)

@@ -123,7 +123,7 @@ def versions(_services: Services, home: str, epoch: int, count: int) -> pd.DataF
     not touched at all, so a fresh home stays untouched and fast.
 
     Columns: version, aliases, created_at, accuracy, precision, recall, f1, roc_auc, trigger,
-    training_data, feedback_labels, dataset.
+    training_data, feedback_labels, dataset (``name:fingerprint`` of each dataset).
     """
     infos = _services.models() if count else []
     return versions_frame(infos)
@@ -142,11 +142,21 @@ def versions_frame(infos: list[ModelVersionInfo]) -> pd.DataFrame:
             "trigger": tags.get("trigger", ""),
             "training_data": training_range(tags),
             "feedback_labels": int(tags.get("feedback_train") or 0),
-            "dataset": tags.get("dataset_fingerprint", "")[:12],
+            "dataset": dataset_lineage(tags),
         })
     columns = ["version", "aliases", "created_at", *METRICS, "trigger", "training_data",
                "feedback_labels", "dataset"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def dataset_lineage(tags: dict[str, str]) -> str:
+    """The datasets a version was trained on, ``name:fingerprint`` each (``spamops data
+    list``); versions trained before datasets had names were trained on uci."""
+    named = tags.get("dataset_fingerprints", "")
+    if named:
+        return named
+    fingerprint = tags.get("dataset_fingerprint", "")
+    return f"uci:{fingerprint[:16]}" if fingerprint else ""
 
 
 def training_range(tags: dict[str, str]) -> str:

@@ -26,9 +26,11 @@ from engine.cli import (
     data,
     demo_cmd,
     drift_cmd,
+    feedback_cmd,
     home_cmds,
     models,
     monitor_cmds,
+    replay_cmd,
     serve_cmd,
     store_cmds,
     up_cmd,
@@ -57,10 +59,11 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 
 for _group in (config_cmd.commands + data.commands + models.commands
-               + store_cmds.commands + drift_cmd.commands + monitor_cmds.commands
+               + store_cmds.commands + feedback_cmd.commands + drift_cmd.commands
+               + monitor_cmds.commands
                + serve_cmd.commands + demo_cmd.commands + console_cmd.commands
                + dashboard_cmd.commands + up_cmd.commands + home_cmds.commands
-               + baseline_cmd.commands):
+               + baseline_cmd.commands + replay_cmd.commands):
     cli.add_command(_group)
 
 

@@ -20,6 +20,7 @@ from engine.store.backup import BackupMixin
 from engine.store.baseline import BaselineMixin
 from engine.store.evaluation import EvaluationMixin
 from engine.store.events import EventsMixin
+from engine.store.labels import LabelsMixin
 from engine.store.predictions import PredictionsMixin
 from engine.store.retention import RetentionMixin
 from engine.store.schema import SchemaMixin
@@ -28,8 +29,9 @@ from engine.store.spool import Spool, SpoolMixin
 logger = logging.getLogger("spamops.store")
 
 
-class Store(SpoolMixin, PredictionsMixin, EventsMixin, EvaluationMixin, BaselineMixin,
-            AuditMixin, AnalystMixin, SchemaMixin, AliasMovesMixin, BackupMixin, RetentionMixin):
+class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMixin,
+            BaselineMixin, AuditMixin, AnalystMixin, SchemaMixin, AliasMovesMixin, BackupMixin,
+            RetentionMixin):
     """The history of one data home: predictions, feedback, snapshots, decisions, the evaluation
     set, the accepted drift baseline, audit...
 
