@@ -3,7 +3,7 @@
 Every trigger (the schedule, an operator, the API, the demo) runs the same ``Monitor.check``:
 
 1. read the window of predictions since the last evaluated window (too few is a recorded
-   ``NO_ACTION`` and the window keeps growing until it is big enough);
+   ``INSUFFICIENT_DATA`` and the window keeps growing until it is big enough);
 2. score drift against the champion's cached reference statistics and save the snapshot;
 3. measure the champion's accuracy on the labels received in the window, or, with too few
    labels, estimate it from its calibrated probabilities (marked as an estimate, with a 95%
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import socket
 import threading
@@ -37,18 +38,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.audit import ANCHOR_PREFIX, Anchor, format_anchor, parse_anchors
+from engine.baseline import MIN_RECENT
 from engine.clock import Clock
 from engine.comparison import Comparison, compare_on_set
 from engine.config import Settings
-from engine.errors import ConflictError, NotFound, SpamopsError
+from engine.drift.sequential import cusum_step
+from engine.errors import Busy, ConflictError, NotFound, SpamopsError
 from engine.records import Approval, AuditRecord, Decision, DriftSnapshot, RetrainingEvent
-from engine.registry import CHALLENGER, Registry
+from engine.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from engine.rules import (
     DEPLOY,
+    KEEP,
     NO_ACTION,
     PENDING_APPROVAL,
     RETRAIN,
     CheckInputs,
+    DeploymentDecision,
     RuleThresholds,
     decide_check,
     decide_deployment,
@@ -58,7 +63,9 @@ from engine.training import TRAINED_AT, TrainingData, labels_to_int, spam_probab
 if TYPE_CHECKING:
     import pandas as pd
 
+    from engine.champion_switch import ChampionSwitch
     from engine.dataset import Dataset
+    from engine.datasets import ChampionDatasets
     from engine.drift import DriftDetector, DriftReport
     from engine.store import Store
 
@@ -174,6 +181,9 @@ class AccuracyReading:
     low: float | None
     high: float | None
     n_labels: int
+    unreliable: bool = False
+    """A label-free (CBPE) estimate that cannot be trusted: drift was detected, or the labels
+    that arrived fall outside its interval (issue 13, item 5)."""
 
 
 @dataclass(frozen=True)
@@ -216,17 +226,24 @@ def rule_thresholds(settings: Settings) -> RuleThresholds:
     t, m = settings.thresholds, settings.monitoring
     return RuleThresholds(drift=t.drift, accuracy_floor=t.accuracy_floor,
                           min_improvement=t.min_improvement, max_regression=t.max_regression,
+                          significance=t.significance, max_fpr_increase=t.max_fpr_increase,
                           min_window=m.min_window, min_labels=m.min_labels,
                           approval_policy=m.approval_policy,
-                          retrain_cooldown_hours=m.retrain_cooldown_hours)
+                          retrain_cooldown_hours=m.retrain_cooldown_hours,
+                          prior_shift_action=t.prior_shift_action,
+                          min_new_labels=math.ceil(MIN_RECENT / m.holdout_fraction))
 
 
 def estimate_accuracy(spam_proba: np.ndarray) -> AccuracyReading:
     """Expected accuracy of calibrated probabilities: mean of max(p, 1-p), with a 95% interval.
 
     Each message is right with probability q = max(p, 1-p) if the model is calibrated on this
-    traffic, so accuracy is a Poisson-binomial mean with variance sum q(1-q) / n^2. Drift makes
-    this optimistic, which is why the drift score is checked beside it.
+    traffic, so accuracy is a Poisson-binomial mean with variance sum q(1-q) / n^2: NannyML's
+    Confidence-Based Performance Estimation (CBPE,
+    https://nannyml.readthedocs.io/en/stable/how_it_works/performance_estimation.html). It
+    assumes the model stays calibrated, which drift breaks: a check that detects drift marks
+    the estimate ``unreliable`` (issue 13, item 5), and labels are blended in by
+    ``blend_accuracy``.
     """
     if len(spam_proba) == 0:
         return AccuracyReading(None, True, None, None, 0)
@@ -247,13 +264,35 @@ def measured_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> AccuracyReading
     return AccuracyReading(p, False, float(centre - half), float(centre + half), n)
 
 
+def blend_accuracy(estimate: AccuracyReading, measured: AccuracyReading) -> AccuracyReading:
+    """Blend a label-free estimate with the few labels that arrived (fewer than ``min_labels``).
+
+    The value is the inverse-variance weighted mean of the two (the Wilson interval's and the
+    estimate's half-widths as standard errors); the reported interval is the hull of both
+    intervals, so it covers the measured accuracy. When the intervals do not even overlap the
+    labels contradict the estimate, and the reading is marked unreliable.
+    """
+    if estimate.value is None or measured.value is None:
+        return estimate
+    assert estimate.low is not None and estimate.high is not None
+    assert measured.low is not None and measured.high is not None
+    se_e = max((estimate.high - estimate.low) / 3.92, 1e-4)
+    se_m = max((measured.high - measured.low) / 3.92, 1e-4)
+    w_e, w_m = 1 / se_e**2, 1 / se_m**2
+    value = (w_e * estimate.value + w_m * measured.value) / (w_e + w_m)
+    disjoint = measured.high < estimate.low or measured.low > estimate.high
+    return AccuracyReading(float(value), True, min(estimate.low, measured.low),
+                           max(estimate.high, measured.high), measured.n_labels,
+                           unreliable=disjoint)
+
+
 class Monitor:
     """Runs checks and retrains for one data home."""
 
     def __init__(self, *, settings: Settings, store: Store, registry: Registry,
-                 dataset: Dataset, detector_for: Callable[[int], DriftDetector],
-                 clock: Clock, log: MonitorLog,
-                 on_champion_changed: Callable[[], None] | None = None) -> None:
+                 dataset: Dataset | ChampionDatasets,
+                 detector_for: Callable[[int], DriftDetector],
+                 clock: Clock, log: MonitorLog, switch: ChampionSwitch) -> None:
         self.settings = settings
         self.store = store
         self.registry = registry
@@ -261,7 +300,8 @@ class Monitor:
         self.detector_for = detector_for
         self.clock = clock
         self.log = log
-        self._on_champion_changed = on_champion_changed or (lambda: None)
+        self.switch = switch
+        """Every change of champion goes through it: recorded intent, then the aliases."""
         self._lock_path = settings.home / "locks" / "retrain.lock"
         self._check_lock_path = settings.home / "locks" / "check.lock"
 
@@ -271,8 +311,9 @@ class Monitor:
         """Hold ``fcntl.flock`` on ``path`` (one holder per data home, across processes).
 
         Waits up to ``wait`` seconds for it (rides over a short holder such as recovery),
-        then refuses with ``ConflictError`` naming the holder. The holder writes its pid and
-        start time into the file; the kernel drops the lock when it dies, SIGKILL included.
+        then refuses with ``Busy`` (a ``ConflictError``) naming the holder. The holder writes
+        its pid and start time into the file;
+        the kernel drops the lock when it dies, SIGKILL included.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = path.open("a+", encoding="utf-8")
@@ -284,7 +325,7 @@ class Monitor:
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise ConflictError(f"{what} is already running"
+                        raise Busy(f"{what} is already running"
                                             f"{_lock_holder(path)}; wait for it to "
                                             "finish") from None
                     time.sleep(0.05)
@@ -376,7 +417,7 @@ class Monitor:
         return latest.window_end if latest is not None else None
 
     def _accuracy(self, model: Any, since: datetime | None, until: datetime,
-                  window_proba: np.ndarray) -> AccuracyReading:
+                  window_proba: np.ndarray, *, drifted: bool = False) -> AccuracyReading:
         labelled = self.store.labels_received_between(since, until)
         n_labels = len(labelled)
         if n_labels >= self.settings.monitoring.min_labels:
@@ -384,7 +425,14 @@ class Monitor:
             y_true = labels_to_int(labelled["true_label"].tolist())
             y_pred = (spam_probability(model, texts) >= 0.5).astype(int)
             return measured_accuracy(y_true, y_pred)
-        return replace(estimate_accuracy(window_proba), n_labels=n_labels)
+        estimate = replace(estimate_accuracy(window_proba), n_labels=n_labels)
+        if n_labels:
+            y_true = labels_to_int(labelled["true_label"].tolist())
+            y_pred = (spam_probability(model, labelled["text"].tolist()) >= 0.5).astype(int)
+            estimate = blend_accuracy(estimate, measured_accuracy(y_true, y_pred))
+        if drifted and not estimate.unreliable:
+            estimate = replace(estimate, unreliable=True)
+        return estimate
 
     def check(self, *, trigger: str, actor: str = "scheduler",
               retrain: bool = True, progress: Callable[[str], None] | None = None
@@ -426,21 +474,35 @@ class Monitor:
             detector = self.detector_for(champion)
             report = detector.score(texts, timestamp=now, source="monitor",
                                     spam_probabilities=proba)
+            accuracy = self._accuracy(model, since, now, proba,
+                                      drifted=report.drift_detected)
+            step = cusum_step(self._previous_cusum(champion, report.baseline_key),
+                              report.text_p_value, h=thresholds.cusum_h)
             snapshot = replace(self._snapshot(report, window, champion, now),
+                               cusum=step.statistic, drift_confirmed=step.alarm,
+                               accuracy_unreliable=accuracy.unreliable,
                                ingest_seq_from=after_seq + 1, ingest_seq_to=seq_to)
+            which = f" [{', '.join(report.drift_components)}]" if report.drift_components else ""
             self.log.write(f"Drift metrics: vocab={report.vocabulary_drift:.2f}, "
                            f"tfidf={report.tfidf_drift:.2f}, score={report.drift_score:.2f} "
-                           f"(threshold {report.threshold:.2f})")
+                           f"(threshold {report.threshold:.2f}){which}, "
+                           f"CUSUM {step.statistic:.2f} of {thresholds.cusum_h:g}")
             if report.new_patterns:
                 terms = [p.term for p in report.new_patterns[:8]]
                 self.log.write(f"New patterns detected: {terms}")
-            accuracy = self._accuracy(model, since, now, proba)
             self._log_accuracy(accuracy)
         inputs = CheckInputs(
             window_size=len(window) if champion is not None else 0,
             drift_score=report.drift_score if report else None,
             accuracy=accuracy.value, accuracy_is_estimate=accuracy.is_estimate,
-            n_labels=accuracy.n_labels, hours_since_retrain=self._hours_since_retrain(now))
+            n_labels=accuracy.n_labels, hours_since_retrain=self._hours_since_retrain(now),
+            drift_components=report.drift_components if report else (),
+            drift_confirmed=snapshot.drift_confirmed if snapshot else None,
+            cusum=snapshot.cusum if snapshot else None,
+            accuracy_unreliable=accuracy.unreliable,
+            spam_rate=report.spam_rate if report else None,
+            reference_spam_rate=report.reference_spam_rate if report else None,
+            new_labels=self._new_labels(now) if report and report.text_drift else None)
         if champion is None:
             ruling_reasons: tuple[str, ...] = ("There is no champion model yet; train first.",)
             ruling_decision = NO_ACTION
@@ -454,10 +516,11 @@ class Monitor:
             reasons=ruling_reasons, window_size=len(window), accuracy=accuracy.value,
             accuracy_is_estimate=accuracy.is_estimate, accuracy_low=accuracy.low,
             accuracy_high=accuracy.high, n_labels=accuracy.n_labels,
+            accuracy_unreliable=accuracy.unreliable,
             drift_score=report.drift_score if report else None,
             thresholds=_thresholds_dict(thresholds), champion_version=champion,
             snapshot_id=snapshot.id if snapshot else None,
-            outcome="no action" if ruling_decision == NO_ACTION else "retrain requested",
+            outcome="retrain requested" if ruling_decision == RETRAIN else "no action",
             actor=actor)
         self.store.save_check(snapshot, decision)  # one transaction: no window without decision
         why = "; ".join(ruling_triggers) if ruling_triggers else ""
@@ -480,6 +543,9 @@ class Monitor:
                 decision = self.store.update_decision(
                     decision.id, retraining_id=retrain_result.event.id,
                     outcome=_outcome_text(retrain_result.deployment))
+                if report is not None and report.text_drift and snapshot is not None:
+                    # The cycle that handled a drifted window (whichever rule started it).
+                    self._accept_window(retrain_result, snapshot, actor)
             except SpamopsError as exc:
                 retrain_error = str(exc)
                 decision = self.store.update_decision(decision.id,
@@ -488,6 +554,46 @@ class Monitor:
         return CheckResult(decision=decision, snapshot=snapshot, report=report,
                            accuracy=accuracy, retrain=retrain_result,
                            retrain_error=retrain_error)
+
+    def _new_labels(self, now: datetime) -> int:
+        """Labels received since the last retrain started that a retrain could learn from."""
+        events = self.store.retraining_events(1)
+        since = events[0].started_at if events else None
+        labelled = self.store.labels_received_between(since, now)
+        test_texts = set(self.dataset.split().test_texts)
+        return int((~labelled["text"].isin(test_texts)).sum())
+
+    def _previous_cusum(self, champion: int, baseline_key: str) -> float:
+        """The CUSUM to continue: the latest snapshot's, unless a new sequence has begun.
+
+        A new sequence begins with another champion, another accepted baseline, or a retrain
+        started since that snapshot (``engine.drift.sequential``).
+        """
+        latest = self.store.latest_snapshot()
+        if (latest is None or latest.cusum is None or latest.model_version != champion
+                or latest.baseline_key != baseline_key):
+            return 0.0
+        events = self.store.retraining_events(1)
+        if events and events[0].started_at >= latest.ts:
+            return 0.0
+        return latest.cusum
+
+    def _accept_window(self, result: RetrainResult, snapshot: DriftSnapshot,
+                       actor: str) -> None:
+        """After a drift-triggered cycle, accept its window into the baseline when handled."""
+        from engine.baseline import Baseline, acceptance
+
+        outcome = result.deployment
+        ruling = acceptance(outcome.decision, champion_version=outcome.champion_version,
+                            challenger_version=outcome.challenger_version,
+                            comparison=outcome.comparison,
+                            min_improvement=self.settings.thresholds.min_improvement,
+                            accuracy_floor=self.settings.thresholds.accuracy_floor)
+        accepted = Baseline(self.store, self.clock).accept(
+            ruling, window_start=snapshot.window_start, window_end=snapshot.window_end
+            or snapshot.ts, n=snapshot.n, outcome=outcome.decision, actor=actor,
+            snapshot_id=snapshot.id, retraining_id=result.event.id)
+        self.log.write(("Baseline: " if accepted else "Baseline unchanged: ") + ruling.reason)
 
     def _hours_since_retrain(self, now: datetime) -> float | None:
         events = self.store.retraining_events(1)
@@ -498,6 +604,10 @@ class Monitor:
     def _log_accuracy(self, accuracy: AccuracyReading) -> None:
         if accuracy.value is None:
             self.log.write("Accuracy: unknown (no labels and no predictions)")
+        elif accuracy.is_estimate and accuracy.unreliable:
+            self.log.write(f"Accuracy: unknown under drift until labels arrive (the label-free "
+                           f"CBPE estimate {accuracy.value:.1%} is unreliable; "
+                           f"{accuracy.n_labels} labels)")
         elif accuracy.is_estimate:
             self.log.write(f"Accuracy: {accuracy.value:.1%} estimated from calibrated "
                            f"probabilities (95% {accuracy.low:.1%}-{accuracy.high:.1%}; "
@@ -517,16 +627,25 @@ class Monitor:
             p_value=report.p_value, threshold=report.threshold,
             drift_detected=report.drift_detected, new_patterns=tuple(report.new_patterns),
             recommendation=report.recommendation, spam_rate=report.spam_rate,
-            source="monitor")
+            source="monitor", drift_components=report.drift_components,
+            spam_rate_drift=report.spam_rate_drift, text_p_value=report.text_p_value,
+            baseline_key=report.baseline_key)
 
     # Retraining --------------------------------------------------------------------------
-    def _training_data(self, trigger: str) -> tuple[TrainingData, pd.DataFrame, dict[str, Any]]:
-        """Training split + labelled feedback; the most recent share of labels held out."""
+    def _training_data(self, trigger: str
+                       ) -> tuple[TrainingData, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+        """Training split + labelled feedback; the most recent share of labels held out.
+
+        Returns the training data, the recent hold-out, the evaluation set of earlier
+        retrains (never trained on, never held out again) and the lineage tags.
+        """
         split = self.dataset.split()
         labelled = self.store.labels_received_between(None, None)
-        test_texts = set(split.test_texts)
-        # Feedback on messages of the persisted test split would leak it into training.
-        labelled = labelled[~labelled["text"].isin(test_texts)]
+        evaluation = self.store.evaluation_messages()
+        # Feedback on messages of the persisted test split would leak it into training, and
+        # the evaluation set is only useful as long as no model learns from it.
+        kept_out = set(split.test_texts) | set(evaluation["text"])
+        labelled = labelled[~labelled["text"].isin(kept_out)]
         labelled = labelled.sort_values("labelled_at").drop_duplicates("text", keep="last")
         n_holdout = round(len(labelled) * self.settings.monitoring.holdout_fraction)
         holdout = labelled.iloc[len(labelled) - n_holdout:] if n_holdout else labelled.iloc[:0]
@@ -536,17 +655,19 @@ class Monitor:
         for text, label in zip(train_fb["text"], train_fb["true_label"], strict=True):
             base[text] = label
         lineage = {
+            **split.lineage,  # the champion's datasets (engine.datasets.ChampionDatasets)
             "trigger": trigger,
             "feedback_train": str(len(train_fb)),
             "feedback_holdout": str(len(holdout)),
             "feedback_from": _ts(train_fb["labelled_at"].min()) if len(train_fb) else "",
             "feedback_to": _ts(train_fb["labelled_at"].max()) if len(train_fb) else "",
             "holdout_from": _ts(holdout["labelled_at"].min()) if len(holdout) else "",
+            "evaluation_set": str(len(evaluation)),
             TRAINED_AT: self.clock.now().isoformat(timespec="seconds"),
         }
         data = TrainingData(list(base), list(base.values()), split.test_texts,
                             split.test_labels, split.fingerprint, lineage)
-        return data, holdout, lineage
+        return data, holdout, evaluation, lineage
 
     def retrain(self, *, trigger: str, actor: str = "scheduler",
                 reasons: tuple[str, ...] = (), decision_id: str | None = None,
@@ -589,7 +710,7 @@ class Monitor:
     def _retrain(self, event: RetrainingEvent, say: Callable[[str], None]) -> RetrainResult:
         from engine.training import train_and_log
 
-        data, holdout, lineage = self._training_data(event.trigger)
+        data, holdout, evaluation, lineage = self._training_data(event.trigger)
         self.log.write(f"Training challenger on {len(data.train_texts)} messages "
                        f"({lineage['feedback_train']} from feedback, "
                        f"{lineage['feedback_holdout']} recent labels held out)")
@@ -603,19 +724,35 @@ class Monitor:
                                         result.metrics.as_dict(), lineage)
         champion = event.champion_version
         if champion is None:  # nothing to compare with: the first model becomes champion
-            self.registry.adopt_first(result.version)
-            self._on_champion_changed()
+            with self.switch.locked() as current:
+                if CHAMPION not in current:
+                    self.switch.move(current, {**current, CHAMPION: result.version},
+                                     kind="adopt", actor=event.actor,
+                                     action="champion.adopted", subject=f"v{result.version}",
+                                     details={"champion": result.version},
+                                     reasoning=f"version {result.version} became champion "
+                                               "as the first version")
             outcome = DeploymentOutcome(DEPLOY, result.version, None, None,
                                         ("There was no champion, so the new model serves.",),
                                         None)
             return self._finish(event, result.version, outcome, lineage)
         say("comparing champion and challenger")
-        comparison = self._compare(champion, result.version, data, holdout)
+        comparison = self._compare(champion, result.version, data, holdout, evaluation)
         test_cmp = comparison.get("test_split")
         recent_cmp = comparison.get("recent_feedback")
+        evaluation_cmp = comparison.get("evaluation_set")
         ruling = decide_deployment(test_cmp.summary() if test_cmp else None,
                                    recent_cmp.summary() if recent_cmp else None,
-                                   rule_thresholds(self.settings))
+                                   rule_thresholds(self.settings),
+                                   evaluation=evaluation_cmp.summary() if evaluation_cmp
+                                   else None)
+        comparison = replace(comparison, decided_on=ruling.basis)
+        # The hold-out joins the evaluation set whatever the decision: later challengers are
+        # judged on this episode's traffic too (issue 13).
+        added = self.store.add_evaluation_messages(holdout, event.id)
+        if added:
+            self.log.write(f"Evaluation set: {added} held-out labels added "
+                           f"({len(evaluation) + added} in all)")
         basis = comparison.get(ruling.basis) or test_cmp
         if basis is not None:
             self.log.write(
@@ -625,8 +762,7 @@ class Monitor:
                 f"McNemar p={basis.mcnemar_p_value:.3g})")
         approval_id = None
         if ruling.decision == DEPLOY:
-            self.registry.promote(result.version)
-            self._on_champion_changed()
+            ruling = self._deploy(ruling, champion, result.version, event)
         elif ruling.decision == PENDING_APPROVAL:
             approval = Approval(id=uuid.uuid4().hex[:12], created_at=self.clock.now(),
                                 retraining_id=event.id, challenger_version=result.version,
@@ -638,6 +774,25 @@ class Monitor:
         outcome = DeploymentOutcome(ruling.decision, result.version, champion,
                                     ruling.improvement, ruling.reasons, comparison, approval_id)
         return self._finish(event, result.version, outcome, lineage)
+
+    def _deploy(self, ruling: DeploymentDecision, champion: int, challenger: int,
+                event: RetrainingEvent) -> DeploymentDecision:
+        """Promote ``challenger`` over ``champion``, the version it was compared with; if
+        another version became champion meanwhile, keep it (the comparison does not hold)."""
+        with self.switch.locked() as current:
+            if current.get(CHAMPION) != champion:
+                return replace(ruling, decision=KEEP, reasons=(
+                    *ruling.reasons,
+                    f"Not deployed: v{current.get(CHAMPION)} became champion during the "
+                    f"retrain, and v{challenger} was compared with v{champion}."))
+            target = self.registry.plan_promotion(current, challenger)
+            self.switch.move(current, target, kind="deploy", actor=event.actor,
+                             action="champion.deployed", subject=f"v{challenger}",
+                             details={"champion": challenger, "previous": target.get(PREVIOUS),
+                                      "retraining_id": event.id},
+                             reasoning=f"Deployed v{challenger} over v{champion}: "
+                                       + " ".join(ruling.reasons))
+        return ruling
 
     def _finish(self, event: RetrainingEvent, version: int, outcome: DeploymentOutcome,
                 lineage: dict[str, Any]) -> RetrainResult:
@@ -661,7 +816,7 @@ class Monitor:
         return RetrainResult(done, outcome)
 
     def _compare(self, champion: int, challenger: int, data: TrainingData,
-                 holdout: pd.DataFrame) -> Comparison:
+                 holdout: pd.DataFrame, evaluation: pd.DataFrame) -> Comparison:
         champion_model = self.registry.load(champion)
         challenger_model = self.registry.load(challenger)
         sets = []
@@ -671,14 +826,17 @@ class Monitor:
             spam_probability(challenger_model, data.test_texts),
             champion_version=champion, challenger_version=challenger,
             seed=self.settings.seed))
-        if len(holdout):
-            texts = holdout["text"].tolist()
+        for name, frame in (("recent_feedback", holdout), ("evaluation_set", evaluation)):
+            if not len(frame):
+                continue
+            texts = frame["text"].tolist()
             sets.append(compare_on_set(
-                "recent_feedback", labels_to_int(holdout["true_label"].tolist()),
+                name, labels_to_int(frame["true_label"].tolist()),
                 spam_probability(champion_model, texts),
                 spam_probability(challenger_model, texts),
                 champion_version=champion, challenger_version=challenger,
-                seed=self.settings.seed))
+                seed=self.settings.seed, first_at=_iso(frame["labelled_at"].min()),
+                last_at=_iso(frame["labelled_at"].max())))
         return Comparison(champion, challenger, tuple(sets))
 
     # Approvals ---------------------------------------------------------------------------
@@ -690,22 +848,44 @@ class Monitor:
         return approval
 
     def approve(self, approval_id: str, *, actor: str, reason: str | None = None) -> Approval:
-        """Deploy a pending challenger."""
-        approval = self._pending(approval_id)
-        self.registry.promote(approval.challenger_version)
-        self._on_champion_changed()
-        return self._decide(approval, "approved", "APPROVED", actor, reason or
-                            f"Approved by {actor}: version {approval.challenger_version} "
-                            "now serves.")
+        """Deploy a pending challenger, if the champion is still the one it was compared with.
+
+        The aliases move, then the approval is saved, as one recorded champion change
+        (``engine.champion_switch``): a crash in between is finished on the next start.
+
+        Raises:
+            ConflictError: already decided, or another version is champion now (the
+                comparison behind this approval no longer holds: reject it, retrain).
+        """
+        with self.switch.locked() as current:
+            approval = self._pending(approval_id)
+            if current.get(CHAMPION) != approval.champion_version:
+                raise ConflictError(
+                    f"approval {approval_id} compared v{approval.challenger_version} with "
+                    f"v{approval.champion_version}, but v{current.get(CHAMPION)} is champion "
+                    "now: reject it (a new retrain compares with the current champion)")
+            why = reason or (f"Approved by {actor}: version {approval.challenger_version} "
+                             "now serves.")
+            target = self.registry.plan_promotion(current, approval.challenger_version)
+            self.switch.move(
+                current, target, kind="approve", actor=actor, action="approval.approved",
+                subject=approval.id, approval_id=approval.id, reasoning=why,
+                details={"challenger_version": approval.challenger_version,
+                         "champion_version": approval.champion_version,
+                         "retraining_id": approval.retraining_id},
+                complete=lambda: self.switch.complete_approval(approval.id, actor, why))
+        self.log.write(f"Approval {approval.id} approved by {actor}: {why}")
+        return self.store.approval(approval.id)
 
     def reject(self, approval_id: str, *, actor: str, reason: str | None = None) -> Approval:
         """Discard a pending challenger; the champion stays."""
-        approval = self._pending(approval_id)
-        if self.registry.alias_version(CHALLENGER) == approval.challenger_version:
-            self.registry.delete_alias(CHALLENGER)
-        return self._decide(approval, "rejected", "REJECTED", actor, reason or
-                            f"Rejected by {actor}: version {approval.champion_version} "
-                            "stays champion.")
+        with self.switch.locked() as current:
+            approval = self._pending(approval_id)
+            if current.get(CHALLENGER) == approval.challenger_version:
+                self.registry.delete_alias(CHALLENGER)
+            champion = current.get(CHAMPION)
+            return self._decide(approval, "rejected", "REJECTED", actor, reason or
+                                f"Rejected by {actor}: version {champion} stays champion.")
 
     def _decide(self, approval: Approval, status: str, deployment: str, actor: str,
                 reason: str) -> Approval:
@@ -738,10 +918,17 @@ def _outcome_text(outcome: DeploymentOutcome) -> str:
 def _thresholds_dict(t: RuleThresholds) -> dict[str, Any]:
     return {"drift": t.drift, "accuracy_floor": t.accuracy_floor,
             "min_improvement": t.min_improvement, "max_regression": t.max_regression,
+            "significance": t.significance, "max_fpr_increase": t.max_fpr_increase,
             "min_window": t.min_window, "min_labels": t.min_labels,
             "approval_policy": t.approval_policy,
-            "retrain_cooldown_hours": t.retrain_cooldown_hours}
+            "retrain_cooldown_hours": t.retrain_cooldown_hours,
+            "prior_shift_action": t.prior_shift_action, "cusum_h": t.cusum_h,
+            "min_new_labels": t.min_new_labels}
 
 
 def _ts(value: Any) -> str:
     return str(value)[:19]
+
+
+def _iso(value: Any) -> str:
+    return str(value)[:19].replace(" ", "T")

@@ -92,9 +92,15 @@ class JobSpec:
     """One line for status displays, e.g. ``monitoring check every 60 min``."""
 
 
+PRUNE_CRON = "15 4 * * *"
+"""When the retention job runs: daily at 04:15 UTC (after the default Sunday 03:00 retrain)."""
+
+
 def default_jobs(settings: Settings | MonitoringSettings, monitor_fn: JobFunction,
-                 retrain_fn: JobFunction, *, start: datetime | None = None) -> list[JobSpec]:
-    """Build the two standard jobs: the interval monitoring check and the cron retraining.
+                 retrain_fn: JobFunction, *, start: datetime | None = None,
+                 prune_fn: JobFunction | None = None) -> list[JobSpec]:
+    """Build the standard jobs: the interval monitoring check, the cron retraining and, when
+    ``prune_fn`` is given, the daily retention prune (``PRUNE_CRON``).
 
     Args:
         settings: the installation's settings (or just their ``monitoring`` part).
@@ -120,7 +126,8 @@ def default_jobs(settings: Settings | MonitoringSettings, monitor_fn: JobFunctio
         JobSpec("monitor", interval, monitor_fn, f"monitoring check every {minutes:g} min"),
         JobSpec("retrain", cron, retrain_fn,
                 f"retraining on cron '{monitoring.retrain_cron}' (UTC)"),
-    ]
+    ] + ([JobSpec("prune", crontab_trigger(PRUNE_CRON), prune_fn,
+                  f"retention prune daily on cron '{PRUNE_CRON}' (UTC)")] if prune_fn else [])
 
 
 _CRONTAB_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")

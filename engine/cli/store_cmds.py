@@ -1,4 +1,4 @@
-"""History commands: ``setup-database``, ``sql``, ``export``, ``audit verify|list``, ``feedback``.
+"""History commands: ``setup-database``, ``sql``, ``export``, ``audit verify|list``.
 
 Each command goes through ``Services`` (readers open the store read-only, so they work while
 the API and the monitor write). Nothing here imports duckdb or pandas: the store is loaded
@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from engine.cli._common import emit_json, json_option, services_of
+from engine.errors import InvalidInput
 
 DEFAULT_SQL_LIMIT = 1000
 """Rows ``spamops sql`` prints unless told otherwise; a notice says when more were left out."""
@@ -30,7 +31,7 @@ MAX_CELL = 60
 @click.pass_context
 def setup_database(ctx: click.Context, as_json: bool) -> None:
     """Create or upgrade the DuckDB history (safe to run again at any time)."""
-    services = services_of(ctx)
+    services = services_of(ctx, create_home=True)
     version = services.setup_database()
     path = services.settings.db_path
     if as_json:
@@ -112,7 +113,12 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 @click.pass_context
 def export(ctx: click.Context, directory: Path, as_json: bool) -> None:
     """Write the history to DIRECTORY as Parquet, one folder per table, partitioned by day."""
-    written = services_of(ctx, read_only=True).export(directory)
+    services = services_of(ctx, read_only=True)
+    try:
+        written = services.export(directory)
+    except OSError as exc:
+        where = exc.filename or directory
+        raise InvalidInput(f"cannot export into {where}: {exc.strerror or exc}") from None
     if as_json:
         emit_json({"directory": str(directory), "tables": [p.name for p in written]})
         return
@@ -187,20 +193,4 @@ def audit_list(ctx: click.Context, limit: int, as_json: bool) -> None:
         [(r.seq, r.ts, r.actor, r.action, r.subject, r.reasoning) for r in records]))
 
 
-@click.command("feedback")
-@click.argument("prediction_id")
-@click.argument("label", type=click.Choice(["ham", "spam"], case_sensitive=False))
-@click.option("--source", default="cli", show_default=True, help="Who supplied the label.")
-@json_option
-@click.pass_context
-def feedback(ctx: click.Context, prediction_id: str, label: str, source: str,
-             as_json: bool) -> None:
-    """Record the true LABEL (ham or spam) of the logged prediction PREDICTION_ID."""
-    record = services_of(ctx).add_feedback(prediction_id, label, source=source)
-    if as_json:
-        emit_json(record)
-        return
-    click.echo(f"feedback recorded: {record.prediction_id} is {record.label}")
-
-
-commands: list[click.Command] = [setup_database, sql, export, audit_group, feedback]
+commands: list[click.Command] = [setup_database, sql, export, audit_group]

@@ -33,7 +33,7 @@ class EventsMixin(StoreBase):
     # Drift snapshots -----------------------------------------------------------------------
     def save_snapshot(self, snapshot: DriftSnapshot) -> None:
         """Insert (or replace, by id) a drift snapshot."""
-        self._upsert("drift_snapshots", row_of(snapshot, ("new_patterns",)))
+        self._upsert("drift_snapshots", row_of(snapshot, ("new_patterns", "drift_components")))
 
     def save_check(self, snapshot: DriftSnapshot | None, decision: Decision) -> None:
         """Save a check's snapshot (if any) and its decision in one transaction.

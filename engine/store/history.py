@@ -13,19 +13,27 @@ from pathlib import Path
 from engine.clock import Clock
 from engine.datakey import KEY_FILE, load_key, load_or_create_key
 from engine.errors import StoreError
+from engine.store.alias_moves import AliasMovesMixin
 from engine.store.analyst import AnalystMixin
 from engine.store.audit_log import AuditMixin
+from engine.store.backup import BackupMixin
+from engine.store.baseline import BaselineMixin
+from engine.store.evaluation import EvaluationMixin
 from engine.store.events import EventsMixin
+from engine.store.labels import LabelsMixin
 from engine.store.predictions import PredictionsMixin
+from engine.store.retention import RetentionMixin
 from engine.store.schema import SchemaMixin
 from engine.store.spool import Spool, SpoolMixin
 
 logger = logging.getLogger("spamops.store")
 
 
-class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
-            SchemaMixin):
-    """The history of one data home: predictions, feedback, snapshots, decisions, audit...
+class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMixin,
+            BaselineMixin, AuditMixin, AnalystMixin, SchemaMixin, AliasMovesMixin, BackupMixin,
+            RetentionMixin):
+    """The history of one data home: predictions, feedback, snapshots, decisions, the evaluation
+    set, the accepted drift baseline, audit...
 
     Args:
         db_path: the DuckDB file.
@@ -36,12 +44,17 @@ class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
         flush_seconds: how often the flush thread ingests the spool.
         busy_timeout: how long an operation waits for another process to release the file
             before raising ``StoreBusy``.
+        recover: a writer creates the data home key if missing and ingests what dead
+            processes left in the spool right here (which waits while another process holds
+            the file). ``False`` makes construction free of I/O, for a server that must answer
+            at once; ``migrate()`` does both later.
         key_path: the data home key; default ``spamops.key`` beside ``db_path``.
     """
 
     def __init__(self, db_path: Path, spool_dir: Path, *, clock: Clock,
                  read_only: bool = False, flush_seconds: float = 0.5,
-                 busy_timeout: float = 30.0, key_path: Path | None = None) -> None:
+                 busy_timeout: float = 30.0, recover: bool = True,
+                 key_path: Path | None = None) -> None:
         self.db_path = Path(db_path)
         self.spool_dir = Path(spool_dir)
         self.key_path = Path(key_path) if key_path else self.db_path.with_name(KEY_FILE)
@@ -60,6 +73,8 @@ class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
         if read_only:
             self._require_database()
             return
+        if not recover:
+            return  # construction free of I/O: migrate() creates the key and recovers
         self._ensure_key()
         if self.db_path.exists() and self._orphan_candidates():
             try:

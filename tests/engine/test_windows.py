@@ -71,7 +71,8 @@ def test_predictions_ingested_after_a_check_from_a_killed_worker_land_in_the_nex
 
 def test_a_failure_between_snapshot_and_decision_does_not_use_up_the_window(
         trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The database is busy when the check reads the labels, after drift was scored."""
+    """The database is busy when the check reads the last retrain, after drift was scored
+    and its snapshot built, before the decision."""
     services = Services(load_settings())
     services.simulate(messages=300, seed=22)
 
@@ -79,7 +80,7 @@ def test_a_failure_between_snapshot_and_decision_does_not_use_up_the_window(
         raise StoreBusy("the database stayed locked by another process (held by PID 1)")
 
     with monkeypatch.context() as patch:
-        patch.setattr(Monitor, "_accuracy", busy)
+        patch.setattr(Monitor, "_hours_since_retrain", busy)
         with pytest.raises(StoreBusy):
             services.check_now(trigger="operator", retrain=False)
     assert services.drift_history(10) == []
