@@ -27,13 +27,21 @@ from engine.store.codec import (
 from engine.store.connection import StoreBase
 
 
+def _snapshot_row(snapshot: DriftSnapshot) -> dict[str, Any]:
+    return row_of(snapshot, ("new_patterns", "drift_components"))
+
+
+def _decision_row(decision: Decision) -> dict[str, Any]:
+    return row_of(decision, ("reasons", "thresholds"))
+
+
 class EventsMixin(StoreBase):
     """Snapshots, decisions, retraining events, approvals, job runs, model versions."""
 
     # Drift snapshots -----------------------------------------------------------------------
     def save_snapshot(self, snapshot: DriftSnapshot) -> None:
         """Insert (or replace, by id) a drift snapshot."""
-        self._upsert("drift_snapshots", row_of(snapshot, ("new_patterns", "drift_components")))
+        self._upsert("drift_snapshots", _snapshot_row(snapshot))
 
     def save_check(self, snapshot: DriftSnapshot | None, decision: Decision) -> None:
         """Save a check's snapshot (if any) and its decision in one transaction.
@@ -41,8 +49,8 @@ class EventsMixin(StoreBase):
         The snapshot ends its window: saved alone, a failure before the decision would use
         the window up with no decision (issue 14, item 11).
         """
-        rows = ([("drift_snapshots", row_of(snapshot, ("new_patterns",)))] if snapshot else [])
-        rows.append(("decisions", row_of(decision, ("reasons", "thresholds"))))
+        rows = [("drift_snapshots", _snapshot_row(snapshot))] if snapshot else []
+        rows.append(("decisions", _decision_row(decision)))
         with self._transaction() as con:
             for table, row in rows:
                 columns = ", ".join(row)
@@ -65,7 +73,7 @@ class EventsMixin(StoreBase):
     # Decisions -----------------------------------------------------------------------------
     def save_decision(self, decision: Decision) -> None:
         """Insert (or replace, by id) a monitoring decision."""
-        self._upsert("decisions", row_of(decision, ("reasons", "thresholds")))
+        self._upsert("decisions", _decision_row(decision))
 
     def update_decision(self, id: str, **fields: Any) -> Decision:
         """Change some fields of a decision (e.g. ``outcome``, ``retraining_id``).

@@ -395,9 +395,11 @@ class SpoolMixin(StoreBase):
                 con.register("incoming_predictions", incoming)
                 columns = ", ".join(_PREDICTION_COLUMNS)
                 # Ingestion order: one writer at a time holds the file, so numbers given in
-                # this transaction are above every number already committed.
+                # this transaction are above every number already committed (and above every
+                # window already evaluated, whatever happened to the rows since).
                 con.execute(f"INSERT INTO predictions ({columns}, ingest_seq) SELECT {columns}, "
-                            "(SELECT coalesce(max(ingest_seq), 0) FROM predictions) "
+                            "greatest((SELECT coalesce(max(ingest_seq), 0) FROM predictions), "
+                            "(SELECT coalesce(max(ingest_seq_to), 0) FROM drift_snapshots)) "
                             "+ row_number() OVER () FROM incoming_predictions")
                 con.unregister("incoming_predictions")
             now = self.clock.now()
