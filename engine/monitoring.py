@@ -3,7 +3,7 @@
 Every trigger (the schedule, an operator, the API, the demo) runs the same ``Monitor.check``:
 
 1. read the window of predictions since the last evaluated window (too few is a recorded
-   ``NO_ACTION`` and the window keeps growing until it is big enough);
+   ``INSUFFICIENT_DATA`` and the window keeps growing until it is big enough);
 2. score drift against the champion's cached reference statistics and save the snapshot;
 3. measure the champion's accuracy on the labels received in the window, or, with too few
    labels, estimate it from its calibrated probabilities (marked as an estimate, with a 95%
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import socket
 import threading
@@ -36,11 +37,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.audit import ANCHOR_PREFIX, Anchor, format_anchor, parse_anchors
+from engine.baseline import MIN_RECENT
 from engine.clock import Clock
 from engine.comparison import Comparison, compare_on_set
 from engine.config import Settings
+from engine.drift.sequential import cusum_step
 from engine.errors import Busy, ConflictError, NotFound, SpamopsError
-from engine.records import Approval, Decision, DriftSnapshot, RetrainingEvent
+from engine.records import Approval, AuditRecord, Decision, DriftSnapshot, RetrainingEvent
 from engine.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from engine.rules import (
     DEPLOY,
@@ -61,6 +65,7 @@ if TYPE_CHECKING:
 
     from engine.champion_switch import ChampionSwitch
     from engine.dataset import Dataset
+    from engine.datasets import ChampionDatasets
     from engine.drift import DriftDetector, DriftReport
     from engine.store import Store
 
@@ -121,13 +126,50 @@ class MonitorLog:
             listener(line)
         return line
 
+    def anchor(self, record: AuditRecord) -> None:
+        """Append the audit chain's new head (seq, hash) as an anchor line.
+
+        Listeners are not told: anchors are for ``audit verify``, not for people. The log is
+        a plain file the database cannot rewrite (analyst SQL has no file access).
+        """
+        line = f"[{self.clock.now():%Y-%m-%d %H:%M:%S}] {format_anchor(record.seq, record.hash)}"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+
+    def anchors(self) -> list[Anchor]:
+        """Every audit anchor in the log, oldest first."""
+        try:
+            with self.path.open(encoding="utf-8", errors="replace") as handle:
+                return parse_anchors(handle)
+        except FileNotFoundError:
+            return []
+
+    def last_anchor(self) -> Anchor | None:
+        """The newest audit anchor, read from the end of the log (for ``/metrics``)."""
+        try:
+            with self.path.open("rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                block = 65536
+                while True:
+                    start = max(0, size - block)
+                    handle.seek(start)
+                    found = parse_anchors(handle.read().decode("utf-8", "replace")
+                                          .splitlines())
+                    if found or start == 0:
+                        return max(found, key=lambda a: a.seq) if found else None
+                    block *= 4
+        except FileNotFoundError:
+            return None
+
     def tail(self, lines: int = 200) -> list[str]:
-        """The last ``lines`` lines of the log (empty when there is none yet)."""
+        """The last ``lines`` lines of the log for people (audit anchors left out)."""
         try:
             content = self.path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
-        return content[-lines:]
+        return [line for line in content if ANCHOR_PREFIX not in line][-lines:]
 
 
 @dataclass(frozen=True)
@@ -139,6 +181,9 @@ class AccuracyReading:
     low: float | None
     high: float | None
     n_labels: int
+    unreliable: bool = False
+    """A label-free (CBPE) estimate that cannot be trusted: drift was detected, or the labels
+    that arrived fall outside its interval (issue 13, item 5)."""
 
 
 @dataclass(frozen=True)
@@ -181,17 +226,24 @@ def rule_thresholds(settings: Settings) -> RuleThresholds:
     t, m = settings.thresholds, settings.monitoring
     return RuleThresholds(drift=t.drift, accuracy_floor=t.accuracy_floor,
                           min_improvement=t.min_improvement, max_regression=t.max_regression,
+                          significance=t.significance, max_fpr_increase=t.max_fpr_increase,
                           min_window=m.min_window, min_labels=m.min_labels,
                           approval_policy=m.approval_policy,
-                          retrain_cooldown_hours=m.retrain_cooldown_hours)
+                          retrain_cooldown_hours=m.retrain_cooldown_hours,
+                          prior_shift_action=t.prior_shift_action,
+                          min_new_labels=math.ceil(MIN_RECENT / m.holdout_fraction))
 
 
 def estimate_accuracy(spam_proba: np.ndarray) -> AccuracyReading:
     """Expected accuracy of calibrated probabilities: mean of max(p, 1-p), with a 95% interval.
 
     Each message is right with probability q = max(p, 1-p) if the model is calibrated on this
-    traffic, so accuracy is a Poisson-binomial mean with variance sum q(1-q) / n^2. Drift makes
-    this optimistic, which is why the drift score is checked beside it.
+    traffic, so accuracy is a Poisson-binomial mean with variance sum q(1-q) / n^2: NannyML's
+    Confidence-Based Performance Estimation (CBPE,
+    https://nannyml.readthedocs.io/en/stable/how_it_works/performance_estimation.html). It
+    assumes the model stays calibrated, which drift breaks: a check that detects drift marks
+    the estimate ``unreliable`` (issue 13, item 5), and labels are blended in by
+    ``blend_accuracy``.
     """
     if len(spam_proba) == 0:
         return AccuracyReading(None, True, None, None, 0)
@@ -212,11 +264,34 @@ def measured_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> AccuracyReading
     return AccuracyReading(p, False, float(centre - half), float(centre + half), n)
 
 
+def blend_accuracy(estimate: AccuracyReading, measured: AccuracyReading) -> AccuracyReading:
+    """Blend a label-free estimate with the few labels that arrived (fewer than ``min_labels``).
+
+    The value is the inverse-variance weighted mean of the two (the Wilson interval's and the
+    estimate's half-widths as standard errors); the reported interval is the hull of both
+    intervals, so it covers the measured accuracy. When the intervals do not even overlap the
+    labels contradict the estimate, and the reading is marked unreliable.
+    """
+    if estimate.value is None or measured.value is None:
+        return estimate
+    assert estimate.low is not None and estimate.high is not None
+    assert measured.low is not None and measured.high is not None
+    se_e = max((estimate.high - estimate.low) / 3.92, 1e-4)
+    se_m = max((measured.high - measured.low) / 3.92, 1e-4)
+    w_e, w_m = 1 / se_e**2, 1 / se_m**2
+    value = (w_e * estimate.value + w_m * measured.value) / (w_e + w_m)
+    disjoint = measured.high < estimate.low or measured.low > estimate.high
+    return AccuracyReading(float(value), True, min(estimate.low, measured.low),
+                           max(estimate.high, measured.high), measured.n_labels,
+                           unreliable=disjoint)
+
+
 class Monitor:
     """Runs checks and retrains for one data home."""
 
     def __init__(self, *, settings: Settings, store: Store, registry: Registry,
-                 dataset: Dataset, detector_for: Callable[[int], DriftDetector],
+                 dataset: Dataset | ChampionDatasets,
+                 detector_for: Callable[[int], DriftDetector],
                  clock: Clock, log: MonitorLog, switch: ChampionSwitch) -> None:
         self.settings = settings
         self.store = store
@@ -342,7 +417,7 @@ class Monitor:
         return latest.window_end if latest is not None else None
 
     def _accuracy(self, model: Any, since: datetime | None, until: datetime,
-                  window_proba: np.ndarray) -> AccuracyReading:
+                  window_proba: np.ndarray, *, drifted: bool = False) -> AccuracyReading:
         labelled = self.store.labels_received_between(since, until)
         n_labels = len(labelled)
         if n_labels >= self.settings.monitoring.min_labels:
@@ -350,7 +425,14 @@ class Monitor:
             y_true = labels_to_int(labelled["true_label"].tolist())
             y_pred = (spam_probability(model, texts) >= 0.5).astype(int)
             return measured_accuracy(y_true, y_pred)
-        return replace(estimate_accuracy(window_proba), n_labels=n_labels)
+        estimate = replace(estimate_accuracy(window_proba), n_labels=n_labels)
+        if n_labels:
+            y_true = labels_to_int(labelled["true_label"].tolist())
+            y_pred = (spam_probability(model, labelled["text"].tolist()) >= 0.5).astype(int)
+            estimate = blend_accuracy(estimate, measured_accuracy(y_true, y_pred))
+        if drifted and not estimate.unreliable:
+            estimate = replace(estimate, unreliable=True)
+        return estimate
 
     def check(self, *, trigger: str, actor: str = "scheduler",
               retrain: bool = True, progress: Callable[[str], None] | None = None
@@ -389,21 +471,35 @@ class Monitor:
             detector = self.detector_for(champion)
             report = detector.score(texts, timestamp=now, source="monitor",
                                     spam_probabilities=proba)
-            snapshot = self._snapshot(report, window, champion, now)
+            accuracy = self._accuracy(model, since, now, proba,
+                                      drifted=report.drift_detected)
+            step = cusum_step(self._previous_cusum(champion, report.baseline_key),
+                              report.text_p_value, h=thresholds.cusum_h)
+            snapshot = replace(self._snapshot(report, window, champion, now),
+                               cusum=step.statistic, drift_confirmed=step.alarm,
+                               accuracy_unreliable=accuracy.unreliable)
             self.store.save_snapshot(snapshot)
+            which = f" [{', '.join(report.drift_components)}]" if report.drift_components else ""
             self.log.write(f"Drift metrics: vocab={report.vocabulary_drift:.2f}, "
                            f"tfidf={report.tfidf_drift:.2f}, score={report.drift_score:.2f} "
-                           f"(threshold {report.threshold:.2f})")
+                           f"(threshold {report.threshold:.2f}){which}, "
+                           f"CUSUM {step.statistic:.2f} of {thresholds.cusum_h:g}")
             if report.new_patterns:
                 terms = [p.term for p in report.new_patterns[:8]]
                 self.log.write(f"New patterns detected: {terms}")
-            accuracy = self._accuracy(model, since, now, proba)
             self._log_accuracy(accuracy)
         inputs = CheckInputs(
             window_size=len(window) if champion is not None else 0,
             drift_score=report.drift_score if report else None,
             accuracy=accuracy.value, accuracy_is_estimate=accuracy.is_estimate,
-            n_labels=accuracy.n_labels, hours_since_retrain=self._hours_since_retrain(now))
+            n_labels=accuracy.n_labels, hours_since_retrain=self._hours_since_retrain(now),
+            drift_components=report.drift_components if report else (),
+            drift_confirmed=snapshot.drift_confirmed if snapshot else None,
+            cusum=snapshot.cusum if snapshot else None,
+            accuracy_unreliable=accuracy.unreliable,
+            spam_rate=report.spam_rate if report else None,
+            reference_spam_rate=report.reference_spam_rate if report else None,
+            new_labels=self._new_labels(now) if report and report.text_drift else None)
         if champion is None:
             ruling_reasons: tuple[str, ...] = ("There is no champion model yet; train first.",)
             ruling_decision = NO_ACTION
@@ -417,10 +513,11 @@ class Monitor:
             reasons=ruling_reasons, window_size=len(window), accuracy=accuracy.value,
             accuracy_is_estimate=accuracy.is_estimate, accuracy_low=accuracy.low,
             accuracy_high=accuracy.high, n_labels=accuracy.n_labels,
+            accuracy_unreliable=accuracy.unreliable,
             drift_score=report.drift_score if report else None,
             thresholds=_thresholds_dict(thresholds), champion_version=champion,
             snapshot_id=snapshot.id if snapshot else None,
-            outcome="no action" if ruling_decision == NO_ACTION else "retrain requested",
+            outcome="retrain requested" if ruling_decision == RETRAIN else "no action",
             actor=actor)
         self.store.save_decision(decision)
         why = "; ".join(ruling_triggers) if ruling_triggers else ""
@@ -443,6 +540,9 @@ class Monitor:
                 decision = self.store.update_decision(
                     decision.id, retraining_id=retrain_result.event.id,
                     outcome=_outcome_text(retrain_result.deployment))
+                if report is not None and report.text_drift and snapshot is not None:
+                    # The cycle that handled a drifted window (whichever rule started it).
+                    self._accept_window(retrain_result, snapshot, actor)
             except SpamopsError as exc:
                 retrain_error = str(exc)
                 decision = self.store.update_decision(decision.id,
@@ -451,6 +551,46 @@ class Monitor:
         return CheckResult(decision=decision, snapshot=snapshot, report=report,
                            accuracy=accuracy, retrain=retrain_result,
                            retrain_error=retrain_error)
+
+    def _new_labels(self, now: datetime) -> int:
+        """Labels received since the last retrain started that a retrain could learn from."""
+        events = self.store.retraining_events(1)
+        since = events[0].started_at if events else None
+        labelled = self.store.labels_received_between(since, now)
+        test_texts = set(self.dataset.split().test_texts)
+        return int((~labelled["text"].isin(test_texts)).sum())
+
+    def _previous_cusum(self, champion: int, baseline_key: str) -> float:
+        """The CUSUM to continue: the latest snapshot's, unless a new sequence has begun.
+
+        A new sequence begins with another champion, another accepted baseline, or a retrain
+        started since that snapshot (``engine.drift.sequential``).
+        """
+        latest = self.store.latest_snapshot()
+        if (latest is None or latest.cusum is None or latest.model_version != champion
+                or latest.baseline_key != baseline_key):
+            return 0.0
+        events = self.store.retraining_events(1)
+        if events and events[0].started_at >= latest.ts:
+            return 0.0
+        return latest.cusum
+
+    def _accept_window(self, result: RetrainResult, snapshot: DriftSnapshot,
+                       actor: str) -> None:
+        """After a drift-triggered cycle, accept its window into the baseline when handled."""
+        from engine.baseline import Baseline, acceptance
+
+        outcome = result.deployment
+        ruling = acceptance(outcome.decision, champion_version=outcome.champion_version,
+                            challenger_version=outcome.challenger_version,
+                            comparison=outcome.comparison,
+                            min_improvement=self.settings.thresholds.min_improvement,
+                            accuracy_floor=self.settings.thresholds.accuracy_floor)
+        accepted = Baseline(self.store, self.clock).accept(
+            ruling, window_start=snapshot.window_start, window_end=snapshot.window_end
+            or snapshot.ts, n=snapshot.n, outcome=outcome.decision, actor=actor,
+            snapshot_id=snapshot.id, retraining_id=result.event.id)
+        self.log.write(("Baseline: " if accepted else "Baseline unchanged: ") + ruling.reason)
 
     def _hours_since_retrain(self, now: datetime) -> float | None:
         events = self.store.retraining_events(1)
@@ -461,6 +601,10 @@ class Monitor:
     def _log_accuracy(self, accuracy: AccuracyReading) -> None:
         if accuracy.value is None:
             self.log.write("Accuracy: unknown (no labels and no predictions)")
+        elif accuracy.is_estimate and accuracy.unreliable:
+            self.log.write(f"Accuracy: unknown under drift until labels arrive (the label-free "
+                           f"CBPE estimate {accuracy.value:.1%} is unreliable; "
+                           f"{accuracy.n_labels} labels)")
         elif accuracy.is_estimate:
             self.log.write(f"Accuracy: {accuracy.value:.1%} estimated from calibrated "
                            f"probabilities (95% {accuracy.low:.1%}-{accuracy.high:.1%}; "
@@ -480,16 +624,25 @@ class Monitor:
             p_value=report.p_value, threshold=report.threshold,
             drift_detected=report.drift_detected, new_patterns=tuple(report.new_patterns),
             recommendation=report.recommendation, spam_rate=report.spam_rate,
-            source="monitor")
+            source="monitor", drift_components=report.drift_components,
+            spam_rate_drift=report.spam_rate_drift, text_p_value=report.text_p_value,
+            baseline_key=report.baseline_key)
 
     # Retraining --------------------------------------------------------------------------
-    def _training_data(self, trigger: str) -> tuple[TrainingData, pd.DataFrame, dict[str, Any]]:
-        """Training split + labelled feedback; the most recent share of labels held out."""
+    def _training_data(self, trigger: str
+                       ) -> tuple[TrainingData, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+        """Training split + labelled feedback; the most recent share of labels held out.
+
+        Returns the training data, the recent hold-out, the evaluation set of earlier
+        retrains (never trained on, never held out again) and the lineage tags.
+        """
         split = self.dataset.split()
         labelled = self.store.labels_received_between(None, None)
-        test_texts = set(split.test_texts)
-        # Feedback on messages of the persisted test split would leak it into training.
-        labelled = labelled[~labelled["text"].isin(test_texts)]
+        evaluation = self.store.evaluation_messages()
+        # Feedback on messages of the persisted test split would leak it into training, and
+        # the evaluation set is only useful as long as no model learns from it.
+        kept_out = set(split.test_texts) | set(evaluation["text"])
+        labelled = labelled[~labelled["text"].isin(kept_out)]
         labelled = labelled.sort_values("labelled_at").drop_duplicates("text", keep="last")
         n_holdout = round(len(labelled) * self.settings.monitoring.holdout_fraction)
         holdout = labelled.iloc[len(labelled) - n_holdout:] if n_holdout else labelled.iloc[:0]
@@ -499,17 +652,19 @@ class Monitor:
         for text, label in zip(train_fb["text"], train_fb["true_label"], strict=True):
             base[text] = label
         lineage = {
+            **split.lineage,  # the champion's datasets (engine.datasets.ChampionDatasets)
             "trigger": trigger,
             "feedback_train": str(len(train_fb)),
             "feedback_holdout": str(len(holdout)),
             "feedback_from": _ts(train_fb["labelled_at"].min()) if len(train_fb) else "",
             "feedback_to": _ts(train_fb["labelled_at"].max()) if len(train_fb) else "",
             "holdout_from": _ts(holdout["labelled_at"].min()) if len(holdout) else "",
+            "evaluation_set": str(len(evaluation)),
             TRAINED_AT: self.clock.now().isoformat(timespec="seconds"),
         }
         data = TrainingData(list(base), list(base.values()), split.test_texts,
                             split.test_labels, split.fingerprint, lineage)
-        return data, holdout, lineage
+        return data, holdout, evaluation, lineage
 
     def retrain(self, *, trigger: str, actor: str = "scheduler",
                 reasons: tuple[str, ...] = (), decision_id: str | None = None,
@@ -552,7 +707,7 @@ class Monitor:
     def _retrain(self, event: RetrainingEvent, say: Callable[[str], None]) -> RetrainResult:
         from engine.training import train_and_log
 
-        data, holdout, lineage = self._training_data(event.trigger)
+        data, holdout, evaluation, lineage = self._training_data(event.trigger)
         self.log.write(f"Training challenger on {len(data.train_texts)} messages "
                        f"({lineage['feedback_train']} from feedback, "
                        f"{lineage['feedback_holdout']} recent labels held out)")
@@ -579,12 +734,22 @@ class Monitor:
                                         None)
             return self._finish(event, result.version, outcome, lineage)
         say("comparing champion and challenger")
-        comparison = self._compare(champion, result.version, data, holdout)
+        comparison = self._compare(champion, result.version, data, holdout, evaluation)
         test_cmp = comparison.get("test_split")
         recent_cmp = comparison.get("recent_feedback")
+        evaluation_cmp = comparison.get("evaluation_set")
         ruling = decide_deployment(test_cmp.summary() if test_cmp else None,
                                    recent_cmp.summary() if recent_cmp else None,
-                                   rule_thresholds(self.settings))
+                                   rule_thresholds(self.settings),
+                                   evaluation=evaluation_cmp.summary() if evaluation_cmp
+                                   else None)
+        comparison = replace(comparison, decided_on=ruling.basis)
+        # The hold-out joins the evaluation set whatever the decision: later challengers are
+        # judged on this episode's traffic too (issue 13).
+        added = self.store.add_evaluation_messages(holdout, event.id)
+        if added:
+            self.log.write(f"Evaluation set: {added} held-out labels added "
+                           f"({len(evaluation) + added} in all)")
         basis = comparison.get(ruling.basis) or test_cmp
         if basis is not None:
             self.log.write(
@@ -648,7 +813,7 @@ class Monitor:
         return RetrainResult(done, outcome)
 
     def _compare(self, champion: int, challenger: int, data: TrainingData,
-                 holdout: pd.DataFrame) -> Comparison:
+                 holdout: pd.DataFrame, evaluation: pd.DataFrame) -> Comparison:
         champion_model = self.registry.load(champion)
         challenger_model = self.registry.load(challenger)
         sets = []
@@ -658,14 +823,17 @@ class Monitor:
             spam_probability(challenger_model, data.test_texts),
             champion_version=champion, challenger_version=challenger,
             seed=self.settings.seed))
-        if len(holdout):
-            texts = holdout["text"].tolist()
+        for name, frame in (("recent_feedback", holdout), ("evaluation_set", evaluation)):
+            if not len(frame):
+                continue
+            texts = frame["text"].tolist()
             sets.append(compare_on_set(
-                "recent_feedback", labels_to_int(holdout["true_label"].tolist()),
+                name, labels_to_int(frame["true_label"].tolist()),
                 spam_probability(champion_model, texts),
                 spam_probability(challenger_model, texts),
                 champion_version=champion, challenger_version=challenger,
-                seed=self.settings.seed))
+                seed=self.settings.seed, first_at=_iso(frame["labelled_at"].min()),
+                last_at=_iso(frame["labelled_at"].max())))
         return Comparison(champion, challenger, tuple(sets))
 
     # Approvals ---------------------------------------------------------------------------
@@ -747,10 +915,17 @@ def _outcome_text(outcome: DeploymentOutcome) -> str:
 def _thresholds_dict(t: RuleThresholds) -> dict[str, Any]:
     return {"drift": t.drift, "accuracy_floor": t.accuracy_floor,
             "min_improvement": t.min_improvement, "max_regression": t.max_regression,
+            "significance": t.significance, "max_fpr_increase": t.max_fpr_increase,
             "min_window": t.min_window, "min_labels": t.min_labels,
             "approval_policy": t.approval_policy,
-            "retrain_cooldown_hours": t.retrain_cooldown_hours}
+            "retrain_cooldown_hours": t.retrain_cooldown_hours,
+            "prior_shift_action": t.prior_shift_action, "cusum_h": t.cusum_h,
+            "min_new_labels": t.min_new_labels}
 
 
 def _ts(value: Any) -> str:
     return str(value)[:19]
+
+
+def _iso(value: Any) -> str:
+    return str(value)[:19].replace(" ", "T")

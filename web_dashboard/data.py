@@ -123,7 +123,7 @@ def versions(_services: Services, home: str, epoch: int, count: int) -> pd.DataF
     not touched at all, so a fresh home stays untouched and fast.
 
     Columns: version, aliases, created_at, accuracy, precision, recall, f1, roc_auc, trigger,
-    training_data, feedback_labels, dataset.
+    training_data, feedback_labels, dataset (``name:fingerprint`` of each dataset).
     """
     infos = _services.models() if count else []
     return versions_frame(infos)
@@ -142,11 +142,21 @@ def versions_frame(infos: list[ModelVersionInfo]) -> pd.DataFrame:
             "trigger": tags.get("trigger", ""),
             "training_data": training_range(tags),
             "feedback_labels": int(tags.get("feedback_train") or 0),
-            "dataset": tags.get("dataset_fingerprint", "")[:12],
+            "dataset": dataset_lineage(tags),
         })
     columns = ["version", "aliases", "created_at", *METRICS, "trigger", "training_data",
                "feedback_labels", "dataset"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def dataset_lineage(tags: dict[str, str]) -> str:
+    """The datasets a version was trained on, ``name:fingerprint`` each (``spamops data
+    list``); versions trained before datasets had names were trained on uci."""
+    named = tags.get("dataset_fingerprints", "")
+    if named:
+        return named
+    fingerprint = tags.get("dataset_fingerprint", "")
+    return f"uci:{fingerprint[:16]}" if fingerprint else ""
 
 
 def training_range(tags: dict[str, str]) -> str:
@@ -164,7 +174,8 @@ def drift(_services: Services, home: str, since: datetime | None, epoch: int) ->
 
     Columns: ts, model_version, n, drift_score, threshold, drift_detected, p_value,
     vocabulary_drift, tfidf_drift, prediction_drift, spam_rate, recommendation, patterns
-    (the new patterns as hover text, ``"-"`` when none).
+    (the new patterns as hover text, ``"-"`` when none), components (the drift components that
+    exceeded, comma-separated), accuracy_unreliable (the check's estimate was unreliable).
     """
     if not _services.has_history():
         return drift_frame([])
@@ -175,13 +186,15 @@ def drift_frame(snapshots: list[Any]) -> pd.DataFrame:
     """The drift frame from ``DriftSnapshot`` records (any order)."""
     columns = ["ts", "model_version", "n", "drift_score", "threshold", "drift_detected",
                "p_value", "vocabulary_drift", "tfidf_drift", "prediction_drift", "spam_rate",
-               "recommendation", "patterns"]
+               "recommendation", "patterns", "components", "accuracy_unreliable"]
     rows = [{
         "ts": s.ts, "model_version": s.model_version, "n": s.n, "drift_score": s.drift_score,
         "threshold": s.threshold, "drift_detected": s.drift_detected, "p_value": s.p_value,
         "vocabulary_drift": s.vocabulary_drift, "tfidf_drift": s.tfidf_drift,
         "prediction_drift": s.prediction_drift, "spam_rate": s.spam_rate,
         "recommendation": s.recommendation, "patterns": patterns_text(s.new_patterns),
+        "components": ", ".join(s.drift_components) or "-",
+        "accuracy_unreliable": s.accuracy_unreliable,
     } for s in snapshots]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("ts", kind="stable").reset_index(drop=True)
@@ -222,11 +235,12 @@ def outcome_of(status: str, deployment: str | None, champion: int | None,
 
 
 def decisive_p_value(comparison: dict[str, Any] | None) -> float | None:
-    """McNemar's p-value of the set the deployment rule judged on (recent labels first)."""
+    """McNemar's p-value of the set the deployment rule judged on (``decided_on``; for older
+    records, recent labels first)."""
     sets = (comparison or {}).get("sets") or []
     by_name = {s.get("name"): s for s in sets}
-    chosen = by_name.get("recent_feedback") or by_name.get("test_split") or (
-        sets[0] if sets else None)
+    chosen = by_name.get((comparison or {}).get("decided_on")) or by_name.get(
+        "recent_feedback") or by_name.get("test_split") or (sets[0] if sets else None)
     value = chosen.get("mcnemar_p_value") if chosen else None
     return float(value) if value is not None else None
 
@@ -272,9 +286,11 @@ def retrain_markers(drift_frame: pd.DataFrame, retraining_frame: pd.DataFrame) -
 def comparison(_services: Services, home: str, epoch: int) -> pd.DataFrame:
     """The newest champion/challenger comparison, one row per evaluation set.
 
-    Columns: set, n, champion_version, challenger_version, champion_accuracy,
-    challenger_accuracy, accuracy_difference, champion_f1, challenger_f1, mcnemar_b,
-    mcnemar_c, mcnemar_p_value, bootstrap_low, bootstrap_high, started_at, decision.
+    Columns: set, role (decides/guard), n, labelled_from, labelled_to, champion_version,
+    challenger_version, champion_accuracy, challenger_accuracy, accuracy_difference,
+    accuracy_low, accuracy_high (95% Bonett-Price), champion_ham_fpr, challenger_ham_fpr,
+    champion_f1, challenger_f1, mcnemar_b, mcnemar_c, mcnemar_p_value, bootstrap_low,
+    bootstrap_high, started_at, decision.
     """
     event = _services.latest_comparison() if _services.has_history() else None
     return comparison_frame(event)
@@ -282,10 +298,11 @@ def comparison(_services: Services, home: str, epoch: int) -> pd.DataFrame:
 
 def comparison_frame(event: Any) -> pd.DataFrame:
     """The comparison frame of a ``RetrainingEvent`` (empty when it has none)."""
-    columns = ["set", "n", "champion_version", "challenger_version", "champion_accuracy",
-               "challenger_accuracy", "accuracy_difference", "champion_f1", "challenger_f1",
-               "mcnemar_b", "mcnemar_c", "mcnemar_p_value", "bootstrap_low",
-               "bootstrap_high", "started_at", "decision"]
+    columns = ["set", "role", "n", "labelled_from", "labelled_to", "champion_version",
+               "challenger_version", "champion_accuracy", "challenger_accuracy",
+               "accuracy_difference", "accuracy_low", "accuracy_high", "champion_ham_fpr",
+               "challenger_ham_fpr", "champion_f1", "challenger_f1", "mcnemar_b", "mcnemar_c",
+               "mcnemar_p_value", "bootstrap_low", "bootstrap_high", "started_at", "decision"]
     if event is None or not event.comparison:
         return pd.DataFrame(columns=columns)
     data = event.comparison
@@ -293,14 +310,22 @@ def comparison_frame(event: Any) -> pd.DataFrame:
     for entry in data.get("sets", []):
         champion = entry.get("champion", {})
         challenger = entry.get("challenger", {})
+        decided_on = data.get("decided_on")
         rows.append({
             "set": str(entry.get("name", "")).replace("_", " "),
+            "role": (None if decided_on is None
+                     else "decides" if entry.get("name") == decided_on else "guard"),
             "n": entry.get("n"),
+            "labelled_from": (entry.get("first_at") or "")[:10] or None,
+            "labelled_to": (entry.get("last_at") or "")[:10] or None,
             "champion_version": data.get("champion_version", champion.get("version")),
             "challenger_version": data.get("challenger_version", challenger.get("version")),
             "champion_accuracy": champion.get("metrics", {}).get("accuracy"),
             "challenger_accuracy": challenger.get("metrics", {}).get("accuracy"),
             "accuracy_difference": entry.get("accuracy_difference"),
+            "accuracy_low": entry.get("accuracy_low"), "accuracy_high": entry.get("accuracy_high"),
+            "champion_ham_fpr": entry.get("champion_ham_fpr"),
+            "challenger_ham_fpr": entry.get("challenger_ham_fpr"),
             "champion_f1": champion.get("metrics", {}).get("f1"),
             "challenger_f1": challenger.get("metrics", {}).get("f1"),
             "mcnemar_b": entry.get("mcnemar_b"), "mcnemar_c": entry.get("mcnemar_c"),

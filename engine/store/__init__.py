@@ -2,7 +2,8 @@
 
 One module per concern: ``connection`` (opening with back-off, transactions), ``schema``
 (migrations), ``spool`` (durable logging and ingestion), ``predictions`` (windows, feedback,
-daily aggregates), ``events`` (snapshots, decisions, retrainings, approvals, job runs),
+daily aggregates), ``labels`` (bulk label imports), ``evaluation`` (the growing held-out
+evaluation set), ``events`` (snapshots, decisions, retrainings, approvals, job runs),
 ``audit_log`` (the hash chain's table), ``analyst`` (read-only SQL, export), ``codec`` (rows
 to records); ``history`` composes them into ``Store``.
 

@@ -62,6 +62,7 @@ class SchemaMixin(StoreBase):
                 con.execute("COMMIT")
                 logger.info("applied migration %s", name)
                 current = version
+        self.ensure_audit_key()
         self.recover_spool()
         return current
 

@@ -16,7 +16,7 @@ import pytest
 from engine.config import load_settings
 from engine.errors import ConflictError, NotFound
 from engine.monitoring import estimate_accuracy, measured_accuracy
-from engine.rules import DEPLOY, KEEP, NO_ACTION, PENDING_APPROVAL, RETRAIN
+from engine.rules import DEPLOY, INSUFFICIENT_DATA, KEEP, NO_ACTION, PENDING_APPROVAL, RETRAIN
 from engine.services import Services
 from tests.cli_helpers import run_cli
 
@@ -32,10 +32,11 @@ def services(trained_home: Path) -> Services:
     sut.close()
 
 
-def test_too_small_a_window_is_a_recorded_no_action(services: Services) -> None:
+def test_too_small_a_window_is_recorded_as_insufficient_data(services: Services) -> None:
     services.simulate(messages=50, seed=1)
     result = services.check_now(trigger="operator")
-    assert result.decision.decision == NO_ACTION
+    assert result.decision.decision == INSUFFICIENT_DATA
+    assert result.decision.outcome == "no action"
     assert "below the minimum of 200" in result.decision.reasons[0]
     assert result.snapshot is None
     assert services.decisions(1)[0].id == result.decision.id
@@ -74,7 +75,7 @@ def test_without_labels_accuracy_is_an_estimate_with_an_interval(services: Servi
 
 
 def test_drift_without_retrain_flag_only_decides(services: Services) -> None:
-    services.simulate(messages=400, drift=0.5, seed=6)
+    services.simulate(messages=400, drift=0.5, label_rate=0.6, seed=6)
     result = services.check_now(retrain=False)
     assert result.decision.decision == RETRAIN
     assert "drift" in result.decision.reasons[0].lower()
@@ -240,6 +241,12 @@ def test_a_second_retrain_during_a_running_one_is_refused(trained_home: Path) ->
     services = Services(load_settings())
     proc = _retrain_subprocess(trained_home)
     _wait_for_lock(services, proc)
+    # The lock is also held for a moment by the subprocess's start-up recovery: wait until
+    # its retrain has really started (its event is recorded) before competing for it.
+    deadline = time.monotonic() + 60
+    while not services.store.running_retrainings():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
     with pytest.raises(ConflictError, match="already running"):
         services.retrain(trigger="operator")
     out, err = proc.communicate(timeout=120)
