@@ -178,3 +178,22 @@ def test_prune_in_small_batches_prunes_every_old_text_once(services: Services) -
     assert pruned == sum(r.ts < cutoff for r in records)
     assert services.store.texts_older_than(cutoff) == 0
     assert services.store.pruned_texts() == pruned
+
+
+def test_the_scheduler_prunes_daily_at_0415_utc(services: Services) -> None:
+    from engine.scheduling import SimulatedScheduler
+
+    records = _traffic(services, days=40, per_day=5)
+    clock = services.clock
+    assert isinstance(clock, SimulatedClock)
+    jobs = [job for job in services.scheduled_jobs(start=NOW) if job.id == "prune"]
+    scheduler = SimulatedScheduler(jobs, services.store, clock)
+
+    runs = scheduler.advance_to(NOW + timedelta(days=2))
+
+    assert [(r.scheduled_at, r.outcome) for r in runs] == [
+        (datetime(2026, 6, 2, 4, 15), "ok"), (datetime(2026, 6, 3, 4, 15), "ok")]
+    first_cutoff = datetime(2026, 6, 2, 4, 15) - timedelta(days=30)
+    assert runs[0].detail.startswith(f"{sum(r.ts < first_cutoff for r in records)} texts pruned")
+    prunes = [r for r in services.audit_records() if r.action == "retention.prune"]
+    assert [r.actor for r in prunes] == ["scheduler", "scheduler"]
