@@ -992,6 +992,7 @@ class Services:
             self.audit("retention.prune", "predictions", {
                 "cutoff": report.cutoff.isoformat(timespec="seconds"),
                 "text_days": report.text_days, "texts_pruned": report.texts_pruned,
+                "evaluation_texts_dropped": report.evaluation_texts_dropped,
                 "references_dropped": list(report.references_dropped),
                 "caches_dropped": report.caches_dropped},
                 f"texts older than {report.text_days} days replaced by their keyed hash; "
