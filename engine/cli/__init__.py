@@ -19,15 +19,18 @@ import click
 
 from engine import __version__
 from engine.cli import (
+    baseline_cmd,
     config_cmd,
     console_cmd,
     dashboard_cmd,
     data,
     demo_cmd,
     drift_cmd,
+    feedback_cmd,
     home_cmds,
     models,
     monitor_cmds,
+    replay_cmd,
     serve_cmd,
     store_cmds,
     up_cmd,
@@ -56,9 +59,11 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 
 for _group in (config_cmd.commands + data.commands + models.commands
-               + store_cmds.commands + drift_cmd.commands + monitor_cmds.commands
+               + store_cmds.commands + feedback_cmd.commands + drift_cmd.commands
+               + monitor_cmds.commands
                + serve_cmd.commands + demo_cmd.commands + console_cmd.commands
-               + dashboard_cmd.commands + up_cmd.commands + home_cmds.commands):
+               + dashboard_cmd.commands + up_cmd.commands + home_cmds.commands
+               + baseline_cmd.commands + replay_cmd.commands):
     cli.add_command(_group)
 
 
