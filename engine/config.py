@@ -8,7 +8,8 @@ source                      how
 defaults                    the field defaults below
 ``spamops.toml``            in the working directory, or the file named by
                             ``SPAMOPS_CONFIG``; tables ``[thresholds]``,
-                            ``[monitoring]``, ``[server]``, ``[dashboard]``
+                            ``[monitoring]``, ``[server]``, ``[dashboard]``,
+                            ``[notify]`` with ``[[notify.webhooks]]``
 environment                 ``SPAMOPS_<KEY>``; nested keys with ``__``, e.g.
                             ``SPAMOPS_THRESHOLDS__DRIFT=0.2``
 ==========================  ==================================================
@@ -36,6 +37,7 @@ from pydantic_settings import (
 )
 
 from engine.errors import ConfigError
+from engine.notify.config import NotifySettings
 
 UCI_DATASET_URL = "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip"
 """Where real users download the UCI SMS Spam Collection from."""
@@ -148,6 +150,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     server: ServerSettings = ServerSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    notify: NotifySettings = NotifySettings()
 
     @field_validator("api_key")
     @classmethod
@@ -259,8 +262,10 @@ def _config_error(exc: ValidationError, path: Path) -> ConfigError:
     key = ".".join(str(part) for part in first["loc"])
     source = _source_of(key, _read_toml(path), path)
     shown = first.get("input")
-    if "api_key" in key:
+    if "api_key" in key or "secret" in key:
         shown = "***"
+    if isinstance(shown, dict | list | tuple):  # a whole table: may hold secrets, and is long
+        return ConfigError(f"invalid config value {key} (from {source}): {first['msg']}")
     return ConfigError(f"invalid config value {key}={shown!r} (from {source}): {first['msg']}")
 
 
@@ -284,6 +289,9 @@ def _source_of(key: str, toml_data: dict[str, Any], path: Path) -> str:
         return f"env {env_name}"
     node: Any = toml_data
     for part in key.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]  # [[notify.webhooks]] entries are addressed by index
+            continue
         if not isinstance(node, dict) or part not in node:
             return "default"
         node = node[part]
@@ -305,6 +313,13 @@ def _field_docs(model: type[BaseModel]) -> dict[str, str]:
     return {name: (field.description or "") for name, field in model.model_fields.items()}
 
 
+def _shown(value: Any) -> Any:
+    """A value as ``config show`` and the audit trail see it: webhooks without their secret."""
+    if isinstance(value, tuple) and value and all(hasattr(v, "public") for v in value):
+        return [v.public() for v in value]
+    return value
+
+
 def describe(settings: Settings) -> list[ConfigValue]:
     """List every effective value with the source that set it and its documentation."""
     path = config_file_path()
@@ -319,7 +334,7 @@ def describe(settings: Settings) -> list[ConfigValue]:
                 key = f"{name}.{sub}"
                 values.append(
                     ConfigValue(
-                        key, getattr(value, sub), _source_of(key, toml_data, path),
+                        key, _shown(getattr(value, sub)), _source_of(key, toml_data, path),
                         env_var_for(key), sub_docs.get(sub, ""),
                     )
                 )
