@@ -15,7 +15,7 @@ Every trigger (the schedule, an operator, the API, the demo) runs the same ``Mon
 
 Each step is recorded: the store (snapshot, decision, retraining event, approval), the audit
 trail, and ``<home>/logs/monitor.log`` with timestamps from the engine clock. This module
-decides nothing by itself (that is ``rules.py``) and opens no database (that is ``store.py``).
+decides nothing by itself (that is ``rules.py``) and opens no database (that is ``engine.store``).
 """
 
 from __future__ import annotations

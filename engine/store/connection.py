@@ -1,0 +1,167 @@
+"""Connections to the history file: open with back-off, one at a time per process.
+
+Owns how a DuckDB connection is opened (read-only or read-write, retried with jittered
+exponential back-off while another process holds the file), the per-process lock that keeps
+connections short and never mixed, transactions, and the small read helpers every other
+concern of the store builds on (``StoreBase``). It must not know any table but through the
+SQL its callers pass in.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import pandas as pd
+
+from engine.clock import Clock
+from engine.errors import StoreBusy, StoreError
+
+_MAX_BACKOFF = 0.1
+"""Longest single wait between two open attempts: short, so a freed file is taken quickly."""
+
+PROCESS_LOCK = threading.RLock()
+"""One connection at a time per process: DuckDB refuses a read-only and a read-write
+connection to the same file within one process, and this also keeps every connection short."""
+
+R = TypeVar("R")
+
+
+# Errors ------------------------------------------------------------------------------------
+def one_line(exc: BaseException) -> str:
+    """DuckDB's message without the ``LINE 1: ...`` excerpt and caret, on one line."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    kept = [line for line in lines if line and not line.startswith("LINE ")
+            and set(line) != {"^"}]
+    return " ".join(kept) or type(exc).__name__
+
+
+def is_lock_conflict(exc: duckdb.Error) -> bool:
+    message = str(exc)
+    return ("Could not set lock" in message or "Conflicting lock" in message
+            or "different configuration" in message)
+
+
+def holder_of(exc: BaseException) -> str:
+    match = re.search(r"\(PID (\d+)\)", str(exc))
+    return f" (held by PID {match.group(1)})" if match else ""
+
+
+
+
+class StoreBase(abc.ABC):
+    """What every part of the store shares: where the file is, the clock, and connections.
+
+    ``Store`` (``engine.store.history``) is composed of this base and one mixin per concern;
+    each mixin reaches the database only through the methods below.
+    """
+
+    db_path: Path
+    spool_dir: Path
+    clock: Clock
+    read_only: bool
+    busy_timeout: float
+
+    @abc.abstractmethod
+    def recover_spool(self) -> int:
+        """Ingest segments left by dead processes (``engine.store.spool``)."""
+
+    @abc.abstractmethod
+    def _flush_if_pending(self) -> None:
+        """Ingest this process's spool before a read that must see its own writes."""
+
+    # Connections ---------------------------------------------------------------------------
+    def _require_database(self) -> None:
+        if not self.db_path.exists():
+            raise StoreError(f"no database at {self.db_path}: run `spamops setup-database` "
+                             "first")
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.002
+        while True:
+            try:
+                return duckdb.connect(str(self.db_path), read_only=read_only)
+            except duckdb.Error as exc:
+                if not is_lock_conflict(exc):
+                    raise StoreError(f"cannot open {self.db_path}: {one_line(exc)}") from None
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise StoreBusy(
+                        f"the database {self.db_path} stayed locked by another process"
+                        f"{holder_of(exc)} for {self.busy_timeout:g} s; try again, or stop "
+                        "the process that holds it") from None
+                time.sleep(min(delay * random.uniform(0.5, 1.5), remaining))
+                delay = min(delay * 2, _MAX_BACKOFF)
+
+    @contextlib.contextmanager
+    def _connection(self, *, write: bool,
+                    create: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection; DuckDB errors inside become one-line ``StoreError``."""
+        if write and self.read_only:
+            raise StoreError("this store was opened read-only")
+        if not create:
+            self._require_database()
+        with PROCESS_LOCK:
+            con = self._open(read_only=not write)
+            try:
+                yield con
+            except duckdb.Error as exc:
+                raise StoreError(f"store operation failed: {one_line(exc)}") from None
+            finally:
+                con.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._connection(write=True) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def _records(self, sql: str, params: Sequence[Any],
+                 decode: Callable[[dict[str, Any]], R]) -> list[R]:
+        with self._connection(write=False) as con:
+            cursor = con.execute(sql, list(params))
+            columns = [d[0] for d in cursor.description or ()]
+            rows = cursor.fetchall()
+        return [decode(dict(zip(columns, row, strict=True))) for row in rows]
+
+    def _upsert(self, table: str, row: dict[str, Any]) -> None:
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self._transaction() as con:
+            con.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})",
+                        list(row.values()))
+
+    def query_frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """Engine-internal read helper (aggregations): the result as a DataFrame."""
+        with self._connection(write=False) as con:
+            return con.execute(sql, list(params or [])).df()
+
+    @staticmethod
+    def window_clause(column: str, since: datetime | None, until: datetime | None, *,
+                      by_day: bool = False) -> tuple[str, list[Any]]:
+        """A ``WHERE`` clause: ``since <= column < until``; ``by_day`` compares whole days,
+        ``day(since) <= column <= day(until)`` (for the daily aggregates)."""
+        bound, upper = ("CAST(? AS DATE)", "<=") if by_day else ("?", "<")
+        clauses, params = [], []
+        if since is not None:
+            clauses.append(f"{column} >= {bound}")
+            params.append(since)
+        if until is not None:
+            clauses.append(f"{column} {upper} {bound}")
+            params.append(until)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params

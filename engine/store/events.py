@@ -1,0 +1,157 @@
+"""Monitoring's own history: drift snapshots, decisions, retrainings, approvals, job runs,
+model versions.
+
+Owns the typed writes (insert or replace by id) and reads of those tables. It must not decide
+anything: monitoring hands in finished records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from typing import Any
+
+from engine.errors import InvalidInput, NotFound
+from engine.records import Approval, Decision, DriftSnapshot, JobRun, RetrainingEvent
+from engine.store.codec import (
+    decode_approval,
+    decode_decision,
+    decode_job_run,
+    decode_retraining,
+    decode_snapshot,
+    dumps,
+    plain,
+    row_of,
+)
+from engine.store.connection import StoreBase
+
+
+class EventsMixin(StoreBase):
+    """Snapshots, decisions, retraining events, approvals, job runs, model versions."""
+
+    # Drift snapshots -----------------------------------------------------------------------
+    def save_snapshot(self, snapshot: DriftSnapshot) -> None:
+        """Insert (or replace, by id) a drift snapshot."""
+        self._upsert("drift_snapshots", row_of(snapshot, ("new_patterns",)))
+
+    def snapshots(self, limit: int = 100, since: datetime | None = None,
+                  until: datetime | None = None) -> list[DriftSnapshot]:
+        """Drift snapshots in the window, newest first."""
+        where, params = self.window_clause("ts", since, until)
+        return self._records(f"SELECT * FROM drift_snapshots{where} ORDER BY ts DESC, id "
+                             f"LIMIT {int(limit)}", params, decode_snapshot)
+
+    def latest_snapshot(self) -> DriftSnapshot | None:
+        """The newest drift snapshot, if any."""
+        found = self.snapshots(limit=1)
+        return found[0] if found else None
+
+    # Decisions -----------------------------------------------------------------------------
+    def save_decision(self, decision: Decision) -> None:
+        """Insert (or replace, by id) a monitoring decision."""
+        self._upsert("decisions", row_of(decision, ("reasons", "thresholds")))
+
+    def update_decision(self, id: str, **fields: Any) -> Decision:
+        """Change some fields of a decision (e.g. ``outcome``, ``retraining_id``).
+
+        Raises:
+            InvalidInput: a field name that ``Decision`` does not have.
+            NotFound: no decision with this id.
+        """
+        known = {f.name for f in dataclasses.fields(Decision)} - {"id"}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise InvalidInput(f"a decision has no field {unknown[0]!r}")
+        if fields:
+            values = {k: (dumps(plain(v)) if k in ("reasons", "thresholds") else v)
+                      for k, v in fields.items()}
+            assignments = ", ".join(f"{k} = ?" for k in values)
+            with self._transaction() as con:
+                row = con.execute(f"UPDATE decisions SET {assignments} WHERE id = ?",
+                                  [*values.values(), id]).fetchone()
+                if not row or not row[0]:
+                    raise NotFound(f"no decision {id!r}")
+        found = self._records("SELECT * FROM decisions WHERE id = ?", [id], decode_decision)
+        if not found:
+            raise NotFound(f"no decision {id!r}")
+        return found[0]
+
+    def decisions(self, limit: int = 50, since: datetime | None = None) -> list[Decision]:
+        """Monitoring decisions, newest first."""
+        where, params = self.window_clause("ts", since, None)
+        return self._records(f"SELECT * FROM decisions{where} ORDER BY ts DESC, id "
+                             f"LIMIT {int(limit)}", params, decode_decision)
+
+    def last_decision(self) -> Decision | None:
+        """The newest decision, if any."""
+        found = self.decisions(limit=1)
+        return found[0] if found else None
+
+    # Retraining, approvals, jobs, model versions -------------------------------------------
+    def save_retraining(self, event: RetrainingEvent) -> None:
+        """Insert or replace (by id) a retraining event."""
+        self._upsert("retraining_events", row_of(event, ("comparison", "lineage")))
+
+    def retraining(self, id: str) -> RetrainingEvent:
+        """One retraining event. Raises ``NotFound``."""
+        found = self._records("SELECT * FROM retraining_events WHERE id = ?", [id],
+                              decode_retraining)
+        if not found:
+            raise NotFound(f"no retraining {id!r}")
+        return found[0]
+
+    def retraining_events(self, limit: int = 50) -> list[RetrainingEvent]:
+        """Retraining events, newest first."""
+        return self._records("SELECT * FROM retraining_events ORDER BY started_at DESC, id "
+                             f"LIMIT {int(limit)}", [], decode_retraining)
+
+    def running_retrainings(self) -> list[RetrainingEvent]:
+        """Retraining events still marked ``running`` (possibly interrupted by a crash)."""
+        return self._records("SELECT * FROM retraining_events WHERE status = 'running' "
+                             "ORDER BY started_at", [], decode_retraining)
+
+    def save_approval(self, approval: Approval) -> None:
+        """Insert or replace (by id) an approval."""
+        self._upsert("approvals", row_of(approval, ("comparison",)))
+
+    def approval(self, id: str) -> Approval:
+        """One approval. Raises ``NotFound``."""
+        found = self._records("SELECT * FROM approvals WHERE id = ?", [id], decode_approval)
+        if not found:
+            raise NotFound(f"no approval {id!r}")
+        return found[0]
+
+    def approvals(self, status: str | None = None) -> list[Approval]:
+        """Approvals (optionally only those with ``status``), newest first."""
+        where, params = ("", []) if status is None else (" WHERE status = ?", [status])
+        return self._records(f"SELECT * FROM approvals{where} ORDER BY created_at DESC, id",
+                             params, decode_approval)
+
+    def record_job_run(self, run: JobRun) -> None:
+        """Insert or replace (by id) a scheduler job run."""
+        self._upsert("job_runs", row_of(run))
+
+    def job_runs(self, limit: int = 50, job: str | None = None) -> list[JobRun]:
+        """Job runs (optionally of one job), newest first."""
+        where, params = ("", []) if job is None else (" WHERE job = ?", [job])
+        return self._records(f"SELECT * FROM job_runs{where} ORDER BY started_at DESC, id "
+                             f"LIMIT {int(limit)}", params, decode_job_run)
+
+    def record_model_version(self, version: int, run_id: str, registered_at: datetime,
+                             metrics: dict[str, Any], lineage: dict[str, Any]) -> None:
+        """Remember a registered model version (upsert by version)."""
+        self._upsert("model_versions", {
+            "version": version, "run_id": run_id, "registered_at": registered_at,
+            "metrics": dumps(metrics), "lineage": dumps(lineage)})
+
+    def model_versions_seen(self) -> list[dict[str, Any]]:
+        """Every model version recorded, oldest first: version, run_id, registered_at,
+        metrics, lineage."""
+        def decode(row: dict[str, Any]) -> dict[str, Any]:
+            row["metrics"] = json.loads(row["metrics"])
+            row["lineage"] = json.loads(row["lineage"])
+            return row
+
+        return self._records("SELECT * FROM model_versions ORDER BY version", [], decode)
+

@@ -1,0 +1,77 @@
+"""Schema and migrations: the numbered ``engine/sql/NNN_*.sql`` files, run in order.
+
+Owns ``schema_version`` and applying migrations (each in its own transaction with its version
+row; idempotent). A released migration is never edited: a change is a new file.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from importlib import resources
+
+from engine.errors import StoreError
+from engine.store.connection import StoreBase
+
+logger = logging.getLogger("spamops.store")
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """The numbered migration files shipped in ``engine/sql``: (version, name, sql)."""
+    found = []
+    for entry in resources.files("engine").joinpath("sql").iterdir():
+        match = re.fullmatch(r"(\d{3})_(\w+)\.sql", entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+SCHEMA_VERSION = max(version for version, _, _ in migrations())
+"""The schema version this code expects (the highest migration shipped)."""
+
+
+class SchemaMixin(StoreBase):
+    """Create or upgrade the schema; report its version."""
+
+    # Schema --------------------------------------------------------------------------------
+    def migrate(self) -> int:
+        """Create or upgrade the schema (idempotent), recover orphan spool segments.
+
+        Returns:
+            The schema version now in place.
+        """
+        if self.read_only:
+            raise StoreError("a read-only store cannot migrate: run `spamops setup-database`")
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connection(write=True, create=True) as con:
+            con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY "
+                        "KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
+            row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+            current = int(row[0]) if row else 0
+            for version, name, sql in migrations():
+                if version <= current:
+                    continue
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    con.execute(sql)
+                    con.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
+                                [version, name, self.clock.now()])
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+                logger.info("applied migration %s", name)
+                current = version
+        self.recover_spool()
+        return current
+
+    def schema_version(self) -> int:
+        """The schema version of the database file (0 before the first migration)."""
+        with self._connection(write=False) as con:
+            exists = con.execute("SELECT count(*) FROM duckdb_tables() "
+                                 "WHERE table_name = 'schema_version'").fetchone()
+            if not exists or not exists[0]:
+                return 0
+            row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+        return int(row[0]) if row else 0
+

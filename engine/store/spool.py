@@ -1,0 +1,351 @@
+"""Durable prediction logging: this process's spool segments and their exactly-once ingestion.
+
+Owns the append-only JSON-lines segments under the spool directory (one ``os.write`` per
+call, flock-held while owned), the flush thread that ingests closed segments into
+``predictions`` together with their ``spool_segments`` ledger rows in one transaction, and the
+recovery of segments left by dead processes. Design and limits: docs/architecture.md,
+"Durable prediction logging: the spool".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import io
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.json as pa_json
+
+from engine.errors import StoreError
+from engine.records import PredictionRecord
+from engine.store.connection import StoreBase
+
+logger = logging.getLogger("spamops.store")
+
+SEGMENT_SUFFIX = ".jsonl"
+"""Spool segments ready to be ingested (or being written) end in this suffix."""
+
+ORPHAN_SCAN_SECONDS = 30.0
+"""How often the flush thread looks for segments left behind by dead processes."""
+
+_PREDICTION_COLUMNS = ("id", "ts", "text", "model_version", "label", "spam_probability",
+                       "latency_ms", "source")
+_SPOOL_SCHEMA = pa.schema([
+    ("id", pa.string()), ("ts", pa.timestamp("us")), ("text", pa.string()),
+    ("model_version", pa.int32()), ("label", pa.string()), ("spam_probability", pa.float64()),
+    ("latency_ms", pa.float64()), ("source", pa.string()),
+])
+
+
+@dataclasses.dataclass
+class Segment:
+    """A spool file this process owns: it holds an exclusive flock on it until it is gone."""
+
+    path: Path
+    fd: int
+    rows: int = 0
+
+
+class Spool:
+    """This process's append-only segments under ``spool_dir``.
+
+    The open segment receives every logged record with one ``os.write`` per call (so the OS
+    has it when the call returns; a SIGKILL cannot lose it). ``rotate`` closes it for
+    ingestion and keeps its flock, so no other process treats it as an orphan.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+        self._token = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._seq = 0
+        self._current: Segment | None = None
+        self._closed: list[Segment] = []
+
+    def _open_segment(self) -> Segment:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._seq += 1
+        name = f"{self._token}-{self._seq:06d}"
+        # Create under a name recovery ignores, lock, then rename: a segment is never visible
+        # to other processes without its lock.
+        temporary = self.directory / f".{name}.new"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path = self.directory / f"{name}{SEGMENT_SUFFIX}"
+        os.rename(temporary, path)
+        return Segment(path, fd)
+
+    def append(self, data: bytes, rows: int) -> None:
+        """Write whole lines to the open segment (opening one if needed)."""
+        with self._lock:
+            if self._current is None:
+                self._current = self._open_segment()
+            view = memoryview(data)
+            while view:
+                written = os.write(self._current.fd, view)
+                view = view[written:]
+            self._current.rows += rows
+
+    def pending_rows(self) -> int:
+        """Rows written but not yet handed over to ingestion or ingested."""
+        with self._lock:
+            current = self._current.rows if self._current else 0
+            return current + sum(s.rows for s in self._closed)
+
+    def rotate(self) -> list[Segment]:
+        """Close the open segment (if it has rows) and return every closed, owned segment."""
+        with self._lock:
+            if self._current is not None and self._current.rows > 0:
+                self._closed.append(self._current)
+                self._current = None
+            return list(self._closed)
+
+    def owned_names(self) -> set[str]:
+        """Names of the segments this process holds."""
+        with self._lock:
+            owned = {s.path.name for s in self._closed}
+            if self._current is not None:
+                owned.add(self._current.path.name)
+            return owned
+
+    def done(self, segments: Iterable[Segment]) -> None:
+        """Delete ingested segments and release their locks."""
+        finished = list(segments)
+        with self._lock:
+            self._closed = [s for s in self._closed if s not in finished]
+        for segment in finished:
+            with contextlib.suppress(FileNotFoundError):
+                segment.path.unlink()
+            os.close(segment.fd)
+
+    def release(self) -> None:
+        """Drop every lock; files with rows stay for the next start to recover."""
+        with self._lock:
+            segments = self._closed + ([self._current] if self._current else [])
+            self._closed, self._current = [], None
+        for segment in segments:
+            if segment.rows == 0:
+                with contextlib.suppress(FileNotFoundError):
+                    segment.path.unlink()
+            os.close(segment.fd)
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+"""Built once: ``json.dumps`` with options builds a new encoder per call (~2 µs)."""
+
+
+def _encode(record: PredictionRecord) -> bytes:
+    return (_ENCODER.encode({
+        "id": record.id, "ts": record.ts.isoformat(), "text": record.text,
+        "model_version": record.model_version, "label": record.label,
+        "spam_probability": record.spam_probability, "latency_ms": record.latency_ms,
+        "source": record.source,
+    }) + "\n").encode("utf-8")
+
+
+def read_segment(path: Path) -> pa.Table:
+    """The acknowledged records of a spool segment as an Arrow table.
+
+    A last line without its newline was cut short by a crash while being written, so the
+    caller was never told it was logged: it is skipped with a warning, as is any line that is
+    not valid JSON.
+    """
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        logger.warning("spool segment %s ends with a truncated record (%d bytes): skipped",
+                       path.name, len(data) - end)
+        data = data[:end]
+    if not data:
+        return _SPOOL_SCHEMA.empty_table()
+    options = pa_json.ParseOptions(explicit_schema=_SPOOL_SCHEMA,
+                                   unexpected_field_behavior="ignore")
+    try:
+        return pa_json.read_json(io.BytesIO(data), parse_options=options)
+    except pa.ArrowInvalid:
+        return _read_segment_lines(path, data, options)
+
+
+def _read_segment_lines(path: Path, data: bytes, options: pa_json.ParseOptions) -> pa.Table:
+    tables = []
+    for number, line in enumerate(data.splitlines(keepends=True), start=1):
+        try:
+            tables.append(pa_json.read_json(io.BytesIO(line), parse_options=options))
+        except pa.ArrowInvalid:
+            logger.warning("spool segment %s line %d is not a valid record: skipped",
+                           path.name, number)
+    return pa.concat_tables(tables) if tables else _SPOOL_SCHEMA.empty_table()
+
+
+class SpoolMixin(StoreBase):
+    """Log predictions to the spool; flush, recover and close it."""
+
+    _spool: Spool
+    _flush_lock: threading.Lock
+    _stop: threading.Event
+    _thread: threading.Thread | None
+    _thread_lock: threading.Lock
+    _last_orphan_scan: float
+    _closed: bool
+    flush_seconds: float
+
+    # Prediction logging --------------------------------------------------------------------
+    def log_prediction(self, rec: PredictionRecord) -> None:
+        """Append one prediction to the spool; it is in the OS when this returns."""
+        self._append(_encode(rec), 1)
+
+    def log_predictions(self, recs: Iterable[PredictionRecord]) -> None:
+        """Append many predictions to the spool with one write."""
+        lines = [_encode(r) for r in recs]
+        if lines:
+            self._append(b"".join(lines), len(lines))
+
+    def _append(self, data: bytes, rows: int) -> None:
+        if self.read_only:
+            raise StoreError("this store was opened read-only and cannot log predictions")
+        if self._closed:
+            raise StoreError("the store is closed")
+        self._spool.append(data, rows)
+        if self._thread is None:
+            self._start_thread()
+
+    def _start_thread(self) -> None:
+        with self._thread_lock:
+            if self._thread is not None or self._closed:
+                return
+            self._thread = threading.Thread(target=self._run_flusher, name="spamops-spool",
+                                            daemon=True)
+            self._thread.start()
+
+    def _run_flusher(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            try:
+                self.flush()
+                if time.monotonic() - self._last_orphan_scan >= ORPHAN_SCAN_SECONDS:
+                    self.recover_spool()
+            except Exception as exc:  # keep logging alive; segments stay for the next tick
+                logger.warning("spool flush failed, will retry: %s", exc)
+
+    def flush(self) -> int:
+        """Ingest everything this process has logged so far.
+
+        Returns:
+            Rows newly added to the store.
+        """
+        if self.read_only:
+            return 0
+        with self._flush_lock:
+            segments = self._spool.rotate()
+            if not segments:
+                return 0
+            added = self._ingest([(s.path, read_segment(s.path)) for s in segments])
+            self._spool.done(segments)
+            return added
+
+    def _flush_if_pending(self) -> None:
+        if not self.read_only and not self._closed and self._spool.pending_rows():
+            self.flush()
+
+    def _ingest(self, segments: Sequence[tuple[Path, pa.Table]]) -> int:
+        """Insert segments not yet listed in ``spool_segments``, with their rows there, in one
+        transaction: re-ingesting after a crash never duplicates a row."""
+        names = [path.name for path, _ in segments]
+        with self._transaction() as con:
+            listed = {row[0] for row in con.execute(
+                "SELECT name FROM spool_segments WHERE list_contains(?, name)",
+                [names]).fetchall()}
+            fresh = [(path, table) for path, table in segments if path.name not in listed]
+            if not fresh:
+                return 0
+            incoming = pa.concat_tables([table for _, table in fresh])
+            if incoming.num_rows:
+                con.register("incoming_predictions", incoming)
+                columns = ", ".join(_PREDICTION_COLUMNS)
+                con.execute(f"INSERT INTO predictions ({columns}) SELECT {columns} "
+                            "FROM incoming_predictions")
+                con.unregister("incoming_predictions")
+            now = self.clock.now()
+            ledger = pd.DataFrame({"name": [p.name for p, _ in fresh],
+                                   "ingested_at": [now] * len(fresh),
+                                   "rows": [t.num_rows for _, t in fresh]})
+            con.register("incoming_segments", ledger)
+            con.execute("INSERT INTO spool_segments SELECT name, ingested_at, rows "
+                        "FROM incoming_segments")
+            con.unregister("incoming_segments")
+            return int(incoming.num_rows)
+
+    def _orphan_candidates(self) -> list[Path]:
+        if not self.spool_dir.is_dir():
+            return []
+        owned = self._spool.owned_names()
+        return sorted(p for p in self.spool_dir.glob(f"*{SEGMENT_SUFFIX}")
+                      if p.name not in owned)
+
+    def recover_spool(self) -> int:
+        """Ingest segments left by processes that died (those whose flock can be taken).
+
+        Returns:
+            Rows newly added to the store.
+        """
+        if self.read_only:
+            return 0
+        self._last_orphan_scan = time.monotonic()
+        held: list[tuple[Path, int]] = []
+        try:
+            for path in self._orphan_candidates():
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except FileNotFoundError:
+                    continue  # ingested by its owner or another recovery meanwhile
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)  # a live process is writing or ingesting it
+                    continue
+                held.append((path, fd))
+            if not held:
+                return 0
+            added = self._ingest([(path, read_segment(path)) for path, _ in held])
+            for path, _ in held:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            if added:
+                logger.warning("recovered %d logged predictions from %d orphan spool "
+                               "segments", added, len(held))
+            return added
+        finally:
+            for _, fd in held:
+                os.close(fd)
+
+    def close(self) -> None:
+        """Stop the flush thread and ingest what is left; idempotent.
+
+        If the database stays busy, the segments are left on disk, unlocked, and the next
+        read-write store on this data home recovers them.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            if not self.read_only:
+                self.flush()
+        except StoreError as exc:
+            logger.warning("could not ingest the spool at close, it will be recovered on the "
+                           "next start: %s", exc)
+        finally:
+            self._spool.release()
+
