@@ -31,8 +31,10 @@ from engine.records import (
     DriftSnapshot,
     FeedbackRecord,
     JobRun,
+    OutboxDelivery,
     PredictionRecord,
     QueryResult,
+    ReceiverHealth,
     RetrainingEvent,
 )
 from engine.registry import AliasMove, ModelVersionInfo, Registry
@@ -41,6 +43,8 @@ from engine.training import TrainingData, TrainingResult, scorer_for, spam_proba
 if TYPE_CHECKING:
     from engine.drift import DetectorCache, DriftDetector, DriftReport
     from engine.monitoring import CheckResult, Monitor, MonitorLog, RetrainResult
+    from engine.notify.events import NotifyEvent
+    from engine.notify.sender import DeliveryResult, OutboxSender, PassSummary
     from engine.scheduling import HolderInfo, JobContext, JobSpec, SchedulerEvent, SchedulerHost
     from engine.store import Store
 
@@ -226,6 +230,8 @@ class Services:
         self._monitor_log: MonitorLog | None = None
         self._store_lock = threading.Lock()
         self._drift_cache: DetectorCache | None = None
+        self._sender: OutboxSender | None = None
+        self._enqueued = False
 
     @property
     def store(self) -> Store:
@@ -237,7 +243,9 @@ class Services:
 
                     store = Store(self.settings.db_path, self.settings.spool_dir,
                                   clock=self.clock, read_only=self.read_only,
-                                  flush_seconds=self.settings.server.log_flush_seconds)
+                                  flush_seconds=self.settings.server.log_flush_seconds,
+                                  notify=self.settings.notify)
+                    store.on_outbox_written(self._outbox_written)
                     if not self.read_only:
                         store.migrate()
                     self._store = store
@@ -271,7 +279,13 @@ class Services:
                            {"values": current, "changed": changed if last else {}}, reasoning)
 
     def close(self) -> None:
-        """Release resources held by this process (ingest the prediction spool)."""
+        """Release resources held by this process (ingest the prediction spool).
+
+        Stops the notification sender; a process without one (a CLI command) that enqueued
+        notifications makes one delivery pass first, so `spamops retrain` from cron tells its
+        receivers at once (what fails waits in the outbox for the next sender).
+        """
+        self._close_notifications()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -339,12 +353,17 @@ class Services:
     def rollback(self, *, actor: str | None = None,
                  reasoning: str = "rolled back by an operator") -> AliasMove:
         """Swap champion and previous."""
+        from engine.notify.events import rolled_back
+
         move = self.registry.rollback()
         self.champion.refresh()
+        who = actor or self.settings.operator_name
         self.audit("rollback", f"v{move.champion}", {"champion": move.champion,
                                                      "previous": move.previous,
                                                      "demoted": move.demoted},
-                   reasoning, actor=actor)
+                   reasoning, actor=who,
+                   events=rolled_back(self.clock.now(), move.champion, move.demoted, who,
+                                      reasoning))
         return move
 
     # Scoring -----------------------------------------------------------------------------
@@ -391,10 +410,11 @@ class Services:
         return self.store.export_parquet(directory)
 
     def audit(self, action: str, subject: str, details: dict[str, Any], reasoning: str,
-              actor: str | None = None) -> AuditRecord:
-        """Append a record to the audit trail (actor defaults to the operator name)."""
+              actor: str | None = None, events: Sequence[NotifyEvent] = ()) -> AuditRecord:
+        """Append a record to the audit trail (actor defaults to the operator name);
+        ``events`` go to the webhook outbox in the same transaction."""
         return self.store.append_audit(actor or self.settings.operator_name, action, subject,
-                                       details, reasoning)
+                                       details, reasoning, events=events)
 
     def audit_records(self, limit: int | None = None) -> list[AuditRecord]:
         """The audit trail in chain order (the newest ``limit`` records if given)."""
@@ -575,11 +595,33 @@ class Services:
         """A scheduler host running the monitoring and retraining jobs of this data home."""
         from engine.scheduling import SchedulerHost, SchedulerLock
 
+        standing_by = False
+
+        def relay(event: SchedulerEvent) -> None:
+            # A host that stood by and then became active took over from a holder that went
+            # away: worth telling people (issue 17), since that holder probably crashed.
+            nonlocal standing_by
+            if event.kind == "standby":
+                standing_by = True
+            elif event.kind == "active" and standing_by:
+                standing_by = False
+                self._record_takeover(event)
+            if on_event is not None:
+                on_event(event)
+
         return SchedulerHost(self.scheduled_jobs(), self.store,
                              SchedulerLock.for_home(self.settings.home), self.clock,
                              kind=kind, mode=mode,  # type: ignore[arg-type]
                              misfire_grace_seconds=self.settings.monitoring.misfire_grace_seconds,
-                             on_event=on_event)
+                             on_event=relay)
+
+    def _record_takeover(self, event: SchedulerEvent) -> None:
+        from engine.notify.events import scheduler_takeover
+
+        holder = event.holder.describe() if event.holder is not None else "this process"
+        self.audit("scheduler.takeover", holder, {"holder": holder}, event.message,
+                   actor="system",
+                   events=scheduler_takeover(self.clock.now(), holder, event.message))
 
     def scheduled_jobs(self, start: datetime | None = None) -> list[JobSpec]:
         """The monitoring (interval) and retraining (cron) jobs."""
@@ -730,3 +772,65 @@ class Services:
                        until: datetime | None = None) -> list[DailyAccuracy]:
         """Measured (by prediction day) and estimated (by check day) accuracy per UTC day."""
         return self.store.daily_accuracy(since, until)
+
+    # Notifications (issue 17): webhooks through the store's outbox --------------------------
+    def _outbox_written(self) -> None:
+        self._enqueued = True
+        if self._sender is not None:
+            self._sender.wake()
+
+    def _outbox_sender(self) -> OutboxSender:
+        if self._sender is None:
+            from engine.notify.sender import OutboxSender
+
+            self._sender = OutboxSender(self.store, self.settings.notify)
+        return self._sender
+
+    def start_notifier(self) -> bool:
+        """Deliver webhook events in a background thread of this long-lived process (serve,
+        monitor, console); ``False`` when no receiver is configured or the store is
+        read-only. Stopped by ``close``."""
+        if not self.settings.notify.webhooks or self.read_only:
+            return False
+        self._outbox_sender().start()
+        return True
+
+    def deliver_notifications(self) -> PassSummary:
+        """Deliver every due webhook event now, in the calling thread (``notify send``)."""
+        return self._outbox_sender().deliver_due()
+
+    def notify_test(self) -> list[DeliveryResult]:
+        """POST a test event to every configured receiver now (not through the outbox)."""
+        from engine.notify.events import test_event
+
+        return self._outbox_sender().send_test(lambda key: test_event(self.clock.now(), key))
+
+    def notify_status(self, limit: int = 200) -> tuple[list[ReceiverHealth],
+                                                       list[OutboxDelivery]]:
+        """Each receiver's delivery health, and the pending and failed deliveries."""
+        if not self._store_exists():
+            return [ReceiverHealth(h.key, 0, 0, 0, 0, "", None, None, None)
+                    for h in self.settings.notify.webhooks], []
+        return self.store.receiver_health(), self.store.outbox_deliveries(limit=limit)
+
+    def failing_receivers(self) -> list[ReceiverHealth]:
+        """Receivers retrying or given up on since their last success (console, dashboard)."""
+        if not self._store_exists():
+            return []
+        return [r for r in self.store.receiver_health() if r.failing]
+
+    def _close_notifications(self) -> None:
+        sender, self._sender = self._sender, None
+        if sender is None and self._enqueued and self._store is not None:
+            from engine.notify.sender import OutboxSender
+
+            sender = OutboxSender(self._store, self.settings.notify)
+        if sender is None:
+            return
+        try:
+            if not sender.running and self._enqueued:
+                sender.deliver_due()
+        except SpamopsError as exc:
+            logger.warning("notifications left in the outbox: %s", exc)
+        finally:
+            sender.stop()

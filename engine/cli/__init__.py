@@ -23,6 +23,7 @@ from engine.cli import (
     drift_cmd,
     models,
     monitor_cmds,
+    notify_cmd,
     serve_cmd,
     store_cmds,
     up_cmd,
@@ -47,6 +48,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 for _group in (config_cmd.commands + data.commands + models.commands
                + store_cmds.commands + drift_cmd.commands + monitor_cmds.commands
+               + notify_cmd.commands
                + serve_cmd.commands + demo_cmd.commands + console_cmd.commands
                + dashboard_cmd.commands + up_cmd.commands):
     cli.add_command(_group)

@@ -88,7 +88,7 @@ class PassSummary:
 def backoff_seconds(attempts: int, settings: NotifySettings,
                     jitter: Callable[[], float] = lambda: random.uniform(0.8, 1.2)) -> float:
     """Wait before attempt ``attempts + 1`` after ``attempts`` failures (>= 1)."""
-    base = settings.initial_backoff_seconds * 2 ** max(0, attempts - 1)
+    base: float = settings.initial_backoff_seconds * 2.0 ** max(0, attempts - 1)
     return min(base, settings.max_backoff_seconds) * jitter()
 
 

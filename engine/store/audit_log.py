@@ -6,12 +6,16 @@ record and appends the next in one read-write transaction, so the chain cannot f
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from engine import audit
 from engine.records import AuditRecord, AuditVerification
 from engine.store.codec import decode_audit, row_of
 from engine.store.connection import StoreBase
+
+if TYPE_CHECKING:
+    from engine.notify.events import NotifyEvent
 
 
 class AuditMixin(StoreBase):
@@ -19,8 +23,10 @@ class AuditMixin(StoreBase):
 
     # Audit ---------------------------------------------------------------------------------
     def append_audit(self, actor: str, action: str, subject: str, details: dict[str, Any],
-                     reasoning: str) -> AuditRecord:
-        """Append a record to the hash chain (reads the last hash in the same transaction)."""
+                     reasoning: str, *, events: Sequence[NotifyEvent] = ()) -> AuditRecord:
+        """Append a record to the hash chain (reads the last hash in the same transaction);
+        ``events`` go to the webhook outbox in that transaction too (for actions whose only
+        record is the audit trail: rollback, scheduler takeover)."""
         with self._transaction() as con:
             cursor = con.execute("SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1")
             columns = [d[0] for d in cursor.description or ()]
@@ -34,6 +40,8 @@ class AuditMixin(StoreBase):
             con.execute("INSERT INTO audit_log (seq, ts, actor, action, subject, details, "
                         "reasoning, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         list(stored.values()))
+            queued = self._enqueue(con, events) if events else 0
+        self._outbox_committed(queued)
         return record
 
     def audit_records(self, limit: int | None = None) -> list[AuditRecord]:

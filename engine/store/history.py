@@ -12,9 +12,11 @@ from pathlib import Path
 
 from engine.clock import Clock
 from engine.errors import StoreError
+from engine.notify.config import NotifySettings
 from engine.store.analyst import AnalystMixin
 from engine.store.audit_log import AuditMixin
 from engine.store.events import EventsMixin
+from engine.store.outbox import OutboxMixin
 from engine.store.predictions import PredictionsMixin
 from engine.store.schema import SchemaMixin
 from engine.store.spool import Spool, SpoolMixin
@@ -22,7 +24,7 @@ from engine.store.spool import Spool, SpoolMixin
 logger = logging.getLogger("spamops.store")
 
 
-class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
+class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, OutboxMixin, AnalystMixin,
             SchemaMixin):
     """The history of one data home: predictions, feedback, snapshots, decisions, audit...
 
@@ -35,17 +37,21 @@ class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, AnalystMixin,
         flush_seconds: how often the flush thread ingests the spool.
         busy_timeout: how long an operation waits for another process to release the file
             before raising ``StoreBusy``.
+        notify: the webhook receivers; events handed to the write methods become one outbox
+            row per subscribed receiver (none without receivers).
     """
 
     def __init__(self, db_path: Path, spool_dir: Path, *, clock: Clock,
                  read_only: bool = False, flush_seconds: float = 0.5,
-                 busy_timeout: float = 30.0) -> None:
+                 busy_timeout: float = 30.0, notify: NotifySettings | None = None) -> None:
         self.db_path = Path(db_path)
         self.spool_dir = Path(spool_dir)
         self.clock = clock
         self.read_only = read_only
         self.flush_seconds = flush_seconds
         self.busy_timeout = busy_timeout
+        self.notify = notify or NotifySettings()
+        self._outbox_listeners = []
         self._spool = Spool(self.spool_dir)
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
