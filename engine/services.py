@@ -140,6 +140,28 @@ class Overview:
     now: datetime
 
 
+@dataclass(frozen=True)
+class AlertGauges:
+    """What the Prometheus alert rules watch (``deploy/prometheus/spamops-rules.yml``), read
+    at scrape time. Times are naive UTC."""
+
+    last_check_at: datetime | None
+    """The newest monitoring decision (any trigger)."""
+    check_interval_seconds: float
+    accuracy: float | None
+    """The newest check's accuracy that has a value (measured or estimated)."""
+    accuracy_is_estimate: bool
+    accuracy_floor: float
+    accuracy_estimate_unreliable: bool
+    """That estimate was made on a drifted window (drift makes it optimistic)."""
+    pending_approvals: int
+    oldest_pending_approval_at: datetime | None
+    spool_segments: int
+    spool_bytes: int
+    scheduler_holder_present: bool
+    receivers: tuple[ReceiverHealth, ...]
+
+
 class ChampionCache:
     """The champion pipeline, re-checking the alias at most every ``refresh_seconds``.
 
@@ -834,3 +856,40 @@ class Services:
             logger.warning("notifications left in the outbox: %s", exc)
         finally:
             sender.stop()
+
+    def alert_gauges(self) -> AlertGauges:
+        """Everything the Prometheus alert rules need, in one read (``/metrics``).
+
+        The estimate counts as unreliable when its check saw drift above the threshold: the
+        mean-confidence estimate assumes the model is calibrated on this traffic, which drift
+        breaks (docs/architecture.md, "Monitoring").
+        """
+        holder = self.scheduler_holder() is not None
+        interval = self.settings.monitoring.interval_minutes * 60
+        floor = self.settings.thresholds.accuracy_floor
+        if not self._store_exists():
+            return AlertGauges(None, interval, None, True, floor, False, 0, None, 0, 0, holder,
+                               ())
+        decisions = self.store.decisions(50)
+        with_accuracy = next((d for d in decisions if d.accuracy is not None), None)
+        unreliable = False
+        if with_accuracy is not None and with_accuracy.accuracy_is_estimate:
+            flagged = getattr(with_accuracy, "accuracy_unreliable", None)
+            if flagged is not None:  # a check that judged its own estimate
+                unreliable = bool(flagged)
+            else:
+                threshold = with_accuracy.thresholds.get("drift")
+                unreliable = (with_accuracy.drift_score is not None and threshold is not None
+                              and with_accuracy.drift_score > float(threshold))
+        pending = self.store.approvals("pending")
+        segments, size = self.store.spool_backlog()
+        return AlertGauges(
+            last_check_at=decisions[0].ts if decisions else None,
+            check_interval_seconds=interval,
+            accuracy=with_accuracy.accuracy if with_accuracy else None,
+            accuracy_is_estimate=with_accuracy.accuracy_is_estimate if with_accuracy else True,
+            accuracy_floor=floor, accuracy_estimate_unreliable=unreliable,
+            pending_approvals=len(pending),
+            oldest_pending_approval_at=min((a.created_at for a in pending), default=None),
+            spool_segments=segments, spool_bytes=size, scheduler_holder_present=holder,
+            receivers=tuple(self.store.receiver_health()))
