@@ -36,9 +36,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS_PER_DELIVERY = 2.0
-"""A claim lasts this long per claimed delivery beyond its timeout, so a crashed sender's
-claims expire and another process takes them over."""
+LEASE_MARGIN_SECONDS = 5.0
+"""A claim lasts the POST's timeout plus this, per receiver of the round: long enough for the
+round, short enough that a crashed sender's claims soon pass to another process."""
 
 
 def wall_now() -> datetime:
@@ -50,17 +50,13 @@ class OutboxStore(Protocol):
     """What the sender needs from the store (``engine.store.Store`` implements it)."""
 
     def claim_outbox(self, *, now: datetime, lease_until: datetime,
-                     receivers: Sequence[str], limit: int) -> list[OutboxDelivery]:
-        """Lease up to ``limit`` due pending deliveries of ``receivers``, oldest first."""
+                     receivers: Sequence[str]) -> list[OutboxDelivery]:
+        """Lease the oldest pending delivery of each receiver, when it is due."""
         ...
 
     def record_delivery_attempt(self, delivery_id: str, *, at: datetime, error: str | None,
                                 next_attempt_at: datetime | None, give_up: bool) -> None:
         """Record one attempt: delivered (``error`` None), retry later, or give up."""
-        ...
-
-    def release_outbox(self, delivery_ids: Sequence[str]) -> None:
-        """Drop the lease of deliveries that were claimed but not attempted."""
         ...
 
 
@@ -112,11 +108,10 @@ class OutboxSender:
     """Delivers the outbox of one data home to the configured receivers."""
 
     def __init__(self, store: OutboxStore, settings: NotifySettings, *,
-                 now: Callable[[], datetime] = wall_now, batch: int = 100) -> None:
+                 now: Callable[[], datetime] = wall_now) -> None:
         self._store = store
         self._settings = settings
         self._now = now
-        self._batch = batch
         self._client: httpx.Client | None = None
         self._pass_lock = threading.Lock()
         self._wake = threading.Event()
@@ -136,63 +131,58 @@ class OutboxSender:
                                         follow_redirects=False, trust_env=False)
         return self._client
 
-    def deliver_due(self) -> PassSummary:
-        """Deliver every due delivery once (claim, POST, record); safe from any thread.
+    def deliver_due(self, max_rounds: int = 10_000) -> PassSummary:
+        """Deliver everything due now (claim, POST, record), in rounds of at most one
+        delivery per receiver, until no receiver has a due delivery left; safe from any
+        thread. A receiver that fails waits for its back-off; the others go on.
 
         Raises:
             StoreError: the store could not be read or written (callers in threads log it).
         """
-        if not self._settings.webhooks:
+        hooks = self._settings.webhooks
+        if not hooks:
             return PassSummary()
         with self._pass_lock:
             delivered = retrying = gave_up = 0
-            while True:
+            open_receivers = [hook.key for hook in hooks]
+            for _ in range(max_rounds):
+                if self._stop.is_set() or not open_receivers:
+                    break
                 now = self._now()
-                lease = now + timedelta(seconds=self._batch * (
-                    self._settings.timeout_seconds + LEASE_SECONDS_PER_DELIVERY))
-                claimed = self._store.claim_outbox(
-                    now=now, lease_until=lease,
-                    receivers=[hook.key for hook in self._settings.webhooks], limit=self._batch)
+                lease = now + timedelta(seconds=len(open_receivers) * (
+                    self._settings.timeout_seconds + LEASE_MARGIN_SECONDS))
+                claimed = self._store.claim_outbox(now=now, lease_until=lease,
+                                                   receivers=open_receivers)
                 if not claimed:
                     break
-                d, r, g = self._send_claimed(claimed)
-                delivered, retrying, gave_up = delivered + d, retrying + r, gave_up + g
-                if r or g or len(claimed) < self._batch:
-                    break  # a failing receiver waits for its back-off; the rest went out
+                for delivery in claimed:
+                    outcome = self._attempt(delivery)
+                    delivered += outcome == "delivered"
+                    retrying += outcome == "retrying"
+                    gave_up += outcome == "gave up"
+                    if outcome != "delivered":  # one failure per receiver and pass is enough
+                        open_receivers.remove(delivery.receiver)
             return PassSummary(delivered, retrying, gave_up)
 
-    def _send_claimed(self, claimed: Sequence[OutboxDelivery]) -> tuple[int, int, int]:
-        delivered = retrying = gave_up = 0
-        blocked: set[str] = set()
-        unattempted: list[str] = []
-        for delivery in claimed:
-            hook = self._settings.receiver(delivery.receiver)
-            if hook is None or delivery.receiver in blocked:
-                unattempted.append(delivery.id)
-                continue
-            result = post(self._http(), hook, NotifyEvent.from_json(delivery.payload))
-            at = self._now()
-            if result.ok:
-                self._store.record_delivery_attempt(delivery.id, at=at, error=None,
-                                                    next_attempt_at=None, give_up=False)
-                delivered += 1
-                continue
-            attempts = delivery.attempts + 1
-            give_up = at - delivery.created_at >= timedelta(hours=self._settings.give_up_hours)
-            retry_at = at + timedelta(seconds=backoff_seconds(attempts, self._settings))
-            self._store.record_delivery_attempt(delivery.id, at=at, error=result.error,
-                                                next_attempt_at=retry_at, give_up=give_up)
-            logger.warning("webhook %s: delivery of %s %s failed (%s), attempt %d%s",
-                           hook.key, delivery.event_type, delivery.event_id, result.error,
-                           attempts, "; giving up" if give_up else "")
-            if give_up:
-                gave_up += 1
-            else:
-                retrying += 1
-                blocked.add(delivery.receiver)  # keep its order: later events wait behind
-        if unattempted:
-            self._store.release_outbox(unattempted)
-        return delivered, retrying, gave_up
+    def _attempt(self, delivery: OutboxDelivery) -> str:
+        hook = self._settings.receiver(delivery.receiver)
+        if hook is None:  # not claimable: claim_outbox only takes configured receivers
+            return "skipped"
+        result = post(self._http(), hook, NotifyEvent.from_json(delivery.payload))
+        at = self._now()
+        if result.ok:
+            self._store.record_delivery_attempt(delivery.id, at=at, error=None,
+                                                next_attempt_at=None, give_up=False)
+            return "delivered"
+        attempts = delivery.attempts + 1
+        give_up = at - delivery.created_at >= timedelta(hours=self._settings.give_up_hours)
+        retry_at = at + timedelta(seconds=backoff_seconds(attempts, self._settings))
+        self._store.record_delivery_attempt(delivery.id, at=at, error=result.error,
+                                            next_attempt_at=retry_at, give_up=give_up)
+        logger.warning("webhook %s: delivery of %s %s failed (%s), attempt %d%s",
+                       hook.key, delivery.event_type, delivery.event_id, result.error,
+                       attempts, "; giving up" if give_up else "")
+        return "gave up" if give_up else "retrying"
 
     def send_test(self, event_for: Callable[[str], NotifyEvent]) -> list[DeliveryResult]:
         """POST a test event to every receiver now, bypassing the outbox."""

@@ -5,8 +5,8 @@
 connection, inside their transaction: the decision and its outbox rows commit together or not
 at all (the transactional outbox pattern). One row is written per event and subscribed
 receiver (``NotifySettings.subscribers``); with no receivers configured nothing is written.
-The sender (``engine.notify.sender``) reads and updates rows only through ``claim_outbox``,
-``record_delivery_attempt`` and ``release_outbox``. This module sends nothing and decides
+The sender (``engine.notify.sender``) reads and updates rows only through ``claim_outbox``
+and ``record_delivery_attempt``. This module sends nothing and decides
 nothing about retries (the sender computes back-off).
 """
 
@@ -80,13 +80,13 @@ class OutboxMixin(StoreBase):
 
     # The sender's side -------------------------------------------------------------------
     def claim_outbox(self, *, now: datetime, lease_until: datetime,
-                     receivers: Sequence[str], limit: int) -> list[OutboxDelivery]:
-        """Lease up to ``limit`` due pending deliveries of ``receivers``, oldest first.
+                     receivers: Sequence[str]) -> list[OutboxDelivery]:
+        """Lease the oldest pending delivery of each of ``receivers`` when it is due.
 
-        A row is due when its ``next_attempt_at`` has passed and nobody holds a lease on it.
-        A receiver with a pending row still backing off (failed, retry in the future) is
-        skipped entirely, so its events keep their order and a dead receiver gets one request
-        per back-off, not one per event.
+        Only a receiver's head (its oldest pending row) is ever claimed, so its events go out
+        in order; a head still backing off (failed, retry later) or leased by another sender
+        holds its receiver back, so a dead receiver gets one request per back-off, not one
+        per event. A lease that runs out (its sender died) makes the head claimable again.
         """
         if not receivers:
             return []
@@ -94,15 +94,13 @@ class OutboxMixin(StoreBase):
         with self._transaction() as con:
             cursor = con.execute(
                 "UPDATE outbox SET claimed_until = ? WHERE id IN ("
-                " SELECT o.id FROM outbox o"
-                " WHERE o.status = 'pending' AND o.next_attempt_at <= ?"
-                "  AND (o.claimed_until IS NULL OR o.claimed_until < ?)"
-                f" AND o.receiver IN ({marks})"
-                "  AND NOT EXISTS (SELECT 1 FROM outbox b WHERE b.receiver = o.receiver"
-                "   AND b.status = 'pending' AND b.attempts > 0 AND b.next_attempt_at > ?)"
-                f" ORDER BY o.seq LIMIT {int(limit)})"
+                " SELECT o.id FROM (SELECT arg_min(id, seq) AS id FROM outbox"
+                f"  WHERE status = 'pending' AND receiver IN ({marks}) GROUP BY receiver) h"
+                " JOIN outbox o ON o.id = h.id"
+                " WHERE o.next_attempt_at <= ?"
+                "  AND (o.claimed_until IS NULL OR o.claimed_until < ?))"
                 f" RETURNING {', '.join(_COLUMNS)}, seq",
-                [lease_until, now, now, *receivers, now])
+                [lease_until, *receivers, now, now])
             columns = [d[0] for d in cursor.description or ()]
             rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
         rows.sort(key=lambda row: row["seq"])
@@ -125,15 +123,6 @@ class OutboxMixin(StoreBase):
                       next_attempt_at or at, delivery_id]
         with self._transaction() as con:
             con.execute(sql, params)
-
-    def release_outbox(self, delivery_ids: Sequence[str]) -> None:
-        """Drop the lease of claimed deliveries that were not attempted."""
-        if not delivery_ids:
-            return
-        marks = ", ".join("?" for _ in delivery_ids)
-        with self._transaction() as con:
-            con.execute(f"UPDATE outbox SET claimed_until = NULL WHERE id IN ({marks})",
-                        list(delivery_ids))
 
     # Reads -------------------------------------------------------------------------------
     def outbox_has_table(self) -> bool:

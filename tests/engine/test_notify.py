@@ -19,7 +19,7 @@ from engine.notify import EVENT_TYPES, NotifyEvent, NotifySettings, Webhook
 from engine.notify import events as notify_events
 from engine.notify.payloads import render, slack_body
 from engine.notify.sender import OutboxSender, backoff_seconds
-from engine.records import Approval, Decision, DriftSnapshot, RetrainingEvent
+from engine.records import Decision, DriftSnapshot, RetrainingEvent
 from engine.store import Store
 from tests.cli_helpers import run_cli
 from tests.webhook_receiver import LoopbackReceiver
