@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -258,3 +259,32 @@ def test_notify_without_receivers_says_how_to_configure(
     result = run_cli(capsys, "notify", "send")
     assert result.code == 2
     assert "no webhook receivers configured" in result.err
+
+
+def test_a_scheduler_taking_over_from_a_holder_that_went_away_is_an_event(
+        data_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.scheduling import SchedulerLock
+    from engine.services import Services
+
+    monkeypatch.setenv("SPAMOPS_NOTIFY__WEBHOOKS",
+                       json.dumps([{"url": "http://127.0.0.1:9/hook", "name": "ops"}]))
+    services = Services(load_settings())
+    services.setup_database()
+    other = SchedulerLock.for_home(data_home)
+    assert other.acquire("console")  # another holder (its own open file: flock conflicts)
+    host = services.scheduler(kind="monitor")
+    try:
+        assert host.start() is False  # standing by
+        assert services.store.outbox_deliveries() == []
+        other.release()  # the holder goes away; the standby retries every 5 s
+        deadline = time.monotonic() + 20
+        while not host.status().active:
+            assert time.monotonic() < deadline, "never took over"
+            time.sleep(0.1)
+    finally:
+        host.shutdown()
+    [row] = services.store.outbox_deliveries()
+    event = NotifyEvent.from_json(row.payload)
+    assert event.type == "scheduler_takeover" and "monitor" in event.summary
+    assert services.store.last_audit("scheduler.takeover") is not None
+    services.close()
