@@ -315,8 +315,8 @@ def _field_docs(model: type[BaseModel]) -> dict[str, str]:
 
 def _shown(value: Any) -> Any:
     """A value as ``config show`` and the audit trail see it: webhooks without their secret."""
-    if isinstance(value, tuple) and value and all(hasattr(v, "public") for v in value):
-        return [v.public() for v in value]
+    if isinstance(value, tuple):  # a list, as it reads back from the audit trail's JSON
+        return [v.public() if hasattr(v, "public") else v for v in value]
     return value
 
 

@@ -851,6 +851,7 @@ class Services:
             return
         try:
             if not sender.running and self._enqueued:
+                self._enqueued = False
                 sender.deliver_due()
         except SpamopsError as exc:
             logger.warning("notifications left in the outbox: %s", exc)

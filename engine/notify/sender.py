@@ -49,6 +49,10 @@ def wall_now() -> datetime:
 class OutboxStore(Protocol):
     """What the sender needs from the store (``engine.store.Store`` implements it)."""
 
+    def outbox_due(self, *, now: datetime, receivers: Sequence[str]) -> int:
+        """How many pending deliveries are due and unleased (read-only)."""
+        ...
+
     def claim_outbox(self, *, now: datetime, lease_until: datetime,
                      receivers: Sequence[str]) -> list[OutboxDelivery]:
         """Lease the oldest pending delivery of each receiver, when it is due."""
@@ -145,6 +149,8 @@ class OutboxSender:
         with self._pass_lock:
             delivered = retrying = gave_up = 0
             open_receivers = [hook.key for hook in hooks]
+            if not self._store.outbox_due(now=self._now(), receivers=open_receivers):
+                return PassSummary()  # the idle poll: one read, no write transaction
             for _ in range(max_rounds):
                 if self._stop.is_set() or not open_receivers:
                     break

@@ -79,6 +79,18 @@ class OutboxMixin(StoreBase):
         return rows
 
     # The sender's side -------------------------------------------------------------------
+    def outbox_due(self, *, now: datetime, receivers: Sequence[str]) -> int:
+        """How many pending deliveries of ``receivers`` are due and unleased (a read: the
+        sender's idle poll costs no write transaction)."""
+        if not receivers or not self.outbox_has_table():
+            return 0
+        marks = ", ".join("?" for _ in receivers)
+        rows = self._records(
+            "SELECT count(*) AS n FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
+            f" AND (claimed_until IS NULL OR claimed_until < ?) AND receiver IN ({marks})",
+            [now, now, *receivers], lambda r: r)
+        return int(rows[0]["n"]) if rows else 0
+
     def claim_outbox(self, *, now: datetime, lease_until: datetime,
                      receivers: Sequence[str]) -> list[OutboxDelivery]:
         """Lease the oldest pending delivery of each of ``receivers`` when it is due.
@@ -126,11 +138,15 @@ class OutboxMixin(StoreBase):
 
     # Reads -------------------------------------------------------------------------------
     def outbox_has_table(self) -> bool:
-        """Whether the outbox exists (a database older than migration 011 has none)."""
+        """Whether the outbox exists (a database older than migration 011 has none, e.g.
+        under a read-only dashboard before any writer migrated); remembered once true."""
+        if getattr(self, "_outbox_seen", False):
+            return True
         with self._connection(write=False) as con:
             row = con.execute("SELECT count(*) FROM duckdb_tables() "
                               "WHERE table_name = 'outbox'").fetchone()
-        return bool(row and row[0])
+        self._outbox_seen = bool(row and row[0])
+        return self._outbox_seen
 
     def outbox_deliveries(self, statuses: Sequence[str] = ("pending", "failed"),
                           limit: int = 200) -> list[OutboxDelivery]:
