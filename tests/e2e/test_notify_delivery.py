@@ -10,14 +10,18 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from engine.clock import SystemClock
 from engine.config import load_settings
 from engine.notify import NotifyEvent
+from engine.notify.events import rolled_back
 from engine.rules import DEPLOY, PENDING_APPROVAL
 from engine.services import Services
+from engine.store import Store
 from tests.webhook_receiver import LoopbackReceiver
 
 SECRET = "receiver-shared-secret"
@@ -131,3 +135,26 @@ def test_an_event_of_a_process_killed_before_delivery_is_delivered_after_restart
         assert list(unique) == [row.event_id]
         assert unique[row.event_id]["subject"] == decision.id
         assert receiver.all_signed()
+
+
+def test_a_running_api_server_delivers_events_another_process_decided(
+        trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.server.test_live_server import start_server
+
+    with LoopbackReceiver(fail_first=1, secret=SECRET) as receiver:
+        _configure(monkeypatch, receiver.url)
+        server = start_server(trained_home)  # inherits the [notify] settings from the env
+        try:
+            settings = load_settings()
+            # Another process decides; it only writes the outbox (no sender of its own).
+            other = Store(settings.db_path, settings.spool_dir, clock=SystemClock(),
+                          notify=settings.notify)
+            [event] = rolled_back(datetime(2026, 3, 1, 12), 1, 2, "erin", "bad deploy")
+            assert other.enqueue_events([event]) == 1
+            other.close()
+            assert receiver.wait_for(lambda: event.event_id in receiver.unique_events(),
+                                     timeout=60), receiver.received
+            assert [r.answered for r in receiver.received[:2]] == [503, 200]
+            assert receiver.all_signed()
+        finally:
+            assert server.stop() in (0, 130)
