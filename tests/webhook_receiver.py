@@ -1,7 +1,7 @@
 """A real HTTP webhook receiver on loopback for the notification tests.
 
-It answers 503 to its first ``fail_first`` requests (or holds the first request open until
-``release()`` with ``hang_first``), then 200; it records every request it received, checks the
+It answers 503 to its first ``fail_first`` requests and while ``down`` (or holds the first
+request open until ``release()`` with ``hang_first``), else 200; it records every request it received, checks the
 HMAC signature when given a secret, and de-duplicates by ``event_id`` as a real receiver would.
 """
 
@@ -34,6 +34,8 @@ class LoopbackReceiver:
         self.fail_first = fail_first
         self.hang_first = hang_first
         self.secret = secret
+        self.down = False
+        """While true, every request is answered 503 (an outage)."""
         self.received: list[Received] = []
         self.arrived = threading.Event()
         self._release = threading.Event()
@@ -46,7 +48,7 @@ class LoopbackReceiver:
                 with receiver._lock:
                     n = len(receiver.received)
                     hang = receiver.hang_first and n == 0
-                    status = 503 if n < receiver.fail_first else 200
+                    status = 503 if n < receiver.fail_first or receiver.down else 200
                     receiver.received.append(Received(body, dict(self.headers), status))
                 receiver.arrived.set()
                 if hang:

@@ -19,7 +19,7 @@ from engine.errors import ConfigError, StoreError
 from engine.notify import EVENT_TYPES, NotifyEvent, NotifySettings, Webhook
 from engine.notify import events as notify_events
 from engine.notify.payloads import render, slack_body
-from engine.notify.sender import OutboxSender, backoff_seconds
+from engine.notify.sender import OutboxSender, backoff_seconds, wall_now
 from engine.records import Decision, DriftSnapshot, RetrainingEvent
 from engine.store import Store
 from tests.cli_helpers import run_cli
@@ -288,3 +288,36 @@ def test_a_scheduler_taking_over_from_a_holder_that_went_away_is_an_event(
     assert event.type == "scheduler_takeover" and "monitor" in event.summary
     assert services.store.last_audit("scheduler.takeover") is not None
     services.close()
+
+
+def test_a_receiver_down_for_an_hour_gets_every_event_in_order_soon_after_it_is_back(
+        data_home: Path) -> None:
+    """An hour of outage on the sender's clock (moved by hand; the HTTP is real): the
+    back-off grows to its cap, so the outage costs a handful of requests, and once the
+    receiver is back every event arrives, in order, within one capped back-off."""
+    with LoopbackReceiver(secret=SECRET) as receiver:
+        receiver.down = True
+        notify = NotifySettings(webhooks=(Webhook(url=receiver.url, name="ops",
+                                                  secret=SECRET),))  # default timing
+        store = _store(data_home, notify)
+        clock = [wall_now()]  # the store dates rows by the wall clock; the sender runs ahead
+        sender = OutboxSender(store, notify, now=lambda: clock[0])
+        written = []
+        for minute in range(60):  # a cycle's worth of events during the outage
+            if minute % 10 == 0:
+                events = notify_events.retraining(_retraining("running"))
+                store.enqueue_events(events)
+                written += events
+            sender.deliver_due()
+            clock[0] += timedelta(minutes=1)
+        during = len(receiver.received)
+        assert 5 <= during <= 20  # 5 s doubling to 300 s: not one request per event a minute
+        receiver.down = False
+        back = clock[0]
+        while len(receiver.unique_events()) < len(written):
+            sender.deliver_due()
+            clock[0] += timedelta(seconds=30)
+            assert clock[0] - back <= timedelta(seconds=360 + 30), "not delivered in time"
+        assert list(receiver.unique_events()) == [e.event_id for e in written]
+        assert receiver.all_signed()
+        sender.stop()
