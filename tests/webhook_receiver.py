@@ -1,8 +1,9 @@
 """A real HTTP webhook receiver on loopback for the notification tests.
 
 It answers 503 to its first ``fail_first`` requests and while ``down`` (or holds the first
-request open until ``release()`` with ``hang_first``), else 200; it records every request it received, checks the
-HMAC signature when given a secret, and de-duplicates by ``event_id`` as a real receiver would.
+request open until ``release()`` with ``hang_first``), else 200; it records every request it
+received, checks the HMAC signature when given a secret, and de-duplicates by ``event_id`` as
+a real receiver would.
 """
 
 from __future__ import annotations
