@@ -57,3 +57,16 @@ class SimulatedClock:
             if when < self._now:
                 raise ValueError("a simulated clock cannot go backwards")
             self._now = when
+
+
+class ShiftedClock:
+    """The real clock moved by a fixed ``offset`` (``spamops simulate`` dates predictions
+    ``--label-delay-hours`` in the past, so that their late labels are dated now, never in the
+    future)."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self.offset = offset
+
+    def now(self) -> datetime:
+        """Return the wall-clock time plus the offset (naive UTC)."""
+        return utcnow() + self.offset

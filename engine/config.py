@@ -9,7 +9,8 @@ defaults                    the field defaults below
 ``spamops.toml``            in the working directory, or the file named by
                             ``SPAMOPS_CONFIG``; tables ``[thresholds]``,
                             ``[monitoring]``, ``[server]``, ``[dashboard]``,
-                            ``[notify]`` with ``[[notify.webhooks]]``
+                            ``[retention]``, ``[notify]`` with
+                            ``[[notify.webhooks]]``
 environment                 ``SPAMOPS_<KEY>``; nested keys with ``__``, e.g.
                             ``SPAMOPS_THRESHOLDS__DRIFT=0.2``
 ==========================  ==================================================
@@ -22,13 +23,26 @@ or directories: that is the job of the commands that write.
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
+import pwd
+import re
 import tomllib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -46,7 +60,27 @@ ENV_PREFIX = "SPAMOPS_"
 CONFIG_FILE_ENV = "SPAMOPS_CONFIG"
 DEFAULT_CONFIG_FILE = "spamops.toml"
 
-_PLACEHOLDER_SECRETS = {"changeme", "changethis", "secret", "password", "apikey", "api-key"}
+PLACEHOLDER_WORDS = ("changeme", "changethis", "change-me", "change_me", "your-api-key",
+                     "your_api_key", "yourapikey", "api-key-here", "apikeyhere", "key-here",
+                     "placeholder", "example", "replace", "insert", "dummy", "secret",
+                     "password", "xxxx", "fixme", "qwerty", "123456", "abcdef",
+                     "letmein")
+"""Words that mark an API key as a placeholder copied from a template (compared lowercased)."""
+
+MIN_KEY_CHARS = 16
+"""Shortest API key accepted."""
+
+MIN_KEY_BITS_PER_CHAR = 2.5
+"""Least Shannon entropy per character (over the key's own character counts) of an API key.
+Short random keys score below their alphabet's maximum (16 random hex digits: about 3.3, not
+4), so this only catches keys made of a few characters (``abababcdcdcd``: 2.0)."""
+
+MIN_KEY_BITS = 40.0
+"""Least total Shannon entropy (length x bits per character): 16 random hex digits have
+about 53, a ``secrets.token_urlsafe(32)`` key about 200."""
+
+MIN_KEY_DISTINCT_CHARS = 6
+"""Fewest distinct characters an API key may have."""
 
 
 class Thresholds(BaseModel):
@@ -90,6 +124,28 @@ class MonitoringSettings(BaseModel):
     misfire_grace_seconds: int = Field(300, ge=1)
     """How late a scheduled job may still start."""
 
+    @field_validator("max_window")
+    @classmethod
+    def _window_holds_a_check(cls, value: int, info: ValidationInfo) -> int:
+        # A window capped below min_window could never be checked: every check NO_ACTION.
+        minimum = info.data.get("min_window")
+        if minimum is not None and value < minimum:
+            raise ValueError(f"must be at least monitoring.min_window ({minimum}), or no "
+                             "window could ever be checked")
+        return value
+
+    @field_validator("retrain_cron")
+    @classmethod
+    def _valid_crontab(cls, value: str) -> str:
+        # Checked when the configuration loads, not when a scheduler first starts (issue 18).
+        from engine.scheduling import crontab_trigger
+
+        try:
+            crontab_trigger(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not a valid crontab: {exc}") from None
+        return value
+
 
 class ServerSettings(BaseModel):
     """The REST API process."""
@@ -119,13 +175,22 @@ class DashboardSettings(BaseModel):
     """Auto-refresh period; 0 turns it off."""
 
 
+class RetentionSettings(BaseModel):
+    """How long personal data is kept (README, "Retention and privacy")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    text_days: int = Field(90, ge=1, le=36500)
+    """Days a prediction's text is kept; then it is replaced by a keyed hash and its length."""
+
+
 class Settings(BaseSettings):
     """The effective configuration of one spamops installation."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
-        extra="ignore",
+        extra="forbid",
         frozen=True,
         use_attribute_docstrings=True,
     )
@@ -150,6 +215,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     server: ServerSettings = ServerSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    retention: RetentionSettings = RetentionSettings()
     notify: NotifySettings = NotifySettings()
 
     @field_validator("api_key")
@@ -160,8 +226,10 @@ class Settings(BaseSettings):
         secret = value.get_secret_value()
         if secret == "":
             return None
-        if secret.lower() in _PLACEHOLDER_SECRETS or len(secret) < 12:
-            raise ValueError("must be at least 12 characters and not a placeholder")
+        problem = placeholder_problem(secret)
+        if problem:
+            raise ValueError(f"looks like a placeholder ({problem}); generate one with "
+                             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
         return value
 
     @field_validator("model_name")
@@ -209,7 +277,47 @@ class Settings(BaseSettings):
         """Who the audit trail names for actions taken from this process."""
         if self.operator:
             return self.operator
-        return os.environ.get("USER") or os.environ.get("USERNAME") or "operator"
+        return os_account()
+
+
+def os_account() -> str:
+    """The operating-system account running this process: ``$USER`` (``$USERNAME``), else
+    the password database entry of the real uid (cron jobs and containers often have no
+    ``$USER``), else ``uid <n>``."""
+    name = os.environ.get("USER") or os.environ.get("USERNAME")
+    if name:
+        return name
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return f"uid {os.getuid()}"
+
+
+def placeholder_problem(secret: str) -> str | None:
+    """Why ``secret`` looks like a placeholder rather than a generated key, or ``None``.
+
+    Refuses keys shorter than ``MIN_KEY_CHARS``, keys containing a ``PLACEHOLDER_WORDS``
+    entry, a character repeated five times in a row, a short unit repeated (``abcabcabcabc``),
+    fewer than ``MIN_KEY_DISTINCT_CHARS`` distinct characters, or a Shannon entropy below
+    ``MIN_KEY_BITS_PER_CHAR`` bits per character or ``MIN_KEY_BITS`` in all.
+    """
+    lowered = secret.lower()
+    if len(secret) < MIN_KEY_CHARS:
+        return f"shorter than {MIN_KEY_CHARS} characters"
+    word = next((w for w in PLACEHOLDER_WORDS if w in lowered), None)
+    if word is not None:
+        return f"contains {word!r}"
+    if re.search(r"(.)\1{4}", secret):
+        return "a character repeated five times in a row"
+    if re.fullmatch(rf"(.{{1,{len(secret) // 2}}}?)\1+", lowered):
+        return "one short part repeated"
+    counts = Counter(secret)
+    if len(counts) < MIN_KEY_DISTINCT_CHARS:
+        return f"fewer than {MIN_KEY_DISTINCT_CHARS} distinct characters"
+    bits = -sum(c / len(secret) * math.log2(c / len(secret)) for c in counts.values())
+    if bits < MIN_KEY_BITS_PER_CHAR or bits * len(secret) < MIN_KEY_BITS:
+        return f"low entropy ({bits * len(secret):.0f} bits)"
+    return None
 
 
 def config_file_path() -> Path:
@@ -244,17 +352,77 @@ def load_settings(**overrides: Any) -> Settings:
         ConfigError: one line naming the first invalid key and where its value came from.
     """
     path = config_file_path()
-    if path.exists():
+    if path.is_file():
         try:
-            tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+        _check_known_keys(data, Settings, path, prefix="")
+    elif path.exists():
+        raise ConfigError(f"config file {path} is not a file")
     elif CONFIG_FILE_ENV in os.environ:
         raise ConfigError(f"config file {path} (from {CONFIG_FILE_ENV}) does not exist")
+    _check_known_env()
     try:
         return _settings_class(path)(**overrides)
     except ValidationError as exc:
         raise _config_error(exc, path) from None
+
+
+def _suggestion(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(known))}"
+
+
+def _check_known_keys(data: dict[str, Any], model: type[BaseModel], path: Path, *,
+                      prefix: str) -> None:
+    """Refuse keys and tables of the TOML file that no setting has, suggesting the nearest
+    (``difflib``), so a misspelt ``[threshold]`` cannot leave a default silently in force."""
+    known = list(model.model_fields)
+    for name, value in data.items():
+        key = prefix + name
+        if name not in model.model_fields:
+            what = "table" if isinstance(value, dict) else "key"
+            raise ConfigError(f"unknown {what} {'[' + key + ']' if what == 'table' else key} "
+                              f"in {path}{_suggestion(name, known)}")
+        annotation = model.model_fields[name].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key} in {path} must be a table [{key}], not a value")
+            _check_known_keys(value, annotation, path, prefix=key + ".")
+
+
+ENV_NOT_SETTINGS = frozenset({CONFIG_FILE_ENV, "SPAMOPS_DEBUG", "SPAMOPS_SUPERVISED"})
+"""``SPAMOPS_*`` variables that are not settings (so never reported as unknown)."""
+
+
+def _check_known_env() -> None:
+    """Refuse a ``SPAMOPS_*`` variable that is not a setting but is spelt like one (an
+    unknown nested key, or a near miss of a known name). Other ``SPAMOPS_*`` names are left
+    alone: tools and tests use a few of their own."""
+    names = [env_var_for(key) for key in _all_keys()]
+    for var in os.environ:
+        upper = var.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in ENV_NOT_SETTINGS or upper in names:
+            continue
+        nested = "__" in upper
+        close = difflib.get_close_matches(upper, names, n=1, cutoff=0.85)
+        if nested or close:
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"unknown setting in environment variable {var}{hint}")
+
+
+def _all_keys() -> list[str]:
+    keys: list[str] = []
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(f"{name}.{sub}" for sub in annotation.model_fields)
+        else:
+            keys.append(name)
+    return keys
 
 
 def _config_error(exc: ValidationError, path: Path) -> ConfigError:
@@ -264,17 +432,23 @@ def _config_error(exc: ValidationError, path: Path) -> ConfigError:
     shown = first.get("input")
     if "api_key" in key or "secret" in key:
         shown = "***"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        return ConfigError(f"unknown setting {key} (from {source})")
+    if source == "default":
+        # An override passed in code (the CLI's --home), or a value pydantic derived.
+        source = "command line" if key == "home" else "defaults"
     if isinstance(shown, dict | list | tuple):  # a whole table: may hold secrets, and is long
-        return ConfigError(f"invalid config value {key} (from {source}): {first['msg']}")
-    return ConfigError(f"invalid config value {key}={shown!r} (from {source}): {first['msg']}")
+        return ConfigError(f"invalid config value {key} (from {source}): {message}")
+    return ConfigError(f"invalid config value {key}={shown!r} (from {source}): {message}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.exists():
+    if not path.is_file():
         return {}
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
         return {}
 
 
@@ -287,6 +461,10 @@ def _source_of(key: str, toml_data: dict[str, Any], path: Path) -> str:
     env_name = env_var_for(key)
     if any(name.upper() == env_name for name in os.environ):
         return f"env {env_name}"
+    section = key.split(".")[0]
+    if "." in key and any(name.upper().startswith(env_var_for(section) + "__")
+                          for name in os.environ) and section not in toml_data:
+        return f"env {env_var_for(section)}__*"
     node: Any = toml_data
     for part in key.split("."):
         if isinstance(node, list) and part.isdigit() and int(part) < len(node):

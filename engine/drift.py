@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -517,15 +517,19 @@ class DetectorCache:
     """Detectors per model version, in memory and on disk, so reference stats are built once.
 
     The key is the model version with the threshold and the false-alarm rate (the nulls and
-    scores depend on both).
+    scores depend on both). Memory holds at most ``max_in_memory`` detectors, least recently
+    used out first, and ``retain`` drops those of versions no alias names any more (issue 14:
+    a long-lived process kept every champion's detector); the files stay on disk.
     """
 
     def __init__(self, cache_dir: Path, *, threshold: float = DEFAULT_THRESHOLD,
-                 false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE) -> None:
+                 false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE,
+                 max_in_memory: int = 3) -> None:
         self.cache_dir = cache_dir
         self.threshold = threshold
         self.false_alarm_rate = false_alarm_rate
-        self._memory: dict[tuple[int, float, float], DriftDetector] = {}
+        self.max_in_memory = max_in_memory
+        self._memory: OrderedDict[tuple[int, float, float], DriftDetector] = OrderedDict()
         self._saved: dict[tuple[int, float, float], int] = {}
 
     def path_for(self, model_version: int) -> Path:
@@ -538,6 +542,7 @@ class DetectorCache:
         key = (model_version, self.threshold, self.false_alarm_rate)
         detector = self._memory.get(key)
         if detector is not None:
+            self._memory.move_to_end(key)
             return detector
         path = self.path_for(model_version)
         if path.exists():
@@ -550,7 +555,23 @@ class DetectorCache:
             detector.save(path)
         self._memory[key] = detector
         self._saved[key] = len(detector._nulls)
+        while len(self._memory) > self.max_in_memory:
+            self._forget(next(iter(self._memory)))
         return detector
+
+    def retain(self, versions: set[int]) -> None:
+        """Keep in memory only the detectors of ``versions`` (saving new nulls first)."""
+        for key in [k for k in self._memory if k[0] not in versions]:
+            self._forget(key)
+
+    def versions_in_memory(self) -> list[int]:
+        """Model versions whose detectors are in memory, least recently used first."""
+        return [key[0] for key in self._memory]
+
+    def _forget(self, key: tuple[int, float, float]) -> None:
+        self.save(key[0])
+        del self._memory[key]
+        self._saved.pop(key, None)
 
     def save(self, model_version: int | None) -> None:
         """Persist the nulls computed since the last save (after scoring new window sizes)."""

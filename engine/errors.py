@@ -8,6 +8,16 @@ import anything heavy.
 
 from __future__ import annotations
 
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "the command ran and failed (a failed retrain, a broken audit chain, bad input, ...)",
+    2: "usage or configuration: a bad option, spamops.toml or SPAMOPS_* value, or data home",
+    3: "refused: a confirmation was declined or could not be asked (no terminal, no --yes)",
+    4: "busy: another process holds what the command needs (retrain lock, database, port)",
+    130: "interrupted (Ctrl-C, SIGINT)",
+}
+"""What ``spamops`` exit codes mean; README ("Exit codes") and ``spamops --help`` print this."""
+
 
 class SpamopsError(Exception):
     """Base class: a failure with a one-line message meant for users."""
@@ -20,6 +30,18 @@ class ConfigError(SpamopsError):
     """A configuration value is invalid; the message names the key."""
 
     exit_code = 2
+
+
+class HomeError(ConfigError):
+    """The data home is missing (for a command that only reads), is not a directory, or
+    cannot be created."""
+
+
+class Refused(SpamopsError):
+    """A command that asks first got no yes: declined, or no terminal to ask on."""
+
+    exit_code = 3
+    http_status = 409
 
 
 class DatasetError(SpamopsError):
@@ -51,6 +73,8 @@ class StoreError(SpamopsError):
 class StoreBusy(StoreError):
     """Another process kept the database locked for longer than we were willing to wait."""
 
+    exit_code = 4
+
 
 class QueryError(StoreError):
     """An analyst query was malformed or tried to write."""
@@ -74,6 +98,12 @@ class ConflictError(SpamopsError):
     """The action conflicts with the current state (already decided, already running)."""
 
     http_status = 409
+
+
+class Busy(ConflictError):
+    """Another process holds what the command needs (a retrain running, a port bound)."""
+
+    exit_code = 4
 
 
 class TrainingError(SpamopsError):

@@ -21,8 +21,11 @@ decides nothing by itself (that is ``rules.py``) and opens no database (that is 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,16 +39,18 @@ import numpy as np
 from engine.clock import Clock
 from engine.comparison import Comparison, compare_on_set
 from engine.config import Settings
-from engine.errors import ConflictError, NotFound, SpamopsError
+from engine.errors import Busy, ConflictError, NotFound, SpamopsError
 from engine.notify import events as notify
 from engine.records import Approval, Decision, DriftSnapshot, RetrainingEvent
-from engine.registry import CHALLENGER, Registry
+from engine.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from engine.rules import (
     DEPLOY,
+    KEEP,
     NO_ACTION,
     PENDING_APPROVAL,
     RETRAIN,
     CheckInputs,
+    DeploymentDecision,
     RuleThresholds,
     decide_check,
     decide_deployment,
@@ -55,11 +60,37 @@ from engine.training import TRAINED_AT, TrainingData, labels_to_int, spam_probab
 if TYPE_CHECKING:
     import pandas as pd
 
+    from engine.champion_switch import ChampionSwitch
     from engine.dataset import Dataset
     from engine.drift import DriftDetector, DriftReport
     from engine.store import Store
 
 LogListener = Callable[[str], None]
+
+RETRAIN_LOCK_WAIT_SECONDS = 2.0
+"""How long a retrain waits for the retrain lock, so a recovery holding it briefly never
+refuses a real retrain; a retrain holds it for minutes, so a longer wait would only delay
+the refusal."""
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _lock_holder(path: Path) -> str:
+    """`` (pid N, since ...)`` from a lock file's content, or nothing."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8") or "{}")
+        return f" (pid {int(raw['pid'])}, since {raw['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 class MonitorLog:
@@ -187,8 +218,7 @@ class Monitor:
 
     def __init__(self, *, settings: Settings, store: Store, registry: Registry,
                  dataset: Dataset, detector_for: Callable[[int], DriftDetector],
-                 clock: Clock, log: MonitorLog,
-                 on_champion_changed: Callable[[], None] | None = None) -> None:
+                 clock: Clock, log: MonitorLog, switch: ChampionSwitch) -> None:
         self.settings = settings
         self.store = store
         self.registry = registry
@@ -196,27 +226,58 @@ class Monitor:
         self.detector_for = detector_for
         self.clock = clock
         self.log = log
-        self._on_champion_changed = on_champion_changed or (lambda: None)
+        self.switch = switch
+        """Every change of champion goes through it: recorded intent, then the aliases."""
         self._lock_path = settings.home / "locks" / "retrain.lock"
+        self._check_lock_path = settings.home / "locks" / "check.lock"
 
     # Locking -----------------------------------------------------------------------------
     @contextmanager
-    def _retrain_lock(self) -> Iterator[None]:
-        """Hold the data home's retrain lock; a second retrain anywhere is refused."""
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self._lock_path.open("a+")
+    def _home_lock(self, path: Path, what: str, wait: float = 0.0) -> Iterator[None]:
+        """Hold ``fcntl.flock`` on ``path`` (one holder per data home, across processes).
+
+        Waits up to ``wait`` seconds for it (rides over a short holder such as recovery),
+        then refuses with ``Busy`` (a ``ConflictError``) naming the holder. The holder writes
+        its pid and start time into the file;
+        the kernel drops the lock when it dies, SIGKILL included.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a+", encoding="utf-8")
         try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                running = self.store.running_retrainings()
-                what = (f" (started {running[0].started_at:%Y-%m-%d %H:%M:%S}, "
-                        f"trigger {running[0].trigger})") if running else ""
-                raise ConflictError(f"a retrain is already running{what}; "
-                                    "wait for it to finish") from None
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise Busy(f"{what} is already running"
+                                            f"{_lock_holder(path)}; wait for it to "
+                                            "finish") from None
+                    time.sleep(0.05)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps({"pid": os.getpid(),
+                                     "since": f"{self.clock.now():%Y-%m-%d %H:%M:%S}"}))
+            handle.flush()
             yield
         finally:
             handle.close()
+
+    @contextmanager
+    def _retrain_lock(self, wait: float = RETRAIN_LOCK_WAIT_SECONDS) -> Iterator[None]:
+        """Hold the data home's retrain lock; a second retrain anywhere is refused."""
+        with self._home_lock(self._lock_path, "a retrain", wait):
+            yield
+
+    @contextmanager
+    def _check_lock(self) -> Iterator[None]:
+        """Hold the data home's check lock: one monitoring check at a time, from any process.
+
+        Two checks at once would read the same window and record it twice (issue 14, item 6).
+        """
+        with self._home_lock(self._check_lock_path, "a monitoring check"):
+            yield
 
     def retrain_running(self) -> bool:
         """Whether any process of this data home is retraining right now."""
@@ -230,22 +291,51 @@ class Monitor:
             return False
 
     def recover_interrupted(self) -> list[RetrainingEvent]:
-        """Mark retraining events left ``running`` by a process that died as ``interrupted``."""
-        if self.retrain_running():
-            return []
-        recovered = []
-        for event in self.store.running_retrainings():
-            done = replace(event, status="interrupted", finished_at=self.clock.now(),
-                           reasoning=(f"Interrupted: process {event.pid} stopped before the "
-                                      "retrain finished; the champion was not changed."))
-            self.store.save_retraining(done, events=notify.retraining(done))
-            self.store.append_audit("system", "retrain.interrupted", done.id,
-                                    {"pid": event.pid, "trigger": event.trigger},
-                                    done.reasoning)
-            self.log.write(f"Retraining {event.id[:8]} was interrupted (pid {event.pid}); "
-                           "marked as such, champion unchanged")
-            recovered.append(done)
+        """Mark work left ``running`` by a process that died: retrains become ``interrupted``,
+        job runs ``failed`` (detail ``interrupted: ...``).
+
+        Runs while holding the retrain lock (so no retrain can start in between), and touches
+        only records whose process is gone: a live pid on this host is never marked, whatever
+        the lock says. When another process holds the retrain lock, retrains are left for the
+        next recovery. Retraining events carry only a pid, so they are taken to be from this
+        host (the documented one-host-per-data-home limit); job runs carry ``host:pid``.
+        """
+        recovered: list[RetrainingEvent] = []
+        try:
+            with self._retrain_lock(wait=0.0):
+                for event in self.store.running_retrainings():
+                    if event.pid is not None and _pid_alive(event.pid):
+                        continue
+                    recovered.append(self._mark_interrupted(event))
+        except ConflictError:
+            pass  # a retrain is running: its own events are live; recover next time
+        self._recover_job_runs()
         return recovered
+
+    def _mark_interrupted(self, event: RetrainingEvent) -> RetrainingEvent:
+        done = replace(event, status="interrupted", finished_at=self.clock.now(),
+                       reasoning=(f"Interrupted: process {event.pid} stopped before the "
+                                  "retrain finished; the champion was not changed."))
+        self.store.save_retraining(done, events=notify.retraining(done))
+        self.store.append_audit("system", "retrain.interrupted", done.id,
+                                {"pid": event.pid, "trigger": event.trigger},
+                                done.reasoning)
+        self.log.write(f"Retraining {event.id[:8]} was interrupted (pid {event.pid}); "
+                       "marked as such, champion unchanged")
+        return done
+
+    def _recover_job_runs(self) -> None:
+        """Job runs still ``running`` whose process (on this host) is gone become ``failed``."""
+        host = socket.gethostname()
+        for run in self.store.running_job_runs():
+            run_host, _, pid_text = run.holder.rpartition(":")
+            if run_host != host or not pid_text.isdigit() or _pid_alive(int(pid_text)):
+                continue
+            self.store.record_job_run(replace(
+                run, outcome="failed", finished_at=self.clock.now(),
+                detail=f"interrupted: process {pid_text} stopped before the run finished"))
+            self.log.write(f"Job run {run.job} {run.id[:8]} was interrupted (pid {pid_text}); "
+                           "marked failed")
 
     # The check ---------------------------------------------------------------------------
     def _window_start(self) -> datetime | None:
@@ -266,7 +356,21 @@ class Monitor:
     def check(self, *, trigger: str, actor: str = "scheduler",
               retrain: bool = True, progress: Callable[[str], None] | None = None
               ) -> CheckResult:
-        """Run one monitoring cycle and, when the rules say so, a retrain."""
+        """Run one monitoring cycle and, when the rules say so, a retrain.
+
+        One check at a time per data home: the whole cycle runs under ``locks/check.lock``,
+        so two checks (API, CLI, console, scheduler, in any processes) never read the same
+        window.
+
+        Raises:
+            ConflictError: another check of this data home is running.
+        """
+        with self._check_lock():
+            return self._check(trigger=trigger, actor=actor, retrain=retrain,
+                               progress=progress)
+
+    def _check(self, *, trigger: str, actor: str, retrain: bool,
+               progress: Callable[[str], None] | None) -> CheckResult:
         now = self.clock.now()
         thresholds = rule_thresholds(self.settings)
         champion = self.registry.champion_version()
@@ -463,8 +567,14 @@ class Monitor:
                                         result.metrics.as_dict(), lineage)
         champion = event.champion_version
         if champion is None:  # nothing to compare with: the first model becomes champion
-            self.registry.adopt_first(result.version)
-            self._on_champion_changed()
+            with self.switch.locked() as current:
+                if CHAMPION not in current:
+                    self.switch.move(current, {**current, CHAMPION: result.version},
+                                     kind="adopt", actor=event.actor,
+                                     action="champion.adopted", subject=f"v{result.version}",
+                                     details={"champion": result.version},
+                                     reasoning=f"version {result.version} became champion "
+                                               "as the first version")
             outcome = DeploymentOutcome(DEPLOY, result.version, None, None,
                                         ("There was no champion, so the new model serves.",),
                                         None)
@@ -485,8 +595,7 @@ class Monitor:
                 f"McNemar p={basis.mcnemar_p_value:.3g})")
         approval_id = None
         if ruling.decision == DEPLOY:
-            self.registry.promote(result.version)
-            self._on_champion_changed()
+            ruling = self._deploy(ruling, champion, result.version, event)
         elif ruling.decision == PENDING_APPROVAL:
             approval = Approval(id=uuid.uuid4().hex[:12], created_at=self.clock.now(),
                                 retraining_id=event.id, challenger_version=result.version,
@@ -498,6 +607,25 @@ class Monitor:
         outcome = DeploymentOutcome(ruling.decision, result.version, champion,
                                     ruling.improvement, ruling.reasons, comparison, approval_id)
         return self._finish(event, result.version, outcome, lineage)
+
+    def _deploy(self, ruling: DeploymentDecision, champion: int, challenger: int,
+                event: RetrainingEvent) -> DeploymentDecision:
+        """Promote ``challenger`` over ``champion``, the version it was compared with; if
+        another version became champion meanwhile, keep it (the comparison does not hold)."""
+        with self.switch.locked() as current:
+            if current.get(CHAMPION) != champion:
+                return replace(ruling, decision=KEEP, reasons=(
+                    *ruling.reasons,
+                    f"Not deployed: v{current.get(CHAMPION)} became champion during the "
+                    f"retrain, and v{challenger} was compared with v{champion}."))
+            target = self.registry.plan_promotion(current, challenger)
+            self.switch.move(current, target, kind="deploy", actor=event.actor,
+                             action="champion.deployed", subject=f"v{challenger}",
+                             details={"champion": challenger, "previous": target.get(PREVIOUS),
+                                      "retraining_id": event.id},
+                             reasoning=f"Deployed v{challenger} over v{champion}: "
+                                       + " ".join(ruling.reasons))
+        return ruling
 
     def _finish(self, event: RetrainingEvent, version: int, outcome: DeploymentOutcome,
                 lineage: dict[str, Any]) -> RetrainResult:
@@ -551,22 +679,44 @@ class Monitor:
         return approval
 
     def approve(self, approval_id: str, *, actor: str, reason: str | None = None) -> Approval:
-        """Deploy a pending challenger."""
-        approval = self._pending(approval_id)
-        self.registry.promote(approval.challenger_version)
-        self._on_champion_changed()
-        return self._decide(approval, "approved", "APPROVED", actor, reason or
-                            f"Approved by {actor}: version {approval.challenger_version} "
-                            "now serves.")
+        """Deploy a pending challenger, if the champion is still the one it was compared with.
+
+        The aliases move, then the approval is saved, as one recorded champion change
+        (``engine.champion_switch``): a crash in between is finished on the next start.
+
+        Raises:
+            ConflictError: already decided, or another version is champion now (the
+                comparison behind this approval no longer holds: reject it, retrain).
+        """
+        with self.switch.locked() as current:
+            approval = self._pending(approval_id)
+            if current.get(CHAMPION) != approval.champion_version:
+                raise ConflictError(
+                    f"approval {approval_id} compared v{approval.challenger_version} with "
+                    f"v{approval.champion_version}, but v{current.get(CHAMPION)} is champion "
+                    "now: reject it (a new retrain compares with the current champion)")
+            why = reason or (f"Approved by {actor}: version {approval.challenger_version} "
+                             "now serves.")
+            target = self.registry.plan_promotion(current, approval.challenger_version)
+            self.switch.move(
+                current, target, kind="approve", actor=actor, action="approval.approved",
+                subject=approval.id, approval_id=approval.id, reasoning=why,
+                details={"challenger_version": approval.challenger_version,
+                         "champion_version": approval.champion_version,
+                         "retraining_id": approval.retraining_id},
+                complete=lambda: self.switch.complete_approval(approval.id, actor, why))
+        self.log.write(f"Approval {approval.id} approved by {actor}: {why}")
+        return self.store.approval(approval.id)
 
     def reject(self, approval_id: str, *, actor: str, reason: str | None = None) -> Approval:
         """Discard a pending challenger; the champion stays."""
-        approval = self._pending(approval_id)
-        if self.registry.alias_version(CHALLENGER) == approval.challenger_version:
-            self.registry.delete_alias(CHALLENGER)
-        return self._decide(approval, "rejected", "REJECTED", actor, reason or
-                            f"Rejected by {actor}: version {approval.champion_version} "
-                            "stays champion.")
+        with self.switch.locked() as current:
+            approval = self._pending(approval_id)
+            if current.get(CHALLENGER) == approval.challenger_version:
+                self.registry.delete_alias(CHALLENGER)
+            champion = current.get(CHAMPION)
+            return self._decide(approval, "rejected", "REJECTED", actor, reason or
+                                f"Rejected by {actor}: version {champion} stays champion.")
 
     def _decide(self, approval: Approval, status: str, deployment: str, actor: str,
                 reason: str) -> Approval:

@@ -222,6 +222,28 @@ class DailyAccuracy:
 
 
 @dataclass(frozen=True)
+class AliasMoveRecord:
+    """A change of champion as recorded before, during and after it (``alias_moves``)."""
+
+    id: str
+    created_at: datetime
+    kind: str
+    """``adopt``, ``promote``, ``rollback``, ``deploy`` or ``approve``."""
+    aliases_before: dict[str, int]
+    """Alias -> version as read under the champion lock, when the move was decided."""
+    aliases_after: dict[str, int]
+    """Alias -> version intended."""
+    status: str
+    """``pending`` (in flight, or its process died), ``done``, ``recovered`` (finished by a
+    later start) or ``undone`` (put back to ``aliases_before``)."""
+    actor: str
+    reasoning: str
+    approval_id: str | None = None
+    pid: int = 0
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class OutboxDelivery:
     """One webhook delivery in the outbox: an event for one receiver, until it is delivered.
 

@@ -9,6 +9,15 @@ Alias semantics:
 - ``promote(v)`` moves ``champion`` to ``v`` and the old champion to ``previous``;
 - ``rollback()`` swaps them: ``previous`` becomes ``champion`` and the demoted version becomes
   ``previous``, so a second rollback undoes the first.
+
+A change of champion spans two systems (these aliases and the store's record of it), so it is
+not made here but by ``engine.champion_switch``, which records the intended move first and
+calls ``plan_promotion``/``plan_rollback`` and ``apply_aliases``.
+
+Loaded models are cached per process, bounded: the versions holding an alias when last seen
+(champion, previous, challenger) plus the one most recently loaded without one (a challenger
+under comparison). ``retain`` drops the rest when the aliases move (issue 14: three champions
+used to grow the process by ~110 MiB).
 """
 
 from __future__ import annotations
@@ -16,18 +25,29 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
 from engine.errors import ModelNotFound, NoChampionError, SpamopsError
-from engine.training import TRAINED_AT
+from engine.failpoints import failpoint
+from engine.lineage import REFERENCE_ARTIFACT, TRAINED_AT
+from engine.relocation import adopt_artifact_root
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
 CHALLENGER = "challenger"
+ALIASES = (CHAMPION, PREVIOUS, CHALLENGER)
+"""Every alias spamops moves, in the order ``apply_aliases`` writes them."""
 EXPERIMENT = "spamops"
+
+UNPINNED_MODELS = 1
+"""Models kept loaded beyond the alias holders: the latest one loaded without an alias."""
+
+Aliases = dict[str, int]
+"""Alias name -> version, for the aliases that exist (a missing key: no such alias)."""
 
 _QUIET_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -116,12 +136,22 @@ class Registry:
         self.tracking_uri = tracking_uri
         self.model_name = model_name
         self.artifact_location = artifact_location
-        self._models: dict[int, Any] = {}
+        self._models: OrderedDict[int, Any] = OrderedDict()
+        self._pinned: set[int] = set()
+        """Versions holding an alias when last seen: never evicted while they do."""
         self._runs: dict[str, tuple[dict[str, float], dict[str, str]]] = {}
         self._lock = threading.Lock()
+        self._located = False
+
+    def _mlflow(self) -> ModuleType:
+        """MLflow, pointed at this home; the first call re-points a moved home's registry."""
+        if not self._located:
+            adopt_artifact_root(self.tracking_uri, self.artifact_location)
+            self._located = True
+        return import_mlflow(self.tracking_uri)
 
     def _client(self) -> Any:
-        mlflow = import_mlflow(self.tracking_uri)
+        mlflow = self._mlflow()
         return mlflow.MlflowClient(tracking_uri=self.tracking_uri,
                                    registry_uri=self.tracking_uri)
 
@@ -203,21 +233,53 @@ class Registry:
             raise NoChampionError("no champion model yet: run `spamops train` first")
         return version
 
+    def aliases(self) -> Aliases:
+        """Every alias of the registered model with its version, in one registry read."""
+        from mlflow.exceptions import MlflowException
+
+        client = self._client()
+        try:
+            registered = client.get_registered_model(self.model_name)
+        except MlflowException:
+            return {}
+        return {alias: int(version) for alias, version in (registered.aliases or {}).items()
+                if alias in ALIASES}
+
     def load(self, version: int) -> Any:
-        """The fitted scikit-learn pipeline of ``version`` (cached per process)."""
+        """The fitted scikit-learn pipeline of ``version`` (cached, bounded: see the module)."""
         with self._lock:
             if version in self._models:
+                self._models.move_to_end(version)
                 return self._models[version]
-        mlflow = import_mlflow(self.tracking_uri)
+        mlflow = self._mlflow()
         from mlflow.exceptions import MlflowException
 
         try:
             model = mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
         except (MlflowException, OSError) as exc:
-            raise ModelNotFound(f"could not load model version {version}: {exc}") from None
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelNotFound(f"could not load model version {version}: {message}") from None
         with self._lock:
             self._models[version] = model
+            self._evict()
         return model
+
+    def retain(self, aliases: Aliases) -> None:
+        """The aliases are now ``aliases``: keep their versions loaded, evict the others but
+        the most recently loaded one (it may be a challenger under comparison)."""
+        with self._lock:
+            self._pinned = set(aliases.values())
+            self._evict()
+
+    def loaded_versions(self) -> list[int]:
+        """Versions whose models this process holds, least recently used first."""
+        with self._lock:
+            return list(self._models)
+
+    def _evict(self) -> None:
+        unpinned = [v for v in self._models if v not in self._pinned]
+        for version in unpinned[:max(0, len(unpinned) - UNPINNED_MODELS)]:
+            del self._models[version]
 
     def load_champion(self) -> tuple[int, Any]:
         """The champion's version and fitted pipeline."""
@@ -228,9 +290,7 @@ class Registry:
         """The training texts of ``version``: its drift reference."""
         import pandas as pd
 
-        from engine.training import REFERENCE_ARTIFACT
-
-        mlflow = import_mlflow(self.tracking_uri)
+        mlflow = self._mlflow()
         info = self.version(version)
         try:
             path = mlflow.artifacts.download_artifacts(run_id=info.run_id,
@@ -239,6 +299,25 @@ class Registry:
             raise ModelNotFound(
                 f"model version {version} has no reference texts: {exc}") from None
         return [str(t) for t in pd.read_parquet(path)["text"].tolist()]
+
+    def drop_reference_texts(self, version: int, *, dry_run: bool = False) -> bool:
+        """Delete the drift reference (training texts) logged with ``version`` (with
+        ``dry_run``, only say whether there is one).
+
+        Retention keeps only what the champion was trained on (docs/architecture.md,
+        "Retention"). Returns whether there was one. Uses the run's artifact repository's
+        ``delete_artifacts`` (MLflow ``ArtifactRepository``).
+        """
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        client = self._client()
+        run = client.get_run(self.version(version).run_id)
+        repo: Any = get_artifact_repository(run.info.artifact_uri)
+        if not any(f.path == REFERENCE_ARTIFACT for f in repo.list_artifacts()):
+            return False
+        if not dry_run:
+            repo.delete_artifacts(REFERENCE_ARTIFACT)
+        return True
 
     def set_alias(self, alias: str, version: int) -> None:
         """Point ``alias`` at ``version``."""
@@ -251,32 +330,43 @@ class Registry:
         with contextlib.suppress(MlflowException):
             self._client().delete_registered_model_alias(self.model_name, alias)
 
-    def adopt_first(self, version: int) -> bool:
-        """Make ``version`` the champion if there is none yet; returns whether it did."""
-        if self.champion_version() is None:
-            self.set_alias(CHAMPION, version)
-            return True
-        return False
+    def apply_aliases(self, current: Aliases, target: Aliases) -> None:
+        """Move the aliases from ``current`` to ``target``: one MLflow write per alias that
+        differs (champion first). Not atomic: ``engine.champion_switch`` records the move
+        before calling this and finishes or undoes it if the process dies half-way."""
+        first = True
+        for alias in ALIASES:
+            if current.get(alias) == target.get(alias):
+                continue
+            if not first:
+                failpoint("alias.between_writes")
+            first = False
+            version = target.get(alias)
+            if version is None:
+                self.delete_alias(alias)
+            else:
+                self.set_alias(alias, version)
+        self.retain(target)
 
-    def promote(self, version: int) -> AliasMove:
-        """Make ``version`` the champion; the old champion becomes ``previous``."""
+    def plan_promotion(self, current: Aliases, version: int) -> Aliases:
+        """The aliases after promoting ``version``: the old champion becomes ``previous``, and
+        ``challenger`` goes if it was this version. Raises when there is nothing to do."""
         self.version(version)
-        current = self.champion_version()
-        if current == version:
+        if current.get(CHAMPION) == version:
             raise SpamopsError(f"version {version} is already the champion")
-        self.set_alias(CHAMPION, version)
-        if current is not None:
-            self.set_alias(PREVIOUS, current)
-        if self.alias_version(CHALLENGER) == version:
-            self.delete_alias(CHALLENGER)
-        return AliasMove(champion=version, previous=current, demoted=current)
+        target = dict(current)
+        target[CHAMPION] = version
+        if CHAMPION in current:
+            target[PREVIOUS] = current[CHAMPION]
+        if current.get(CHALLENGER) == version:
+            del target[CHALLENGER]
+        return target
 
-    def rollback(self) -> AliasMove:
-        """Swap ``champion`` and ``previous``; raises when there is no previous version."""
-        previous = self.alias_version(PREVIOUS)
-        if previous is None:
+    @staticmethod
+    def plan_rollback(current: Aliases) -> Aliases:
+        """The aliases after a rollback: champion and previous swap."""
+        if PREVIOUS not in current:
             raise ModelNotFound("there is no previous version to roll back to")
-        current = self.require_champion()
-        self.set_alias(CHAMPION, previous)
-        self.set_alias(PREVIOUS, current)
-        return AliasMove(champion=previous, previous=current, demoted=current)
+        if CHAMPION not in current:
+            raise NoChampionError("no champion model yet: run `spamops train` first")
+        return {**current, CHAMPION: current[PREVIOUS], PREVIOUS: current[CHAMPION]}

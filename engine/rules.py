@@ -16,8 +16,9 @@ No I/O, no clock, no randomness: the decision-table tests drive these directly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 RETRAIN = "RETRAIN"
 NO_ACTION = "NO_ACTION"
@@ -193,3 +194,14 @@ def decide_deployment(test_split: EvaluationSummary | None,
         reasons.append("The approval policy is manual, so it waits for an operator.")
         return DeploymentDecision(PENDING_APPROVAL, improvement, basis.name, tuple(reasons))
     return DeploymentDecision(DEPLOY, improvement, basis.name, tuple(reasons))
+
+
+def deciding_set(sets: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """Of a stored comparison's ``sets``, the one ``decide_deployment`` judged on: held-out
+    recent feedback with at least ``MIN_RECENT_FOR_DECISION`` messages, else the test split
+    (``None`` when neither was evaluated)."""
+    by_name = {s.get("name"): s for s in sets}
+    recent = by_name.get("recent_feedback")
+    if recent is not None and int(recent.get("n") or 0) >= MIN_RECENT_FOR_DECISION:
+        return recent
+    return by_name.get("test_split")

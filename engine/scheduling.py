@@ -35,12 +35,13 @@ from apscheduler import events as aps_events
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from engine.clock import Clock, SimulatedClock, utcnow
 from engine.config import MonitoringSettings, Settings
-from engine.errors import ConfigError
+from engine.errors import ConfigError, ConflictError
 from engine.records import JobRun
 
 logger = logging.getLogger("spamops.scheduling")
@@ -91,9 +92,15 @@ class JobSpec:
     """One line for status displays, e.g. ``monitoring check every 60 min``."""
 
 
+PRUNE_CRON = "15 4 * * *"
+"""When the retention job runs: daily at 04:15 UTC (after the default Sunday 03:00 retrain)."""
+
+
 def default_jobs(settings: Settings | MonitoringSettings, monitor_fn: JobFunction,
-                 retrain_fn: JobFunction, *, start: datetime | None = None) -> list[JobSpec]:
-    """Build the two standard jobs: the interval monitoring check and the cron retraining.
+                 retrain_fn: JobFunction, *, start: datetime | None = None,
+                 prune_fn: JobFunction | None = None) -> list[JobSpec]:
+    """Build the standard jobs: the interval monitoring check, the cron retraining and, when
+    ``prune_fn`` is given, the daily retention prune (``PRUNE_CRON``).
 
     Args:
         settings: the installation's settings (or just their ``monitoring`` part).
@@ -119,7 +126,8 @@ def default_jobs(settings: Settings | MonitoringSettings, monitor_fn: JobFunctio
         JobSpec("monitor", interval, monitor_fn, f"monitoring check every {minutes:g} min"),
         JobSpec("retrain", cron, retrain_fn,
                 f"retraining on cron '{monitoring.retrain_cron}' (UTC)"),
-    ]
+    ] + ([JobSpec("prune", crontab_trigger(PRUNE_CRON), prune_fn,
+                  f"retention prune daily on cron '{PRUNE_CRON}' (UTC)")] if prune_fn else [])
 
 
 _CRONTAB_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -131,7 +139,9 @@ def crontab_trigger(expr: str) -> BaseTrigger:
     APScheduler 3's ``CronTrigger.from_crontab`` numbers weekdays from Monday = 0, so
     ``0 3 * * 0`` would fire on Mondays (agronholm/apscheduler#286, fixed only in 4.x).
     Numeric weekdays are therefore rewritten as names (0 and 7 = ``sun``), ranges, lists and
-    steps included; names pass through unchanged.
+    steps included; names pass through unchanged. When both day-of-month and day-of-week are
+    restricted (neither starts with ``*``), cron fires on days matching *either* field, where
+    a single ``CronTrigger`` needs both: such a crontab becomes an ``OrTrigger`` of two.
 
     Raises:
         ValueError: not a valid crontab.
@@ -140,8 +150,16 @@ def crontab_trigger(expr: str) -> BaseTrigger:
     if len(fields) != 5:
         raise ValueError(f"expected 5 fields (minute hour day month weekday), got {len(fields)}")
     minute, hour, day, month, weekday = fields
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=_crontab_weekdays(weekday), timezone=UTC)
+    weekdays = _crontab_weekdays(weekday)
+    if day.startswith("*") or weekday.startswith("*"):
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                           day_of_week=weekdays, timezone=UTC)
+    # Both restricted: cron fires when EITHER matches (crontab(5): "the command will be run
+    # when either field matches"), APScheduler's CronTrigger only when both do.
+    return OrTrigger([
+        CronTrigger(minute=minute, hour=hour, day=day, month=month, timezone=UTC),
+        CronTrigger(minute=minute, hour=hour, month=month, day_of_week=weekdays, timezone=UTC),
+    ])
 
 
 def _crontab_weekdays(field: str) -> str:
@@ -390,11 +408,13 @@ class _RunRecorder:
 
     Shared by ``SchedulerHost`` and ``SimulatedScheduler`` so both write identical records.
     A per-job guard makes a run that finds the same job still running a ``skipped`` record;
-    that is what stops a manual retrain from starting during a scheduled one.
+    that is what stops a manual retrain from starting during a scheduled one. With a lock
+    directory the guard also spans processes (``job-<id>.lock``), so a standby process's
+    ``run_now`` never runs a job the active scheduler is running.
     """
 
     def __init__(self, jobs: Sequence[JobSpec], recorder: JobRecorder, clock: Clock,
-                 on_event: EventSink | None) -> None:
+                 on_event: EventSink | None, lock_dir: Path | None = None) -> None:
         ids = [spec.id for spec in jobs]
         if len(set(ids)) != len(ids):
             raise ValueError(f"job ids must be unique, got {ids}")
@@ -404,6 +424,7 @@ class _RunRecorder:
         self.holder = _this_process_label()
         self._on_event = on_event
         self._busy = {spec.id: threading.Lock() for spec in jobs}
+        self._lock_dir = lock_dir
 
     def spec(self, job_id: str) -> JobSpec:
         try:
@@ -417,6 +438,12 @@ class _RunRecorder:
         if not busy.acquire(blocking=False):
             return self.record_outcome(job_id, scheduled_at, "skipped",
                                        "skipped: the previous run is already running")
+        job_fd = self._job_lock(job_id)
+        if job_fd is False:
+            busy.release()
+            return self.record_outcome(job_id, scheduled_at, "skipped",
+                                       "skipped: the job is already running in another "
+                                       "process of this data home")
         try:
             started = self.clock.now()
             run = JobRun(id=uuid.uuid4().hex, job=job_id, scheduled_at=scheduled_at,
@@ -429,6 +456,10 @@ class _RunRecorder:
             try:
                 detail = _one_line(str(spec.func(context)))
                 outcome = "ok"
+            except ConflictError as exc:
+                # The same work is running elsewhere (a check or retrain of this data home in
+                # another process): not a failure of this run.
+                outcome, detail = "skipped", _one_line(f"skipped: {exc}")
             except Exception as exc:
                 logger.exception("job %s (run %s) failed", job_id, run.id)
                 detail = _one_line(f"{type(exc).__name__}: {exc}")
@@ -440,7 +471,27 @@ class _RunRecorder:
                 self._record(finished)
             return finished
         finally:
+            if not isinstance(job_fd, bool):
+                os.close(job_fd)  # drops the flock
             busy.release()
+
+    def _job_lock(self, job_id: str) -> int | bool:
+        """Take ``<lock_dir>/job-<id>.lock`` without waiting: the descriptor, ``False`` when
+        another process runs the job, ``True`` when there is no lock directory (simulated).
+
+        The scheduler lock decides who *schedules*; this one stops a manual ``run_now`` in a
+        standby process (console, API, CLI) from running a job the active holder is running.
+        """
+        if self._lock_dir is None:
+            return True
+        self._lock_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._lock_dir / f"job-{job_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        return fd
 
     def record_outcome(self, job_id: str, scheduled_at: datetime | None, outcome: Outcome,
                        detail: str) -> JobRun:
@@ -486,7 +537,7 @@ class SchedulerHost:
                  clock: Clock, *, kind: str, mode: Literal["background", "asyncio"] = "background",
                  misfire_grace_seconds: float = 300, on_event: EventSink | None = None,
                  retry_seconds: float = 5.0) -> None:
-        self._runner = _RunRecorder(jobs, recorder, clock, on_event)
+        self._runner = _RunRecorder(jobs, recorder, clock, on_event, lock.lock_dir)
         self._specs = list(jobs)
         self._lock = lock
         self._kind = kind

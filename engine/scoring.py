@@ -35,6 +35,20 @@ _Block = tuple[Callable[[str], list[str]], dict[str, tuple[float, float]]]
 """One vectorizer: its analyzer and, per known n-gram, ``(idf, idf * weight)``."""
 
 
+def as_text_list(X: Any) -> list[str]:
+    """Turn the model input (list of str, Series, or DataFrame with ``text``) into a list.
+
+    The pipeline's first step (``training.build_pipeline``); it lives here because the
+    compiled scorer recognises the pipeline by it, and training imports this module.
+    """
+    if hasattr(X, "columns"):
+        column = X["text"] if "text" in X.columns else X.iloc[:, 0]
+        return [str(t) for t in column.tolist()]
+    if isinstance(X, str):
+        return [X]
+    return [str(t) for t in X]
+
+
 def compile_scorer(model: Any) -> Scorer | None:
     """A fast scorer equal to ``model``'s spam probability, or None for other shapes."""
     try:
@@ -49,8 +63,6 @@ def _compile(model: Any) -> Scorer | None:
     from sklearn.pipeline import FeatureUnion
     from sklearn.preprocessing import FunctionTransformer
     from sklearn.svm import LinearSVC
-
-    from engine.training import as_text_list
 
     steps = getattr(model, "steps", None)
     if steps is None or len(steps) != 3:

@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.dataset import Dataset, DatasetInfo, DatasetSplit
-from engine.errors import InvalidInput, NoChampionError, SpamopsError, StoreError
+from engine.errors import (
+    InvalidInput,
+    ModelNotFound,
+    SpamopsError,
+    StoreError,
+)
 from engine.records import (
     Approval,
     AuditRecord,
@@ -37,14 +42,19 @@ from engine.records import (
     ReceiverHealth,
     RetrainingEvent,
 )
-from engine.registry import AliasMove, ModelVersionInfo, Registry
-from engine.training import TrainingData, TrainingResult, scorer_for, spam_probability
+from engine.registry import CHAMPION, PREVIOUS, Aliases, AliasMove, ModelVersionInfo, Registry
+from engine.serving import ChampionCache as ChampionCache
+from engine.serving import ChampionStatus
+from engine.training import TrainingData, TrainingResult, spam_probability
 
 if TYPE_CHECKING:
+    from engine.backup import BackupReport, RestoreReport
+    from engine.champion_switch import ChampionSwitch
     from engine.drift import DetectorCache, DriftDetector, DriftReport
     from engine.monitoring import CheckResult, Monitor, MonitorLog, RetrainResult
     from engine.notify.events import NotifyEvent
     from engine.notify.sender import DeliveryResult, OutboxSender, PassSummary
+    from engine.retention import PruneReport
     from engine.scheduling import HolderInfo, JobContext, JobSpec, SchedulerEvent, SchedulerHost
     from engine.store import Store
 
@@ -76,7 +86,8 @@ class Health:
     store_reachable: bool
     scheduler_holder: HolderInfo | None
     problems: tuple[str, ...]
-    """One line per problem (no champion, store unreachable); empty when healthy."""
+    """One line per problem (no champion, a champion that failed to load, store busy or
+    unreachable); empty when healthy."""
 
 
 @dataclass(frozen=True)
@@ -162,78 +173,6 @@ class AlertGauges:
     receivers: tuple[ReceiverHealth, ...]
 
 
-class ChampionCache:
-    """The champion pipeline, re-checking the alias at most every ``refresh_seconds``.
-
-    Serving follows the ``champion`` alias without restart: a promotion made by any process is
-    picked up by the next check, and requests keep using the old model until the new one is
-    loaded, so none fails during the switch. Only the very first ``get`` waits for the
-    registry; later checks run on a background thread, and when this process moves an alias
-    ``refresh`` loads the new champion on the caller's thread, so no request waits for MLflow.
-    """
-
-    def __init__(self, registry: Registry, refresh_seconds: float) -> None:
-        self._registry = registry
-        self._refresh = refresh_seconds
-        self._lock = threading.Lock()
-        self._current: tuple[int, Any] | None = None
-        self._checked = 0.0
-        self._stale = True
-        """Set until the first check (or by a failed ``refresh``): ``get`` checks first."""
-
-    def get(self) -> tuple[int, Any]:
-        """The current champion (version, model)."""
-        current = self._current
-        if current is not None and not self._stale:
-            if time.monotonic() - self._checked >= self._refresh and self._lock.acquire(
-                    blocking=False):
-                threading.Thread(target=self._check_in_background, daemon=True,
-                                 name="spamops-champion").start()
-            return current
-        with self._lock:
-            if self._current is None or self._stale:
-                self._check()
-            assert self._current is not None
-            return self._current
-
-    def refresh(self) -> None:
-        """Re-check the alias now: this process has just moved it.
-
-        A process that serves (a champion is loaded) loads the new one here, on the thread
-        that moved the alias, so the next request does not wait for it (in ``spamops console
-        --serve`` requests are scored on the console's event loop). A process that has not
-        scored anything yet only marks the cache stale.
-        """
-        with self._lock:
-            if self._current is None:
-                self._stale = True
-                return
-            try:
-                self._check()
-            except SpamopsError as exc:  # the next get() tries again and raises it there
-                logger.warning("could not load the new champion yet: %s", exc)
-                self._stale = True
-
-    def _check(self) -> None:
-        """Read the alias and load a new champion if it moved (the caller holds the lock)."""
-        version = self._registry.require_champion()
-        if self._current is None or self._current[0] != version:
-            model = self._registry.load(version)
-            scorer_for(model)  # compile now, on this thread, not in the first request
-            self._current = (version, model)
-        self._checked = time.monotonic()
-        self._stale = False
-
-    def _check_in_background(self) -> None:
-        try:
-            self._check()
-        except Exception as exc:  # keep serving the current model; try again later
-            logger.warning("champion check failed, still serving the current model: %s", exc)
-            self._checked = time.monotonic()
-        finally:
-            self._lock.release()
-
-
 class Services:
     """Everything the UIs may ask the engine for."""
 
@@ -246,8 +185,16 @@ class Services:
                                test_size=settings.test_size)
         self.registry = Registry(settings.tracking_uri, settings.model_name,
                                  str(settings.artifacts_dir.resolve()))
-        self.champion = ChampionCache(self.registry, settings.server.champion_refresh_seconds)
+        self.champion = ChampionCache(self.registry, settings.server.champion_refresh_seconds,
+                                      on_aliases=self._aliases_seen)
         self._store: Store | None = None
+        """The store once opened for use (migrated, spool recovered, config audited)."""
+        self._spool_store: Store | None = None
+        """The same store object before it is opened: logging needs no database."""
+        self._switch: ChampionSwitch | None = None
+        self._store_probe = StoreProbe(self)
+        self._opener: threading.Thread | None = None
+        self._closing = False
         self._monitor: Monitor | None = None
         self._monitor_log: MonitorLog | None = None
         self._store_lock = threading.Lock()
@@ -257,23 +204,99 @@ class Services:
 
     @property
     def store(self) -> Store:
-        """The history store, opened on first use (read-write stores migrate first)."""
+        """The history store, opened on first use (read-write stores migrate first).
+
+        Opening waits while another process holds the file: never call it on an event loop
+        (the API opens it with ``start_serving``, off the loop).
+        """
         if self._store is None:
             with self._store_lock:
                 if self._store is None:
-                    from engine.store import Store  # lazily: keeps duckdb out of start-up
-
-                    store = Store(self.settings.db_path, self.settings.spool_dir,
-                                  clock=self.clock, read_only=self.read_only,
-                                  flush_seconds=self.settings.server.log_flush_seconds,
-                                  notify=self.settings.notify)
-                    store.on_outbox_written(self._outbox_written)
+                    store = self._unopened_store()
                     if not self.read_only:
-                        store.migrate()
+                        store.migrate()  # also ingests what dead processes left in the spool
+                        self._record_config_change(store)
                     self._store = store
                     if not self.read_only:
-                        self._record_config_change(store)
+                        self._settle_champion_changes()
         return self._store
+
+    def _settle_champion_changes(self) -> None:
+        """Finish or undo champion changes a dead process left half-done (on a writer's
+        start); if the registry cannot be reached now, the next change does it."""
+        try:
+            self.champion_switch.recover()
+        except SpamopsError as exc:
+            logger.warning("could not settle a pending champion change yet: %s", exc)
+
+    def _unopened_store(self) -> Store:
+        """The ``Store`` object, built without touching the database (no waiting)."""
+        if self._spool_store is None:
+            from engine.store import Store  # lazily: keeps duckdb out of start-up
+
+            self._spool_store = Store(self.settings.db_path, self.settings.spool_dir,
+                                      clock=self.clock, read_only=self.read_only,
+                                      flush_seconds=self.settings.server.log_flush_seconds,
+                                      recover=False, notify=self.settings.notify)
+            self._spool_store.on_outbox_written(self._outbox_written)
+        return self._spool_store
+
+    def start_serving(self) -> None:
+        """Get ready to serve without blocking the caller (the API's lifespan, on the loop).
+
+        The spool is ready at once, so predictions are logged from the first request; the
+        store is opened (migrations, spool recovery, pending champion changes) on a
+        background thread that retries while another process holds the file.
+        """
+        if self.read_only or self._opener is not None:
+            return
+        with self._store_lock:
+            self._unopened_store()
+
+        def open_store() -> None:
+            delay = 1.0
+            while self._store is None and not self._closing:
+                try:
+                    _ = self.store
+                except SpamopsError as exc:
+                    logger.warning("history store not open yet, retrying in %.0f s: %s",
+                                   delay, exc)
+                    time.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+
+        self._opener = threading.Thread(target=open_store, daemon=True,
+                                        name="spamops-open-store")
+        self._opener.start()
+
+    def wait_until_open(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for ``start_serving``'s store to open (off the loop);
+        returns whether it is open. The API's start-up gives it a moment, no more."""
+        if self._opener is not None:
+            self._opener.join(timeout)
+        return self._store is not None
+
+    @property
+    def champion_switch(self) -> ChampionSwitch:
+        """Moves the champion aliases as recorded intents (``engine.champion_switch``)."""
+        if self._switch is None:
+            from engine.champion_switch import ChampionSwitch
+
+            self._switch = ChampionSwitch(
+                store=self._store or self.store, registry=self.registry, clock=self.clock,
+                lock_path=self.settings.home / "locks" / "champion.lock",
+                on_moved=self._aliases_moved, log=self.monitor_log.write)
+        return self._switch
+
+    def _aliases_seen(self, aliases: Aliases) -> None:
+        """The aliases are ``aliases`` now: caches keyed by version keep only theirs."""
+        self.registry.retain(aliases)
+        if self._drift_cache is not None:
+            self._drift_cache.retain(set(aliases.values()))
+
+    def _aliases_moved(self, aliases: Aliases) -> None:
+        """This process moved the aliases: serve the new champion, evict the rest."""
+        self._aliases_seen(aliases)
+        self.champion.refresh()
 
     def _record_config_change(self, store: Store) -> None:
         """Audit the effective configuration when it differs from the last one recorded.
@@ -308,9 +331,13 @@ class Services:
         receivers at once (what fails waits in the outbox for the next sender).
         """
         self._close_notifications()
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self._closing = True
+        if self._opener is not None:
+            self._opener.join(timeout=1.0)  # it stops at its next retry; daemon either way
+        store = self._store or self._spool_store
+        self._store = self._spool_store = None
+        if store is not None:
+            store.close()
 
     # Dataset -----------------------------------------------------------------------------
     def fetch_dataset(self) -> Path:
@@ -342,8 +369,7 @@ class Services:
             model_name=self.settings.model_name,
             artifact_location=str(self.settings.artifacts_dir.resolve()),
             seed=self.settings.seed, progress=progress)
-        became = self.registry.adopt_first(result.version)
-        self.champion.refresh()
+        became = self._adopt_first(result.version, actor=actor)
         outcome = TrainOutcome(result=result, champion_version=self.registry.require_champion(),
                                became_champion=became)
         metrics = result.metrics.as_dict()
@@ -362,42 +388,83 @@ class Services:
         """Registered versions, newest first."""
         return self.registry.versions()
 
+    def _adopt_first(self, version: int, *, actor: str | None) -> bool:
+        """Make ``version`` champion if there is none yet; returns whether it did."""
+        if self.registry.champion_version() is not None:
+            return False
+        with self.champion_switch.locked() as current:
+            if CHAMPION in current:
+                return False
+            self.champion_switch.move(
+                current, {**current, CHAMPION: version}, kind="adopt",
+                actor=self._actor(actor), action="champion.adopted", subject=f"v{version}",
+                details={"champion": version},
+                reasoning=f"version {version} became champion as the first version")
+        return True
+
     def promote(self, version: int, *, actor: str | None = None,
-                reasoning: str = "promoted by an operator") -> AliasMove:
-        """Make ``version`` the champion."""
-        move = self.registry.promote(version)
-        self.champion.refresh()
-        self.audit("promote", f"v{version}", {"champion": move.champion,
-                                              "previous": move.previous,
-                                              "demoted": move.demoted}, reasoning, actor=actor)
+                reasoning: str = "promoted by an operator",
+                expected_champion: int | None = None) -> AliasMove:
+        """Make ``version`` the champion; the old champion becomes ``previous``.
+
+        Args:
+            expected_champion: the champion the caller decided on; refused (``ConflictError``)
+                if another is champion by the time the move runs.
+        """
+        with self.champion_switch.locked() as current:
+            _expect(current, expected_champion)
+            target = self.registry.plan_promotion(current, version)
+            move = AliasMove(champion=version, previous=target.get(PREVIOUS),
+                             demoted=current.get(CHAMPION))
+            self.champion_switch.move(
+                current, target, kind="promote", actor=self._actor(actor), action="promote",
+                subject=f"v{version}", reasoning=reasoning,
+                details={"champion": move.champion, "previous": move.previous,
+                         "demoted": move.demoted})
         return move
 
     def rollback(self, *, actor: str | None = None,
-                 reasoning: str = "rolled back by an operator") -> AliasMove:
-        """Swap champion and previous."""
+                 reasoning: str = "rolled back by an operator",
+                 expected_champion: int | None = None) -> AliasMove:
+        """Swap champion and previous.
+
+        Args:
+            expected_champion: the champion the caller saw when deciding to roll back; refused
+                (``ConflictError``) if another is champion by the time the move runs.
+        """
         from engine.notify.events import rolled_back
 
-        move = self.registry.rollback()
-        self.champion.refresh()
-        who = actor or self.settings.operator_name
-        self.audit("rollback", f"v{move.champion}", {"champion": move.champion,
-                                                     "previous": move.previous,
-                                                     "demoted": move.demoted},
-                   reasoning, actor=who,
-                   events=rolled_back(self.clock.now(), move.champion, move.demoted, who,
-                                      reasoning))
+        with self.champion_switch.locked() as current:
+            _expect(current, expected_champion)
+            target = self.registry.plan_rollback(current)
+            move = AliasMove(champion=target[CHAMPION], previous=target.get(PREVIOUS),
+                             demoted=current[CHAMPION])
+            self.champion_switch.move(
+                current, target, kind="rollback", actor=self._actor(actor), action="rollback",
+                subject=f"v{move.champion}", reasoning=reasoning,
+                details={"champion": move.champion, "previous": move.previous,
+                         "demoted": move.demoted},
+                events=rolled_back(self.clock.now(), move.champion, move.demoted,
+                                   self._actor(actor), reasoning))
         return move
 
     # Scoring -----------------------------------------------------------------------------
-    def predict(self, texts: Sequence[str], *, source: str = "cli") -> list[Prediction]:
-        """Score ``texts`` with the champion."""
+    def predict(self, texts: Sequence[str], *, source: str = "cli",
+                wait: bool = True) -> list[Prediction]:
+        """Score ``texts`` with the champion and log them through the spool.
+
+        Args:
+            wait: wait for the first champion load if none is loaded yet. ``False`` never
+                blocks (an event loop): it raises ``ChampionLoading`` instead. Logging never
+                waits for the database either way.
+        """
         for text in texts:
             if not text or not text.strip():
                 raise InvalidInput("a message must not be empty")
             if len(text) > MAX_TEXT_CHARS:
                 raise InvalidInput(f"a message must be at most {MAX_TEXT_CHARS} characters")
         started = time.perf_counter()
-        version, model = self.champion.get()
+        version, model = self.champion.get() if wait else self.champion.serving()
         proba = spam_probability(model, texts)
         predictions = [
             Prediction(id=uuid.uuid4().hex, label="spam" if p >= 0.5 else "ham",
@@ -407,7 +474,7 @@ class Services:
         if not self.read_only:
             latency_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
             now = self.clock.now()
-            self.store.log_predictions(
+            (self._store or self._unopened_store()).log_predictions(
                 PredictionRecord(id=p.id, ts=now, text=p.text, model_version=p.model_version,
                                  label=p.label, spam_probability=p.spam_probability,
                                  latency_ms=latency_ms, source=source)
@@ -447,16 +514,21 @@ class Services:
         return self.store.verify_audit()
 
     # Drift (issue 4) ---------------------------------------------------------------------
-    def drift_detector(self) -> DriftDetector:
-        """The champion's drift detector (reference: its training texts), built once per version.
+    def drift_detector(self, version: int | None = None) -> DriftDetector:
+        """The drift detector of ``version`` (default: the registry's champion now), whose
+        reference is that version's training texts; built once per version.
 
-        Cached in memory and under ``<home>/cache/drift``, keyed by model version, drift
-        threshold and false-alarm rate; the champion's ``predict_proba`` is attached.
+        Fetched by version, never through the serving cache, which may still hold the
+        previous champion (issue 14). Cached in memory (bounded) and under
+        ``<home>/cache/drift``, keyed by model version, drift threshold and false-alarm rate;
+        that version's ``predict_proba`` is attached.
         """
         from engine.drift import DetectorCache, DriftDetector, word_subspace
         from engine.training import feature_space
 
-        version, model = self.champion.get()
+        if version is None:
+            version = self.registry.require_champion()
+        model = self.registry.load(version)
         thresholds = self.settings.thresholds
         if self._drift_cache is None:
             self._drift_cache = DetectorCache(self.settings.home / "cache" / "drift",
@@ -467,8 +539,14 @@ class Services:
             return spam_probability(model, texts)
 
         def build() -> DriftDetector:
+            try:
+                reference = self.registry.reference_texts(version)
+            except ModelNotFound:  # dropped by retention (engine/retention.py)
+                logger.warning("version %s has no drift reference left; using the training "
+                               "split's texts", version)
+                reference = self.dataset.split().train_texts
             return DriftDetector.fit(
-                self.registry.reference_texts(version),
+                reference,
                 feature_space=word_subspace(feature_space(model)), predict_proba=predict,
                 threshold=thresholds.drift, false_alarm_rate=thresholds.false_alarm_rate,
                 seed=self.settings.seed, model_version=version)
@@ -495,7 +573,7 @@ class Services:
                             or (self.settings.home / "mlflow.db").exists())
             version = self.registry.champion_version() if has_registry else None
             if version is not None:
-                version, model = self.champion.get()
+                model = self.registry.load(version)
 
                 def predict(texts: Sequence[str]) -> Any:
                     return spam_probability(model, texts)
@@ -539,9 +617,9 @@ class Services:
 
             monitor = Monitor(settings=self.settings, store=self.store, registry=self.registry,
                               dataset=self.dataset,
-                              detector_for=lambda _version: self.drift_detector(),
+                              detector_for=self.drift_detector,
                               clock=self.clock, log=self.monitor_log,
-                              on_champion_changed=self.champion.refresh)
+                              switch=self.champion_switch)
             if not self.read_only:
                 monitor.recover_interrupted()
             self._monitor = monitor
@@ -646,7 +724,7 @@ class Services:
                    events=scheduler_takeover(self.clock.now(), holder, event.message))
 
     def scheduled_jobs(self, start: datetime | None = None) -> list[JobSpec]:
-        """The monitoring (interval) and retraining (cron) jobs."""
+        """The monitoring (interval), retraining (cron) and retention (daily) jobs."""
         from engine.scheduling import default_jobs
 
         def monitor_job(ctx: JobContext) -> str:
@@ -659,7 +737,13 @@ class Services:
                                    else "operator")
             return f"{outcome.deployment.decision}: {outcome.event.reasoning}"
 
-        return default_jobs(self.settings, monitor_job, retrain_job, start=start)
+        def prune_job(ctx: JobContext) -> str:
+            report = self.prune(actor="scheduler")
+            return (f"{report.texts_pruned} texts pruned, drift references of "
+                    f"{list(report.references_dropped)} dropped")
+
+        return default_jobs(self.settings, monitor_job, retrain_job, start=start,
+                            prune_fn=prune_job)
 
     def scheduler_holder(self) -> HolderInfo | None:
         """Which process holds this data home's scheduler, if any."""
@@ -667,25 +751,31 @@ class Services:
 
         return SchedulerLock.for_home(self.settings.home).holder()
 
-    def health(self) -> Health:
-        """Champion loaded, store answering, scheduler holder: never raises a SpamopsError."""
+    def health(self, wait: float = 0.0) -> Health:
+        """Champion serving, store answering, scheduler holder: never raises; never waits
+        unless asked to.
+
+        Everything comes from state kept by background work (the champion cache's checks,
+        ``StoreProbe``), so ``/health`` answers at once even while another process holds the
+        database or the registry is slow; a probe that is due starts in the background.
+
+        Args:
+            wait: seconds to wait for the store's first probe result, if there is none yet
+                (the API's start-up; ``/health`` itself passes 0).
+        """
         problems: list[str] = []
         version: int | None = None
-        try:
-            if not self._registry_exists():
-                raise NoChampionError("no champion model yet: run `spamops train`")
-            version, _ = self.champion.get()
-        except SpamopsError as exc:
-            problems.append(str(exc))
-        reachable = False
-        try:
-            if not self._store_exists():
-                raise StoreError("no history database yet: run `spamops setup-database`")
-            self.store.schema_version()
-            reachable = True
-        except SpamopsError as exc:
-            problems.append(str(exc))
-        return Health(model_version=version, store_reachable=reachable,
+        if not self._registry_exists():
+            problems.append("no champion model yet: run `spamops train`")
+        else:
+            champion = self.champion.status()
+            version = champion.version
+            problems.extend(_champion_problems(champion))
+        probe = self._store_probe.status(wait)
+        if probe.problem:
+            problems.append(probe.problem)
+        # The holder file is a few bytes on local disk, read without any lock: no waiting.
+        return Health(model_version=version, store_reachable=probe.reachable,
                       scheduler_holder=self.scheduler_holder(), problems=tuple(problems))
 
     # Traffic simulation ------------------------------------------------------------------
@@ -780,6 +870,47 @@ class Services:
         return (self.settings.mlflow_tracking_uri is not None
                 or (self.settings.home / "mlflow.db").exists())
 
+    # Operating the home (issue 18): backup, restore, retention ---------------------------
+    def backup(self, target: Path) -> BackupReport:
+        """Write a verified, consistent backup of this home into ``target`` (see
+        ``engine.backup``); audited in this home."""
+        from engine.backup import backup_home
+
+        report = backup_home(self.settings, self.store, target)
+        self.audit("home.backup", str(report.directory), {
+            "tables": report.tables, "model_versions": report.model_versions,
+            "files": report.files, "bytes": report.bytes},
+            f"backup of {report.files} files written to {report.directory} and verified")
+        return report
+
+    def record_restore(self, report: RestoreReport) -> AuditVerification:
+        """After ``engine.backup.restore_home``: upgrade the schema, ingest the restored
+        spool, audit the restore, and verify the audit chain."""
+        self.store.migrate()
+        self.audit("home.restore", str(report.home), {
+            "backup": str(report.backup), "backup_created_at": report.backup_created_at,
+            "files": report.files, "replaced": str(report.replaced or "")},
+            f"home restored from the backup of {report.backup_created_at}")
+        return self.store.verify_audit()
+
+    def prune(self, *, dry_run: bool = False, actor: str | None = None) -> PruneReport:
+        """Apply the retention policy now (``engine.retention``); a prune that removed
+        anything is audited."""
+        from engine import retention
+
+        registry = self.registry if self._registry_exists() else None
+        report = retention.prune(settings=self.settings, store=self.store, registry=registry,
+                                 now=self.clock.now(), dry_run=dry_run)
+        if report.changed:
+            self.audit("retention.prune", "predictions", {
+                "cutoff": report.cutoff.isoformat(timespec="seconds"),
+                "text_days": report.text_days, "texts_pruned": report.texts_pruned,
+                "references_dropped": list(report.references_dropped),
+                "caches_dropped": report.caches_dropped},
+                f"texts older than {report.text_days} days replaced by their keyed hash; "
+                f"drift references kept only for v{list(report.references_kept)}", actor)
+        return report
+
     # Dashboard reads (issue 8): aggregation runs in DuckDB, the UI gets small records ---------
     def has_history(self) -> bool:
         """Whether this data home has a history database yet (a fresh home has none)."""
@@ -805,7 +936,9 @@ class Services:
         if self._sender is None:
             from engine.notify.sender import OutboxSender
 
-            self._sender = OutboxSender(self.store, self.settings.notify)
+            with self._store_lock:  # never waits for the database (the API's start-up)
+                store = self._store or self._unopened_store()
+            self._sender = OutboxSender(store, self.settings.notify)
         return self._sender
 
     def start_notifier(self) -> bool:
@@ -894,3 +1027,100 @@ class Services:
             oldest_pending_approval_at=min((a.created_at for a in pending), default=None),
             spool_segments=segments, spool_bytes=size, scheduler_holder_present=holder,
             receivers=tuple(self.store.receiver_health()))
+
+def _expect(current: Aliases, expected_champion: int | None) -> None:
+    """Refuse a move decided on another champion than the one there now."""
+    if expected_champion is not None and current.get(CHAMPION) != expected_champion:
+        from engine.errors import ConflictError
+
+        now = current.get(CHAMPION)
+        raise ConflictError(f"the champion is v{now} now, not v{expected_champion} as when "
+                            "this was decided; look again and retry" if now is not None else
+                            f"there is no champion now, not v{expected_champion} as when this "
+                            "was decided")
+
+
+def _champion_problems(status: ChampionStatus) -> list[str]:
+    """``/health`` lines for the champion cache's state (none when it serves the alias)."""
+    if status.version is None:
+        return [status.error or "the champion model is loading"]
+    if status.wanted is not None and status.error:
+        return [f"champion v{status.wanted} failed to load ({status.error}); still serving "
+                f"v{status.version}, retrying in the background"]
+    if status.error:
+        return [f"champion check failed ({status.error}); still serving v{status.version}"]
+    return []
+
+
+@dataclass(frozen=True)
+class ProbeStatus:
+    """The history store as the last background probe found it."""
+
+    reachable: bool
+    problem: str | None
+
+
+class StoreProbe:
+    """Checks the history store off the caller's thread.
+
+    ``status()`` returns at once: the last result, or, while a probe has been waiting for
+    longer than ``BUSY_AFTER_SECONDS`` (another process holds the file), "busy". A probe
+    starts when the last result is older than ``PROBE_SECONDS``.
+    """
+
+    PROBE_SECONDS = 2.0
+    BUSY_AFTER_SECONDS = 0.25
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._lock = threading.Lock()
+        self._result: ProbeStatus | None = None
+        self._at = float("-inf")
+        self._started: float | None = None
+        self._done = threading.Event()
+
+    def status(self, wait: float = 0.0) -> ProbeStatus:
+        """The latest known state; starts a probe when one is due.
+
+        Args:
+            wait: with no result yet, wait up to this long for the first one.
+        """
+        now = time.monotonic()
+        if now - self._at >= self.PROBE_SECONDS and self._lock.acquire(blocking=False):
+            self._started = now
+            self._done.clear()
+            threading.Thread(target=self._probe, daemon=True, name="spamops-probe").start()
+        if self._result is None and wait > 0:
+            self._done.wait(wait)
+        started, result = self._started, self._result
+        if started is not None and time.monotonic() - started > self.BUSY_AFTER_SECONDS:
+            waited = time.monotonic() - started
+            return ProbeStatus(False, f"history database busy: another process holds it "
+                               f"(waiting {waited:.0f} s); predictions wait in the spool")
+        if result is None:
+            return ProbeStatus(False, "history database not checked yet")
+        return result
+
+    def _probe(self) -> None:
+        services = self._services
+        try:
+            if not services._store_exists():
+                raise StoreError("no history database yet: run `spamops setup-database`")
+            store = services._store
+            if store is None:
+                if not services.read_only and services._opener is not None:
+                    raise StoreError("history database not open yet (another process holds "
+                                     "it, or it is being migrated); predictions wait in the "
+                                     "spool")
+                store = services.store
+            store.schema_version()
+            result = ProbeStatus(True, None)
+        except SpamopsError as exc:
+            result = ProbeStatus(False, str(exc).splitlines()[0])
+        except Exception as exc:  # the probe must never die silently
+            result = ProbeStatus(False, f"store check failed: {exc}")
+        self._result = result
+        self._at = time.monotonic()
+        self._started = None
+        self._done.set()
+        self._lock.release()

@@ -21,29 +21,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.errors import TrainingError
+
+# Re-exported (``X as X``): callers import the lineage names from here, and models pickled
+# before ``as_text_list`` moved to ``engine.scoring`` refer to ``engine.training.as_text_list``.
+from engine.lineage import MODEL_ARTIFACT as MODEL_ARTIFACT
+from engine.lineage import REFERENCE_ARTIFACT as REFERENCE_ARTIFACT
+from engine.lineage import TRAINED_AT as TRAINED_AT
 from engine.scoring import Scorer, compile_scorer
+from engine.scoring import as_text_list as as_text_list
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 SPAM = "spam"
 HAM = "ham"
-MODEL_ARTIFACT = "model"
-REFERENCE_ARTIFACT = "reference_texts.parquet"
-"""The training texts, logged with each run: the drift reference of that version."""
-TRAINED_AT = "trained_at"
-"""Lineage tag: when the engine's clock says the model was trained (ISO, naive UTC). In the
-demo the clock is simulated, and MLflow's own creation time would be the wall clock."""
-
-
-def as_text_list(X: Any) -> list[str]:
-    """Turn the model input (list of str, Series, or DataFrame with ``text``) into a list."""
-    if hasattr(X, "columns"):
-        column = X["text"] if "text" in X.columns else X.iloc[:, 0]
-        return [str(t) for t in column.tolist()]
-    if isinstance(X, str):
-        return [X]
-    return [str(t) for t in X]
 
 
 def build_pipeline(seed: int = 42) -> Pipeline:
@@ -230,7 +221,10 @@ def train_and_log(data: TrainingData, *, tracking_uri: str, experiment: str, mod
     say(f"test accuracy {metrics.accuracy:.4f}, spam F1 {metrics.f1:.4f}")
 
     from engine.registry import ensure_experiment, import_mlflow
+    from engine.relocation import adopt_artifact_root
 
+    # A moved or copied home must log into its own artifact folder, not the original's.
+    adopt_artifact_root(tracking_uri, artifact_location)
     mlflow = import_mlflow(tracking_uri)
     import pandas as pd
     import sklearn

@@ -67,7 +67,9 @@ class PredictionBatcher:
     def _score(self, batch: list[tuple[str, asyncio.Future[Prediction]]]) -> None:
         texts = [text for text, _ in batch]
         try:
-            predictions = self._services.predict(texts, source="api")
+            # wait=False: on the event loop, so never wait for a model load (503 instead);
+            # logging goes to the spool and never waits for the database.
+            predictions = self._services.predict(texts, source="api", wait=False)
         except InvalidInput as exc:
             if len(batch) == 1:
                 _settle(batch[0][1], exc)

@@ -71,7 +71,7 @@ async def require_operator(request: Request,
     services: Services = request.app.state.services
     if services.settings.api_key is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            "control endpoints are disabled: set SPAMOPS_API_KEY (12 characters "
+                            "control endpoints are disabled: set SPAMOPS_API_KEY (16 characters "
                             "or more) and restart the server to enable them")
     return _check_key(services, key)
 

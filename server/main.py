@@ -3,12 +3,14 @@
 ``app_from_env`` is the factory the worker processes of ``spamops serve --workers N`` import
 by name: each worker builds its own ``Services`` from the environment the parent exported.
 
-The app owns HTTP only: routers (``server/routes/``), the lifespan (warm the champion at
-start-up, ``services.close()`` at shutdown so the prediction spool is ingested), error
+The app owns HTTP only: routers (``server/routes/``), the lifespan (open the store off the
+loop and warm the champion at start-up, ``services.close()`` at shutdown so the prediction
+spool is ingested), error
 handlers and the Prometheus middleware. Every route turns one request into one
 ``Services`` call. Errors never leak stack traces or file paths: a ``SpamopsError`` becomes
-``{"detail": "<its one line>"}`` with its ``http_status``, invalid input a 422 naming the
-field, anything unexpected a bare 500 (logged here, with its traceback, for the operator).
+``{"detail": "<its one line>"}`` with its ``http_status``, a body that is not JSON a 400 saying
+what is wrong and where (line and column), invalid input a 422 naming the field, anything
+unexpected a bare 500 (logged here, with its traceback, for the operator).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from server.routes import include_routes
 from server.telemetry import ApiMetrics, MetricsMiddleware
 
 logger = logging.getLogger(__name__)
+
+STORE_OPEN_GRACE_SECONDS = 2.0
+"""How long start-up waits for the history store before serving without it (into the spool)."""
 
 _FILE_PATH = re.compile(r"(?<![\w/])/(?:home|root|tmp|var|usr|opt|srv|mnt|etc|work|data|Users)"
                         r"(?:/[\w.@+-]+)+/?")
@@ -65,6 +70,24 @@ def _validation_message(exc: RequestValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid value')}{more}"
 
 
+def _malformed_json_message(exc: RequestValidationError, body: bytes) -> str | None:
+    """``malformed JSON body at line L, column C: <what>`` for a body that does not parse
+    (FastAPI reports a ``json_invalid`` error whose location is the character offset), else
+    ``None``."""
+    first = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+    if first is None:
+        return None
+    loc = first.get("loc", ())
+    offset = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    what = str((first.get("ctx") or {}).get("error") or "not valid JSON")
+    if offset is None:
+        return f"malformed JSON body: {what}"
+    text = body.decode("utf-8", "replace")[:offset]
+    line = text.count("\n") + 1
+    column = offset - (text.rfind("\n") + 1) + 1
+    return f"malformed JSON body at line {line}, column {column}: {what}"
+
+
 def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
     """Build the REST API around ``services``.
 
@@ -77,11 +100,19 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.started = time.monotonic()
+        # The spool is ready at once; the store opens on a background thread, which waits
+        # while another process holds the file: nothing here or in a request blocks the loop.
+        services.start_serving()
         try:
             # Load the champion now, so the first request does not pay MLflow's start-up.
             await run_in_threadpool(services.champion.get)
         except SpamopsError as exc:
             logger.warning("serving without a champion for now: %s", exc)
+        # Give the store a moment to open and be probed, so the first /health is not a
+        # "not checked yet"; a busy database does not hold the start-up longer than that.
+        if not await run_in_threadpool(services.wait_until_open, STORE_OPEN_GRACE_SECONDS):
+            logger.warning("history database not open yet; predictions wait in the spool")
+        await run_in_threadpool(services.health, STORE_OPEN_GRACE_SECONDS)
         # Everything alive now (modules, MLflow, the model) lives as long as the server. Moved
         # out of the collector's reach, a full collection walks a few thousand objects instead
         # of ~350,000: pauses of 100-200 ms under load become ~7 ms (docs/architecture.md).
@@ -121,7 +152,10 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
                             status_code=exc.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        malformed = _malformed_json_message(exc, await request.body())
+        if malformed is not None:  # not JSON at all: a 400, as for any unparseable request
+            return JSONResponse({"detail": malformed}, status_code=400)
         return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
 
     @app.exception_handler(Exception)

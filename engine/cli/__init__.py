@@ -1,14 +1,18 @@
 """The ``spamops`` command: where the program is put together.
 
 Parses arguments, loads the configuration, builds ``Services`` and prints text or ``--json``.
-A ``SpamopsError`` becomes one line on stderr and a non-zero exit code, never a traceback.
+A ``SpamopsError`` becomes one line on stderr and its exit code (``engine.errors.EXIT_CODES``),
+never a traceback; so does any other failure (an ``OSError`` names the path; anything else is
+an internal error whose traceback ``SPAMOPS_DEBUG=1`` shows).
 Command groups live in sibling modules, one per area, and are added to ``cli`` below. UI
 packages are imported only inside the commands that start them.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -21,6 +25,7 @@ from engine.cli import (
     data,
     demo_cmd,
     drift_cmd,
+    home_cmds,
     models,
     monitor_cmds,
     notify_cmd,
@@ -29,13 +34,18 @@ from engine.cli import (
     up_cmd,
 )
 from engine.cli._common import CliState
-from engine.errors import SpamopsError
+from engine.errors import EXIT_CODES, SpamopsError
+
+EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {code:<4} {meaning}"
+                                        for code, meaning in EXIT_CODES.items())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=EPILOG)
 @click.version_option(__version__, prog_name="spamops")
 @click.option("--home", type=click.Path(path_type=Path), default=None,
-              help="Data home (overrides SPAMOPS_HOME; default ./data).")
+              help="Data home (overrides SPAMOPS_HOME; default ./data). Only set-up commands "
+                   "(data fetch, setup-database, train, demo) create a missing one.")
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None) -> None:
     """spamops: keep an SMS-spam classifier healthy in production.
@@ -50,7 +60,7 @@ for _group in (config_cmd.commands + data.commands + models.commands
                + store_cmds.commands + drift_cmd.commands + monitor_cmds.commands
                + notify_cmd.commands
                + serve_cmd.commands + demo_cmd.commands + console_cmd.commands
-               + dashboard_cmd.commands + up_cmd.commands):
+               + dashboard_cmd.commands + up_cmd.commands + home_cmds.commands):
     cli.add_command(_group)
 
 
@@ -60,7 +70,9 @@ def main(argv: list[str] | None = None) -> None:
 
     quiet_mlflow_environment()
     try:
-        cli.main(args=argv, prog_name="spamops", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="spamops", standalone_mode=False)
+        if isinstance(code, int) and code != 0:  # ctx.exit(n): click returns n here
+            sys.exit(code)
     except SpamopsError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -75,3 +87,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as exc:  # a path outside the engine's checks: name it, in one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        if os.environ.get("SPAMOPS_DEBUG") == "1":
+            traceback.print_exc()
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        click.echo(f"internal error: {type(exc).__name__}: {first} (SPAMOPS_DEBUG=1 shows the "
+                   "traceback)", err=True)
+        sys.exit(1)

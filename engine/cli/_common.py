@@ -4,6 +4,17 @@ Every command loads settings through ``settings_of``, builds ``Services`` throug
 ``services_of`` (lazily, so ``--help`` stays fast) and prints either text or, with ``--json``,
 JSON made by ``to_jsonable``. Errors are raised as ``SpamopsError`` and turned into one line and
 an exit code by ``engine.cli.main``.
+
+Two rules every command follows through this module (issue 18):
+
+- **No silent yes.** A command that asks first calls ``confirm_or_refuse``: ``--yes`` goes
+  ahead, a terminal gets the question, anything else (a pipe, cron, ``echo n |``) is refused
+  with one line and exit code 3, never taken as a yes.
+- **The data home is chosen, not stumbled into.** ``services_of``/``home_of`` check it first:
+  a path that is a file, or cannot be created, is one line (exit 2). A missing home is
+  created, and said so on stderr, only by the commands that set one up (``create_home=True``:
+  ``data fetch``, ``setup-database``, ``train``, ``demo``); every other command refuses,
+  naming the home it looked for and how to pick one (``--home``, ``SPAMOPS_HOME``).
 """
 
 from __future__ import annotations
@@ -20,7 +31,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from engine.errors import HomeError, Refused
+
 if TYPE_CHECKING:
+    from engine.clock import Clock
     from engine.config import Settings
     from engine.services import Services
 
@@ -46,12 +60,42 @@ class CliState:
             self._settings = load_settings(**overrides)
         return self._settings
 
-    def services(self, *, read_only: bool = False) -> Services:
-        """The engine facade for this data home."""
+    def checked_home(self, *, create: bool = False) -> Path:
+        """The data home, checked: an existing directory, or (``create``) a new one.
+
+        Raises:
+            HomeError: the path is not a directory, cannot be created, or (without
+                ``create``) does not exist.
+        """
+        home = self.settings().home
+        shown = home.absolute()
+        if home.is_dir():
+            return home
+        if home.exists():
+            raise HomeError(f"data home {shown} is not a directory; pick another with "
+                            "--home DIR or SPAMOPS_HOME")
+        if not create:
+            raise HomeError(f"no data home at {shown}: create it with `spamops setup-database`"
+                            " (or `spamops demo`), or pick an existing one with --home DIR or "
+                            "SPAMOPS_HOME")
+        try:
+            home.mkdir(parents=True)
+        except FileExistsError:
+            if not home.is_dir():
+                raise HomeError(f"data home {shown} is not a directory") from None
+        except OSError as exc:
+            raise HomeError(f"cannot create data home {shown}: "
+                            f"{exc.strerror or exc}") from None
+        click.echo(f"created data home {shown} (pick another with --home DIR or "
+                   "SPAMOPS_HOME)", err=True)
+        return home
+
+    def services(self, *, read_only: bool = False, clock: Clock | None = None) -> Services:
+        """The engine facade for this data home (on ``clock``, default the real one)."""
         if self._services is None:
             from engine.services import Services
 
-            self._services = Services(self.settings(), read_only=read_only)
+            self._services = Services(self.settings(), read_only=read_only, clock=clock)
         return self._services
 
     def close(self) -> None:
@@ -75,11 +119,51 @@ def settings_of(ctx: click.Context) -> Settings:
     return state_of(ctx).settings()
 
 
-def services_of(ctx: click.Context, *, read_only: bool = False) -> Services:
-    """The engine services of the running command (closed when the command ends)."""
+def home_of(ctx: click.Context, *, create: bool = False) -> Path:
+    """The checked data home of the running command (see ``CliState.checked_home``)."""
+    return state_of(ctx).checked_home(create=create)
+
+
+def services_of(ctx: click.Context, *, read_only: bool = False,
+                create_home: bool = False, check_home: bool = True,
+                clock: Clock | None = None) -> Services:
+    """The engine services of the running command (closed when the command ends).
+
+    The data home is checked first (``home_of``): only set-up commands pass ``create_home``;
+    a command that reads nothing from the home (``drift --reference``) passes
+    ``check_home=False``.
+    """
     state = state_of(ctx)
+    if check_home or create_home:
+        state.checked_home(create=create_home)
     ctx.call_on_close(state.close)
-    return state.services(read_only=read_only)
+    return state.services(read_only=read_only, clock=clock)
+
+
+def confirm_or_refuse(question: str, *, yes: bool, default: bool = False) -> None:
+    """Go ahead only on an explicit yes: ``--yes``, or an answer typed at a terminal.
+
+    The question goes to stderr so that ``--json`` output stays parseable.
+
+    Raises:
+        Refused: stdin is not a terminal and ``--yes`` was not given, or the answer was no.
+    """
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        ctx = click.get_current_context(silent=True)
+        command = f"`{ctx.command_path}`" if ctx is not None else "this command"
+        raise Refused(f"{command} asks first and stdin is not a terminal, so nothing was "
+                      "done; pass --yes to go ahead without asking")
+    if not click.confirm(question, default=default, err=True):
+        raise Refused("not confirmed: nothing done")
+
+
+def yes_option(func: F) -> F:
+    """Add ``--yes`` to a command that asks first."""
+    return click.option("--yes", "-y", is_flag=True,
+                        help="Go ahead without asking (required when stdin is not a "
+                             "terminal).")(func)
 
 
 def json_option(func: F) -> F:

@@ -20,11 +20,14 @@ def show(ctx: click.Context, as_json: bool) -> None:
     from engine.config import config_file_path, describe
 
     values = describe(settings_of(ctx))
+    path = config_file_path()
+    read = path.is_file()
     if as_json:
-        emit_json({"config_file": str(config_file_path()), "values": values})
+        emit_json({"config_file": str(path) if read else None, "values": values})
         return
     width = max(len(v.key) for v in values)
-    click.echo(f"config file: {config_file_path()}")
+    click.echo(f"config file: {path}" if read else
+               f"config file: none ({path} does not exist; defaults and environment only)")
     for v in values:
         click.echo(f"{v.key:<{width}}  {v.value!s:<28} {v.source:<34} {v.env_var}")
 

@@ -11,11 +11,13 @@ it exits.
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from engine.cli._common import services_of
+from engine.errors import ConfigError
 
 if TYPE_CHECKING:
     from engine.services import Services
@@ -74,7 +76,14 @@ def console(ctx: click.Context, serve_api: bool, port: int | None, no_scheduler:
     The console hosts the monitoring scheduler when no other process holds it (otherwise it
     shows who does; manual actions still work). Keys: c check now, r retrain, a/x approve or
     reject, b roll back, 1-4 or tab switch views, ? help, q quit.
+
+    Needs a terminal on stdin and stdout: without one it refuses (exit code 2) rather than
+    write escape codes into a pipe and hold the scheduler with no one to see it; run
+    `spamops monitor` for a headless scheduler.
     """
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise ConfigError("the console needs a terminal (stdin and stdout); for a headless "
+                          "scheduler run `spamops monitor`, for reads `spamops history`")
     services = services_of(ctx)
     settings = services.settings
     serve_port = (settings.server.port if port is None else port) if serve_api else None

@@ -3,7 +3,11 @@
 The server runs in a child process, ``python -m web_dashboard.serve``: a launcher that warms
 the process (the page's imports, MLflow's start-up, the registry read) before handing over to
 ``streamlit run``, so the first session after a start does not pay for them. It binds 127.0.0.1
-with usage statistics off; the data home reaches it as ``SPAMOPS_HOME``. This module imports
+with usage statistics off and Streamlit's own toolbar in viewer mode (no "Deploy" button: the
+page is read-only); the data home reaches it as ``SPAMOPS_HOME``. The child runs in its own
+process group through ``engine.supervisor.run_foreground``: Ctrl-C, SIGTERM and SIGHUP stop
+it (SIGKILL after a grace period), and it dies with this process, so no server is left
+holding the port. This module imports
 nothing of Streamlit or of ``web_dashboard``: it only checks the package is there, so the
 command tree stays cheap and the engine stays free of UI frameworks.
 """
@@ -11,13 +15,12 @@ command tree stays cheap and the engine stays free of UI frameworks.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from importlib.util import find_spec
 
 import click
 
-from engine.cli._common import settings_of
+from engine.cli._common import home_of, settings_of
 from engine.errors import SpamopsError
 
 LAUNCHER = "web_dashboard.serve"
@@ -33,7 +36,7 @@ def streamlit_options(port: int, host: str = "127.0.0.1") -> list[str]:
     file watcher (the page is not edited while it is served)."""
     return ["--server.headless", "true", "--server.address", host,
             "--server.port", str(port), "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none"]
+            "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"]
 
 
 def streamlit_command(port: int, host: str = "127.0.0.1") -> list[str]:
@@ -58,21 +61,18 @@ def dashboard(ctx: click.Context, port: int | None, host: str) -> None:
     Read-only: it runs beside the API and the console. Listens on 127.0.0.1 unless --host says
     otherwise; answers once it has warmed up (a few seconds on a trained home). Ctrl-C stops.
     """
+    from engine.cli.serve_cmd import bind_socket
+    from engine.supervisor import run_foreground
+
+    home_of(ctx)
     settings = settings_of(ctx)
     bind_port = settings.dashboard.port if port is None else port
     env = {**os.environ, **PRIVATE_ENV, "SPAMOPS_HOME": str(settings.home.resolve())}
+    command = streamlit_command(bind_port, host)
+    bind_socket(host, bind_port).close()  # a busy port is one line, before any banner
     click.echo(f"spamops dashboard on http://{host}:{bind_port} (data home "
                f"{settings.home}); Ctrl-C stops", err=True)
-    child = subprocess.Popen(streamlit_command(bind_port, host), env=env)
-    try:
-        code = child.wait()
-    except KeyboardInterrupt:
-        child.terminate()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-        raise
+    code = run_foreground(command, env=env)
     if code != 0:
         raise SpamopsError(f"the dashboard stopped with exit code {code}")
 

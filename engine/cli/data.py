@@ -17,7 +17,7 @@ def data_group() -> None:
 @click.pass_context
 def fetch(ctx: click.Context, as_json: bool) -> None:
     """Download (or copy), verify the sha256 and cache SMSSpamCollection; make the split."""
-    services = services_of(ctx)
+    services = services_of(ctx, create_home=True)
     path = services.fetch_dataset()
     split = services.split()
     if as_json:

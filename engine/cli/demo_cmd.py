@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from engine.cli._common import emit_json, json_option, settings_of
+from engine.cli._common import (
+    confirm_or_refuse,
+    emit_json,
+    home_of,
+    json_option,
+    state_of,
+    yes_option,
+)
 
 
 @click.command("demo")
@@ -13,10 +20,11 @@ from engine.cli._common import emit_json, json_option, settings_of
 @click.option("--days", type=click.IntRange(2, 60), default=7, show_default=True)
 @click.option("--messages-per-day", type=click.IntRange(48, 100_000), default=1200,
               show_default=True)
+@yes_option
 @json_option
 @click.pass_context
 def demo(ctx: click.Context, fresh: bool, seed: int, days: int, messages_per_day: int,
-         as_json: bool) -> None:
+         yes: bool, as_json: bool) -> None:
     """Train the baseline, then replay a week of traffic with a simulated clock.
 
     Clean days first, then modern scam campaigns with late true labels. The scheduled
@@ -24,15 +32,20 @@ def demo(ctx: click.Context, fresh: bool, seed: int, days: int, messages_per_day
     explained, accuracy is measured from the late labels (estimated before they arrive), and
     challengers are trained, compared and deployed or kept, with reasons. The populated data
     home is then what the console, the dashboard, the API and `spamops sql` show.
+
+    --fresh wipes a home that already has a history: it asks first (--yes without a terminal).
     """
     from engine.demo import has_history, run_demo, wipe
 
-    settings = settings_of(ctx)
+    home_of(ctx, create=True)
+    settings = state_of(ctx).settings()
     if has_history(settings):
         if not fresh:
             click.echo(f"The data home {settings.home} already has a history; "
                        "`spamops demo --fresh` starts over.")
             return
+        confirm_or_refuse(f"Wipe the data home {settings.home.absolute()} (history, models; "
+                          "the dataset stays) and start over?", yes=yes)
         wipe(settings)
     summary = run_demo(settings, seed=seed, days=days, messages_per_day=messages_per_day,
                        say=lambda line: click.echo(line, err=as_json))

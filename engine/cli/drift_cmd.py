@@ -71,7 +71,9 @@ def drift(ctx: click.Context, reference: Path | None, currents: tuple[Path, ...]
 
     windows = [window for path in currents for window in read_windows(path)]
     reference_texts = read_messages(reference) if reference is not None else None
-    reports = services_of(ctx).drift_reports(windows, reference_texts)
+    # With --reference no model is needed, so neither is a data home.
+    services = services_of(ctx, check_home=reference is None)
+    reports = services.drift_reports(windows, reference_texts)
     for i, report in enumerate(reports):
         if as_json:
             emit_json(report.to_dict())

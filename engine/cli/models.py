@@ -17,7 +17,8 @@ from engine.errors import InvalidInput
 @click.pass_context
 def train(ctx: click.Context, as_json: bool) -> None:
     """Train on the training split and register a new version (the first becomes champion)."""
-    outcome = services_of(ctx).train(trigger="manual", progress=progress_echo)
+    outcome = services_of(ctx, create_home=True).train(trigger="manual",
+                                                       progress=progress_echo)
     result = outcome.result
     if as_json:
         emit_json({
@@ -91,18 +92,23 @@ def rollback(ctx: click.Context, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def predict(ctx: click.Context, text: str | None, file: Path | None, as_json: bool) -> None:
-    """Score TEXT, or every line of --file, with the champion."""
+    """Score TEXT, or every line of --file, with the champion.
+
+    Each line shows label, spam probability, prediction id (for `spamops feedback`) and text;
+    --json prints one object per message with the keys of the API's /predict.
+    """
     if (text is None) == (file is None):
         raise click.UsageError("give either TEXT or --file F")
     texts = _read_lines(file) if file is not None else [text or ""]
     predictions = services_of(ctx).predict(texts, source="cli")
     for p in predictions:
-        if as_json:
+        if as_json:  # the keys of the API's /predict, plus the text
             click.echo(json.dumps(to_jsonable({
-                "id": p.id, "label": p.label, "spam_probability": round(p.spam_probability, 6),
+                "prediction_id": p.id, "label": p.label,
+                "spam_probability": round(p.spam_probability, 6),
                 "model_version": p.model_version, "text": p.text})))
         else:
-            click.echo(f"{p.label:<4} {p.spam_probability:6.3f}  {p.text}")
+            click.echo(f"{p.label:<4} {p.spam_probability:6.3f}  {p.id}  {p.text}")
 
 
 def _read_lines(file: Path) -> list[str]:

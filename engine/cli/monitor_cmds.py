@@ -8,7 +8,6 @@ JSON object on stdout and sends the log lines to stderr.
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -16,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from engine.cli._common import emit_json, json_option, progress_echo, services_of, to_jsonable
+from engine.cli._common import (
+    confirm_or_refuse,
+    emit_json,
+    json_option,
+    progress_echo,
+    services_of,
+    to_jsonable,
+    yes_option,
+)
 
 if TYPE_CHECKING:
     from engine.monitoring import CheckResult, DeploymentOutcome, RetrainResult
@@ -82,6 +89,13 @@ def monitor(ctx: click.Context, check_now: bool, no_retrain: bool, as_json: bool
                                     progress=None if as_json else progress_echo)
         if as_json:
             emit_json(check_json(result))
+        failure = result.retrain_error or (
+            result.retrain.event.reasoning
+            if result.retrain is not None and result.retrain.event.status != "completed"
+            else None)
+        if failure:  # the check ran, the retrain it asked for did not: say so in the code
+            click.echo(f"error: the retrain this check started failed: {failure}", err=True)
+            ctx.exit(1)
         return
     _run_scheduler(services)
 
@@ -91,7 +105,8 @@ def _run_scheduler(services: Services) -> None:
 
     def on_event(event: SchedulerEvent) -> None:
         if event.kind in ("active", "standby", "stopped"):
-            services.monitor_log.write(f"Scheduler {event.kind}: {event.message}")
+            # The message already names the state ("scheduler active: ..."): say it once.
+            services.monitor_log.write(event.message[:1].upper() + event.message[1:])
 
     host = services.scheduler(kind="monitor", mode="background", on_event=on_event)
     if services.start_notifier():  # long-lived: deliver webhook events in the background
@@ -122,21 +137,29 @@ def _print_retrain(result: RetrainResult) -> None:
 
 
 @click.command("retrain")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @json_option
 @click.pass_context
 def retrain(ctx: click.Context, yes: bool, as_json: bool) -> None:
-    """Train a challenger now, compare it with the champion, deploy only if really better."""
-    if not yes and not as_json and sys.stdin.isatty():
-        click.confirm("Retrain now?", default=True, abort=True)
+    """Train a challenger now, compare it with the champion, deploy only if really better.
+
+    Asks first (may deploy); without a terminal, --yes is required. Exit code 1 when the
+    retrain failed (the champion then stays), 4 when another retrain is running.
+    """
     services = services_of(ctx)
+    confirm_or_refuse("Retrain now (the challenger deploys if it is really better)?",
+                      yes=yes, default=True)
     services.monitor_log.subscribe(_echo_log(as_json))
     result = services.retrain(trigger="operator",
                               progress=None if as_json else progress_echo)
     if as_json:
         emit_json({"retraining": result.event, "deployment": deployment_json(result.deployment)})
-        return
-    _print_retrain(result)
+    else:
+        _print_retrain(result)
+    if result.event.status != "completed":
+        click.echo(f"error: retraining {result.event.status}: {result.event.reasoning}",
+                   err=True)
+        ctx.exit(1)
 
 
 @click.command("approvals")
@@ -152,10 +175,14 @@ def approvals(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     if not items:
         click.echo("no pending approvals" if not show_all else "no approvals")
         return
+    from engine.rules import deciding_set
+
     for a in items:
-        test = (a.comparison.get("sets") or [{}])[0] if a.comparison else {}
-        diff = test.get("accuracy_difference")
-        shown = f"{diff * 100:+.1f} pts on test split" if isinstance(diff, float) else ""
+        # The figure the challenger was queued for: the set the deployment rule judged.
+        judged = deciding_set((a.comparison or {}).get("sets") or []) or {}
+        diff = judged.get("accuracy_difference")
+        shown = (f"{diff * 100:+.1f} pts on {judged['name']} (n={judged.get('n')})"
+                 if isinstance(diff, float) else "")
         click.echo(f"{a.id}  {a.status:<9} v{a.challenger_version} vs champion "
                    f"v{a.champion_version}  {a.created_at:%Y-%m-%d %H:%M}  {shown}")
 
@@ -213,12 +240,18 @@ def history(ctx: click.Context, limit: int, as_json: bool) -> None:
     click.echo("Retraining")
     for e in events:
         click.echo(f"  {e.started_at:%Y-%m-%d %H:%M}  {e.trigger:<14} {e.status:<11} "
-                   f"v{e.champion_version} -> v{e.challenger_version}  {e.deployment or '-'}  "
-                   f"{e.reasoning}")
+                   f"{_version(e.champion_version)} -> {_version(e.challenger_version)}  "
+                   f"{e.deployment or '-'}  {e.reasoning}")
+
+
+def _version(version: int | None) -> str:
+    """``v3``, or ``none`` (no champion yet; no challenger when training failed)."""
+    return "none" if version is None else f"v{version}"
 
 
 def _comparison_lines(event: RetrainingEvent) -> list[str]:
-    lines = [f"champion v{event.champion_version} vs challenger v{event.challenger_version} "
+    lines = [f"champion {_version(event.champion_version)} vs challenger "
+             f"{_version(event.challenger_version)} "
              f"({event.started_at:%Y-%m-%d %H:%M}, {event.trigger}): {event.deployment}"]
     for s in (event.comparison or {}).get("sets", []):
         ch, cl = s["champion"]["metrics"], s["challenger"]["metrics"]
@@ -259,17 +292,28 @@ def compare(ctx: click.Context, as_json: bool) -> None:
 @click.option("--label-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of messages whose true label is filed as feedback.")
 @click.option("--label-delay-hours", type=click.FloatRange(0, None), default=0.0,
-              show_default=True, help="How late the labels are dated after the prediction.")
+              show_default=True,
+              help="How late the labels arrive: predictions are dated this many hours ago "
+                   "and their labels now (never in the future).")
 @click.option("--seed", type=int, default=42, show_default=True)
 @json_option
 @click.pass_context
 def simulate(ctx: click.Context, messages: int, drift: float, label_rate: float,
              label_delay_hours: float, seed: int, as_json: bool) -> None:
     """Score held-out messages mixed with drifted ones exactly as the API would, and file
-    delayed true labels for a share of them."""
-    result = services_of(ctx).simulate(
+    delayed true labels for a share of them.
+
+    With --label-delay-hours H the predictions are dated H hours ago and the labels now, as
+    if the labels had taken H hours to come back. A monitoring check made within those H
+    hours has already closed that stretch of time: it sees the labels, not the predictions.
+    """
+    from engine.clock import ShiftedClock
+
+    delay = timedelta(hours=label_delay_hours)
+    clock = ShiftedClock(-delay) if delay else None
+    result = services_of(ctx, clock=clock).simulate(
         messages=messages, drift=drift, label_rate=label_rate, seed=seed,
-        label_delay=timedelta(hours=label_delay_hours),
+        label_delay=delay,
         progress=None if as_json else progress_echo)
     if as_json:
         emit_json(result)

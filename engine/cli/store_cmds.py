@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from engine.cli._common import emit_json, json_option, services_of
+from engine.errors import InvalidInput
 
 DEFAULT_SQL_LIMIT = 1000
 """Rows ``spamops sql`` prints unless told otherwise; a notice says when more were left out."""
@@ -30,7 +31,7 @@ MAX_CELL = 60
 @click.pass_context
 def setup_database(ctx: click.Context, as_json: bool) -> None:
     """Create or upgrade the DuckDB history (safe to run again at any time)."""
-    services = services_of(ctx)
+    services = services_of(ctx, create_home=True)
     version = services.setup_database()
     path = services.settings.db_path
     if as_json:
@@ -112,7 +113,12 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 @click.pass_context
 def export(ctx: click.Context, directory: Path, as_json: bool) -> None:
     """Write the history to DIRECTORY as Parquet, one folder per table, partitioned by day."""
-    written = services_of(ctx, read_only=True).export(directory)
+    services = services_of(ctx, read_only=True)
+    try:
+        written = services.export(directory)
+    except OSError as exc:
+        where = exc.filename or directory
+        raise InvalidInput(f"cannot export into {where}: {exc.strerror or exc}") from None
     if as_json:
         emit_json({"directory": str(directory), "tables": [p.name for p in written]})
         return

@@ -9,7 +9,7 @@ import threading
 
 import click
 
-from engine.cli._common import settings_of
+from engine.cli._common import home_of, settings_of
 
 
 def _spamops(*args: str) -> list[str]:
@@ -33,6 +33,7 @@ def up(ctx: click.Context, host: str, api_port: int | None, dashboard_port: int 
     """
     from engine.supervisor import ServiceSpec, Supervisor
 
+    home_of(ctx)
     settings = settings_of(ctx)
     api = api_port if api_port is not None else settings.server.port
     dash = dashboard_port if dashboard_port is not None else settings.dashboard.port
@@ -67,9 +68,12 @@ def up(ctx: click.Context, host: str, api_port: int | None, dashboard_port: int 
 def mlflow_ui(ctx: click.Context, port: int, host: str) -> None:
     """Run the MLflow UI on this data home's registry (sqlite) and artifacts."""
     from engine.registry import quiet_mlflow_environment
+    from engine.relocation import adopt_artifact_root
 
+    home_of(ctx)
     settings = settings_of(ctx)
     quiet_mlflow_environment()
+    adopt_artifact_root(settings.tracking_uri, settings.artifacts_dir)  # a moved home
     argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", settings.tracking_uri,
             "--default-artifact-root", str(settings.artifacts_dir.resolve()),
             "--host", host, "--port", str(port), "--workers", "1"]

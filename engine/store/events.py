@@ -147,6 +147,11 @@ class EventsMixin(StoreBase):
         return self._records(f"SELECT * FROM job_runs{where} ORDER BY started_at DESC, id "
                              f"LIMIT {int(limit)}", params, decode_job_run)
 
+    def running_job_runs(self) -> list[JobRun]:
+        """Job runs still marked ``running`` (possibly left by a killed process), oldest first."""
+        return self._records("SELECT * FROM job_runs WHERE outcome = 'running' "
+                             "ORDER BY started_at, id", [], decode_job_run)
+
     def record_model_version(self, version: int, run_id: str, registered_at: datetime,
                              metrics: dict[str, Any], lineage: dict[str, Any]) -> None:
         """Remember a registered model version (upsert by version)."""

@@ -13,11 +13,14 @@ from pathlib import Path
 from engine.clock import Clock
 from engine.errors import StoreError
 from engine.notify.config import NotifySettings
+from engine.store.alias_moves import AliasMovesMixin
 from engine.store.analyst import AnalystMixin
 from engine.store.audit_log import AuditMixin
+from engine.store.backup import BackupMixin
 from engine.store.events import EventsMixin
 from engine.store.outbox import OutboxMixin
 from engine.store.predictions import PredictionsMixin
+from engine.store.retention import RetentionMixin
 from engine.store.schema import SchemaMixin
 from engine.store.spool import Spool, SpoolMixin
 
@@ -25,7 +28,7 @@ logger = logging.getLogger("spamops.store")
 
 
 class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, OutboxMixin, AnalystMixin,
-            SchemaMixin):
+            SchemaMixin, AliasMovesMixin, BackupMixin, RetentionMixin):
     """The history of one data home: predictions, feedback, snapshots, decisions, audit...
 
     Args:
@@ -37,13 +40,17 @@ class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, OutboxMixin, 
         flush_seconds: how often the flush thread ingests the spool.
         busy_timeout: how long an operation waits for another process to release the file
             before raising ``StoreBusy``.
+        recover: a writer ingests what dead processes left in the spool right here (which
+            waits while another process holds the file). ``False`` makes construction free
+            of I/O, for a server that must answer at once; ``migrate()`` recovers later.
         notify: the webhook receivers; events handed to the write methods become one outbox
             row per subscribed receiver (none without receivers).
     """
 
     def __init__(self, db_path: Path, spool_dir: Path, *, clock: Clock,
                  read_only: bool = False, flush_seconds: float = 0.5,
-                 busy_timeout: float = 30.0, notify: NotifySettings | None = None) -> None:
+                 busy_timeout: float = 30.0, recover: bool = True,
+                 notify: NotifySettings | None = None) -> None:
         self.db_path = Path(db_path)
         self.spool_dir = Path(spool_dir)
         self.clock = clock
@@ -61,7 +68,7 @@ class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, OutboxMixin, 
         self._closed = False
         if read_only:
             self._require_database()
-        elif self.db_path.exists() and self._orphan_candidates():
+        elif recover and self.db_path.exists() and self._orphan_candidates():
             try:
                 self.recover_spool()
             except StoreError as exc:

@@ -33,11 +33,14 @@ class PredictionsMixin(StoreBase):
     def predictions_between(self, since: datetime | None, until: datetime | None,
                             limit: int | None = None) -> pd.DataFrame:
         """Predictions with ``since <= ts < until``, ordered by ts; the newest ``limit`` only.
+        Rows whose text was pruned (``engine.store.retention``) are left out: nothing can
+        score them.
 
         Columns: id, ts, text, model_version, label, spam_probability, source.
         """
         self._flush_if_pending()
         where, params = self.window_clause("ts", since, until)
+        where = (where + " AND" if where else " WHERE") + " text IS NOT NULL"  # not pruned
         sql = (f"SELECT id, ts, text, model_version, label, spam_probability, source "
                f"FROM predictions{where}")
         if limit is not None:
@@ -46,27 +49,31 @@ class PredictionsMixin(StoreBase):
 
     def labelled_between(self, since: datetime | None,
                          until: datetime | None) -> pd.DataFrame:
-        """Predictions in the window that have feedback, with the latest true label.
+        """Predictions in the window that have feedback, with the latest true label (rows
+        whose text was pruned are left out).
 
         Columns: id, ts, text, label (predicted), spam_probability, model_version, true_label.
         """
         self._flush_if_pending()
         where, params = self.window_clause("ts", since, until)
-        where = (where + " AND" if where else " WHERE") + " true_label IS NOT NULL"
+        where = (where + " AND" if where else " WHERE") + (
+            " true_label IS NOT NULL AND text IS NOT NULL")
         return self.query_frame(
             "SELECT id, ts, text, label, spam_probability, model_version, true_label "
             f"FROM predictions{where} ORDER BY ts", params)
 
     def labels_received_between(self, since: datetime | None,
                                 until: datetime | None) -> pd.DataFrame:
-        """Labelled predictions whose latest label arrived with ``since <= labelled_at < until``.
+        """Labelled predictions whose latest label arrived with ``since <= labelled_at < until``
+        (rows whose text was pruned are left out: retraining cannot use them).
 
         Columns: id, ts, text, label (predicted), spam_probability, model_version, true_label,
         labelled_at; ordered by labelled_at.
         """
         self._flush_if_pending()
         where, params = self.window_clause("labelled_at", since, until)
-        where = (where + " AND" if where else " WHERE") + " true_label IS NOT NULL"
+        where = (where + " AND" if where else " WHERE") + (
+            " true_label IS NOT NULL AND text IS NOT NULL")
         return self.query_frame(
             "SELECT id, ts, text, label, spam_probability, model_version, true_label, "
             f"labelled_at FROM predictions{where} ORDER BY labelled_at, ts", params)

@@ -47,7 +47,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 SHARED_ZIP = REPO.parent / "shared" / "data" / "sms+spam+collection.zip"
 TEXT = "Hey, are we still on for dinner tonight? Call me when you get this."
-API_KEY = "benchmark-key-0123456789"
+API_KEY = "bM4n7Qx2Lr9KpW6tZs8V"
 
 LUA = r"""
 wrk.method = "POST"

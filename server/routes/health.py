@@ -1,4 +1,4 @@
-"""``GET /health``: champion loaded, store reachable, scheduler holder, uptime."""
+"""``GET /health``: champion serving, store reachable, scheduler holder, uptime; never waits."""
 
 from __future__ import annotations
 
@@ -15,8 +15,13 @@ router = APIRouter()
 
 @router.get("/health", response_model=HealthPublic,
             responses={503: {"model": HealthPublic, "description": "No champion to serve"}})
-def health(*, request: Request, response: Response, services: ServicesDep) -> HealthPublic:
-    """200 while a champion can be served (``status`` ``ok`` or ``degraded``), else 503."""
+async def health(*, request: Request, response: Response,
+                 services: ServicesDep) -> HealthPublic:
+    """200 while a champion can be served (``status`` ``ok`` or ``degraded``), else 503.
+
+    Answered on the event loop at once: ``Services.health`` reads state kept by background
+    checks and never waits (a busy database or a failed model load shows as ``degraded``).
+    """
     body = HealthPublic.from_health(
         services.health(), uptime_seconds=time.monotonic() - request.app.state.started,
         version=__version__)

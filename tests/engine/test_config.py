@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import re
+import secrets
 from pathlib import Path
 
 import pytest
 
-from engine.config import describe, load_settings
+from engine.config import describe, load_settings, placeholder_problem
 from engine.errors import ConfigError
+from tests.cli_helpers import run_cli
 
 BAD_CONFIGS = Path(__file__).resolve().parent.parent / "data" / "config"
 
@@ -57,16 +62,30 @@ def test_home_comes_from_spamops_home(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert load_settings().home == tmp_path / "elsewhere"
 
 
-@pytest.mark.parametrize(
-    ("file", "key"),
-    [
-        ("bad_drift_type.toml", "thresholds.drift"),
-        ("accuracy_out_of_range.toml", "thresholds.accuracy_floor"),
-        ("bad_policy.toml", "monitoring.approval_policy"),
-        ("placeholder_key.toml", "api_key"),
-        ("unknown_key.toml", "monitoring.unknown_key"),
-    ],
-)
+BAD_FILES = [
+    ("bad_drift_type.toml", "thresholds.drift"),
+    ("accuracy_out_of_range.toml", "thresholds.accuracy_floor"),
+    ("bad_policy.toml", "monitoring.approval_policy"),
+    ("placeholder_key.toml", "api_key"),
+    ("unknown_key.toml", "monitoring.unknown_key"),
+    ("window_inverted.toml", "monitoring.max_window"),
+    ("unknown_section.toml", "[threshold]"),
+    ("unknown_top_level_key.toml", "homee"),
+    ("misspelt_key.toml", "thresholds.dirft"),
+    ("section_given_a_value.toml", "thresholds"),
+    ("cron_hour_out_of_range.toml", "monitoring.retrain_cron"),
+    ("cron_wrong_field_count.toml", "monitoring.retrain_cron"),
+    ("placeholder_key_repeated_word.toml", "api_key"),
+    ("placeholder_key_template.toml", "api_key"),
+    ("placeholder_key_repeated_char.toml", "api_key"),
+    ("placeholder_key_repeated_unit.toml", "api_key"),
+    ("placeholder_key_low_entropy.toml", "api_key"),
+    ("placeholder_key_short.toml", "api_key"),
+]
+"""One data file per failure, and the key its error must name."""
+
+
+@pytest.mark.parametrize(("file", "key"), BAD_FILES)
 def test_invalid_file_value_fails_naming_the_key(file: str, key: str,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPAMOPS_CONFIG", str(BAD_CONFIGS / file))
@@ -74,8 +93,75 @@ def test_invalid_file_value_fails_naming_the_key(file: str, key: str,
         load_settings()
     message = str(caught.value)
     assert key in message
+    assert file in message  # the source: the file that holds the mistake
     assert "\n" not in message
-    assert "changeme" not in message
+    secret = (BAD_CONFIGS / file).read_text().split('"')[1] if "api_key" in key else None
+    assert secret is None or secret not in message
+
+
+def test_every_bad_config_file_is_exercised() -> None:
+    """One data file per failure, and each one is in the list above."""
+    listed = {file for file, _ in BAD_FILES}
+    assert {p.name for p in BAD_CONFIGS.glob("*.toml")} - {"not_toml.toml"} == listed
+
+
+@pytest.mark.parametrize(
+    ("file", "suggestion"),
+    [("unknown_section.toml", "did you mean 'thresholds'?"),
+     ("unknown_top_level_key.toml", "did you mean 'home'?"),
+     ("misspelt_key.toml", "did you mean 'drift'?")],
+)
+def test_unknown_names_get_the_nearest_known_one(file: str, suggestion: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPAMOPS_CONFIG", str(BAD_CONFIGS / file))
+    with pytest.raises(ConfigError, match=re.escape(suggestion)):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [("SPAMOPS_THRESHOLDS__DIRFT", "0.2", "did you mean SPAMOPS_THRESHOLDS__DRIFT?"),
+     ("SPAMOPS_API_KY", "Jq4vN8xR2mT6wZ9pK3sY", "did you mean SPAMOPS_API_KEY?"),
+     ("SPAMOPS_MONITORING__RETRAIN_CRON", "0 3 * *", "env SPAMOPS_MONITORING__RETRAIN_CRON"),
+     ("SPAMOPS_API_KEY", "your-api-key-here", "env SPAMOPS_API_KEY")],
+)
+def test_bad_environment_variables_are_named(name: str, value: str, expected: str,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=re.escape(expected)) as caught:
+        load_settings()
+    assert "your-api-key-here" not in str(caught.value)
+
+
+def test_unrelated_spamops_variables_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPAMOPS_BENCH_WARM", "1")
+    assert load_settings().thresholds.drift == 0.15
+
+
+@pytest.mark.parametrize("key", ["changeme-changeme", "your-api-key-here", "xxxxxxxxxxxxxxxx",
+                                 "Password12345678", "abcabcabcabcabcabc",
+                                 "aaaabaaaacaaaadaaaaeaaaaf", "short-Zx81"])
+def test_placeholder_keys_are_refused(key: str) -> None:
+    assert placeholder_problem(key) is not None
+
+
+def test_generated_keys_are_accepted() -> None:
+    keys = [secrets.token_urlsafe(32) for _ in range(200)] + [secrets.token_hex(16)
+                                                               for _ in range(200)]
+    assert [k for k in keys if placeholder_problem(k)] == []
+
+
+def test_operator_falls_back_to_the_os_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("USER", raising=False)
+    monkeypatch.delenv("USERNAME", raising=False)
+    assert load_settings().operator_name == pwd.getpwuid(os.getuid()).pw_name
+
+
+def test_config_show_says_when_no_file_exists(capsys: pytest.CaptureFixture[str]) -> None:
+    run = run_cli(capsys, "config", "show")
+    assert run.code == 0
+    assert run.out.splitlines()[0].startswith("config file: none (spamops.toml does not exist")
+    assert run_cli(capsys, "config", "show", "--json").json()["config_file"] is None
 
 
 def test_file_that_is_not_toml_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,10 +183,21 @@ def test_invalid_env_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_api_key_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SPAMOPS_API_KEY", "a-long-enough-secret-key")
+    monkeypatch.setenv("SPAMOPS_API_KEY", "Jq4vN8xR2mT6wZ9pK3sY")
     values = {v.key: v.value for v in describe(load_settings())}
     assert values["api_key"] == "***"
 
 
 def test_every_value_is_documented() -> None:
     assert all(v.doc for v in describe(load_settings()))
+
+
+def test_max_window_below_min_window_is_refused_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Otherwise every check would be NO_ACTION for a window too small, forever."""
+    monkeypatch.setenv("SPAMOPS_MONITORING__MIN_WINDOW", "300")
+    monkeypatch.setenv("SPAMOPS_MONITORING__MAX_WINDOW", "299")
+    with pytest.raises(ConfigError, match=r"monitoring\.max_window='299'.*min_window \(300\)"):
+        load_settings()
+    monkeypatch.setenv("SPAMOPS_MONITORING__MAX_WINDOW", "300")
+    assert load_settings().monitoring.max_window == 300

@@ -375,6 +375,36 @@ def test_run_now_while_the_job_runs_is_skipped(lock_dir: Path, recorder: MemoryR
     assert [r.outcome for r in recorder.runs("retrain")] == ["ok", "skipped"]
 
 
+def test_run_now_on_a_standby_host_skips_a_job_the_active_holder_runs(
+        lock_dir: Path, hosts: list[SchedulerHost]) -> None:
+    """The scheduler lock decides who schedules; a manual run in another process (standing
+    by) must still not run the same job at the same time (issue 14, item 6)."""
+    release = threading.Event()
+    runs = {"n": 0}
+
+    def check(ctx: JobContext) -> str:
+        runs["n"] += 1
+        return "checked" if release.wait(5) else "timeout"
+
+    spec = JobSpec(id="monitor", trigger=IntervalTrigger(hours=1, timezone=UTC), func=check,
+                   description="hourly check")
+    active_recorder, standby_recorder = MemoryRecorder(), MemoryRecorder()
+    active = make_host(hosts, [spec], active_recorder, lock_dir)
+    standby = make_host(hosts, [spec], standby_recorder, lock_dir)
+    assert active.start() and not standby.start()
+    first = threading.Thread(target=active.run_now, args=("monitor",))
+    first.start()
+    wait_until(lambda: len(active_recorder.runs("monitor", "running")) == 1)
+
+    second = standby.run_now("monitor")
+    release.set()
+    first.join()
+
+    assert second.outcome == "skipped" and "another process" in second.detail
+    assert runs["n"] == 1
+    assert standby.run_now("monitor").outcome == "ok"  # once it is free, it runs
+
+
 # The host on a running asyncio loop (the console) -------------------------------------------
 
 async def test_asyncio_mode_runs_jobs_on_the_running_loop_and_hands_over(
@@ -523,6 +553,46 @@ def test_crontab_weekdays_mean_what_cron_means(crontab: str, fires_on: list[int]
             break
         days.append(fire.day)
     assert days == fires_on
+
+
+def fire_dates(crontab: str, start: datetime, end: datetime) -> list[str]:
+    """Every fire time of ``crontab`` in [start, end), as ``MM-DD HH:MM``."""
+    trigger = crontab_trigger(crontab)
+    fires, previous = [], None
+    now = start.replace(tzinfo=UTC)
+    while (fire := trigger.get_next_fire_time(previous, now)) < end.replace(tzinfo=UTC):
+        fires.append(f"{fire:%m-%d %H:%M}")
+        previous, now = fire, fire + timedelta(seconds=1)
+    return fires
+
+
+def test_day_of_month_and_weekday_both_set_fire_on_either_like_cron() -> None:
+    """``0 3 1 * 1``: every Monday and on the 1st (cron's OR), not only Mondays the 1st."""
+    fires = fire_dates("0 3 1 * 1", datetime(2025, 12, 1), datetime(2026, 2, 1))
+    assert fires == ["12-01 03:00", "12-08 03:00", "12-15 03:00", "12-22 03:00",
+                     "12-29 03:00", "01-01 03:00", "01-05 03:00", "01-12 03:00",
+                     "01-19 03:00", "01-26 03:00"]
+
+
+@pytest.mark.parametrize(("crontab", "expected"), [
+    ("0 3 */10 * 1", ["12-01 03:00"]),  # days 1, 11, 21, 31 that are Mondays
+    ("0 3 1 * *", ["12-01 03:00"]),
+    ("30 4 * * 0", ["12-07 04:30", "12-14 04:30", "12-21 04:30", "12-28 04:30"]),
+])
+def test_a_star_in_either_day_field_keeps_the_other_alone(crontab: str,
+                                                          expected: list[str]) -> None:
+    """Cron ANDs the two day fields when either starts with ``*`` (``*/10`` included)."""
+    assert fire_dates(crontab, datetime(2025, 12, 1), datetime(2026, 1, 1)) == expected
+
+
+def test_simulated_scheduler_fires_an_or_crontab_on_both_kinds_of_day(
+        recorder: MemoryRecorder) -> None:
+    clock = SimulatedClock(T0)
+    job = JobSpec("retrain", crontab_trigger("0 3 1 * 1"), lambda ctx: "r", "retrain")
+    scheduler = SimulatedScheduler([job], recorder, clock)
+    runs = scheduler.advance_to(datetime(2026, 1, 6))
+    assert [r.scheduled_at.strftime("%m-%d") for r in runs if r.scheduled_at] == [
+        "12-01", "12-08", "12-15", "12-22", "12-29", "01-01", "01-05"]
 
 
 @pytest.mark.parametrize("crontab", ["every sunday", "0 3 * * 8", "0 3 * * 5-2", "0 3 * *"])

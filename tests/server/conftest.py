@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import copy_home, dataset_source
 
-API_KEY = "test-api-key-0123456789"
+API_KEY = "k7Qw2ZpR9xLm4VtB8sNd"
 """The key the keyed fixtures configure (SPAMOPS_API_KEY)."""
 KEY = {"X-API-Key": API_KEY}
 

@@ -21,14 +21,16 @@ class RecordingServices(Services):
         super().__init__(load_settings())
         self.calls: list[list[str]] = []
 
-    def predict(self, texts: Sequence[str], *, source: str = "cli") -> list[Prediction]:
+    def predict(self, texts: Sequence[str], *, source: str = "cli",
+                wait: bool = True) -> list[Prediction]:
         self.calls.append(list(texts))
-        return super().predict(texts, source=source)
+        return super().predict(texts, source=source, wait=wait)
 
 
 @pytest.fixture
 def services(trained_home: Path) -> Iterator[RecordingServices]:
     services = RecordingServices()
+    services.champion.get()  # as the app's lifespan does: the loop never waits for a load
     yield services
     services.close()
 

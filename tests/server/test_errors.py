@@ -64,3 +64,17 @@ def test_creating_the_app_has_no_side_effects(data_home: Path) -> None:
 
     create_app(Services(load_settings()))
     assert list(data_home.iterdir()) == []
+
+
+def test_a_body_that_is_not_json_is_a_400_saying_what_and_where(client: TestClient) -> None:
+    response = client.post("/predict", content=b'{"text": "hi",\n  oops}',
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json() == {"detail": "malformed JSON body at line 2, column 3: "
+                                          "Expecting property name enclosed in double quotes"}
+
+
+def test_well_formed_json_with_a_bad_field_stays_a_422(client: TestClient) -> None:
+    response = client.post("/predict", json={"txt": "hi"})
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("text: Field required")

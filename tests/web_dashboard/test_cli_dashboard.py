@@ -33,6 +33,7 @@ def test_the_command_runs_the_warming_launcher_headless_on_loopback_without_stat
     assert options["--server.port"] == "8765"
     assert options["--browser.gatherUsageStats"] == "false"
     assert options["--server.fileWatcherType"] == "none"
+    assert options["--client.toolbarMode"] == "viewer"  # no "Deploy" on a read-only page
 
 
 @pytest.mark.slow

@@ -1,0 +1,65 @@
+"""Retention of prediction texts in the history: replace old texts by a keyed hash.
+
+Owns the one write that removes personal text from ``predictions``: rows older than a cutoff
+get ``text = NULL``, ``text_hmac`` (HMAC-SHA256 of the UTF-8 text, hex) and ``text_length``
+(characters), in one transaction; every other column (time, label, probability, version,
+true label) stays, so the daily views, drift windows and decisions are unchanged. The key and
+the policy (how old is too old) are ``engine.retention``'s business; this module must not
+read the clock or the key file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+
+import pandas as pd
+
+from engine.store.connection import StoreBase
+
+
+class RetentionMixin(StoreBase):
+    """Count and prune prediction texts older than a cutoff."""
+
+    def texts_older_than(self, cutoff: datetime) -> int:
+        """Predictions with ``ts < cutoff`` that still hold their text."""
+        self._flush_if_pending()
+        with self._connection(write=False) as con:
+            row = con.execute("SELECT count(*) FROM predictions WHERE ts < ? AND text IS NOT "
+                              "NULL", [cutoff]).fetchone()
+        return int(row[0]) if row else 0
+
+    def pruned_texts(self) -> int:
+        """Predictions whose text was already replaced by its hash."""
+        with self._connection(write=False) as con:
+            row = con.execute("SELECT count(*) FROM predictions WHERE text IS NULL").fetchone()
+        return int(row[0]) if row else 0
+
+    def prune_texts(self, cutoff: datetime, key: bytes) -> int:
+        """Replace the text of every prediction with ``ts < cutoff`` by HMAC-SHA256(key, text)
+        and its length; returns the rows pruned.
+
+        The hash lets an operator recognise a message they already hold (same text, same key)
+        without the history keeping it; without the key it cannot be brute-forced from short,
+        guessable texts as a plain sha256 could.
+        """
+        self._flush_if_pending()
+        with self._transaction() as con:
+            frame = con.execute("SELECT id, text FROM predictions WHERE ts < ? AND text IS NOT "
+                                "NULL", [cutoff]).df()
+            if frame.empty:
+                return 0
+            texts = frame["text"].tolist()
+            hashed = pd.DataFrame({
+                "id": frame["id"],
+                "text_hmac": [hmac.new(key, t.encode("utf-8"), hashlib.sha256).hexdigest()
+                              for t in texts],
+                "text_length": [len(t) for t in texts],
+            })
+            con.register("pruned_texts", hashed)
+            con.execute("UPDATE predictions AS p SET text = NULL, text_hmac = h.text_hmac, "
+                        "text_length = h.text_length FROM pruned_texts AS h "
+                        "WHERE p.id = h.id AND p.ts < ? AND p.text IS NOT NULL", [cutoff])
+            con.unregister("pruned_texts")
+        return len(frame)
