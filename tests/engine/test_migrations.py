@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.clock import SimulatedClock
-from engine.store import SCHEMA_VERSION, Store
-from engine.store import schema
+from engine.store import SCHEMA_VERSION, Store, schema
 
 
 def test_a_migration_numbered_below_the_applied_maximum_still_runs(
