@@ -15,7 +15,7 @@ makes the parts agree without stopping anyone:
 4. **artifacts**, after the registry, so every version the copied registry knows has its
    complete model files (MLflow writes the files before it registers the version);
 5. everything else in the home (dataset and split, logs, key files such as
-   ``retention.key``), except ``locks/`` and ``cache/`` (rebuilt on use).
+   ``retention.key``), except ``locks/``, ``run/`` and ``cache/`` (rebuilt on use).
 
 The copied registry is re-pointed at the backup's own ``mlartifacts`` (``engine.relocation``),
 then verified: the copy's table counts equal those taken at copy time, its audit chain
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import __version__
-from engine.errors import SpamopsError
+from engine.errors import Busy, SpamopsError
 from engine.relocation import repoint_registry
 
 if TYPE_CHECKING:
@@ -56,14 +56,22 @@ HISTORY_FILE = "spamops.duckdb"
 REGISTRY_FILE = "mlflow.db"
 ARTIFACTS = "mlartifacts"
 SPOOL = "spool"
-SKIPPED = frozenset({"locks", "cache", MANIFEST})
-"""Top-level entries never copied: process locks, rebuildable caches, a stray manifest."""
+SKIPPED = frozenset({"locks", "cache", "run", MANIFEST})
+"""Top-level entries never copied: process locks, rebuildable caches, runtime status
+(`spamops up`), a stray manifest."""
 _SIDE_FILES = (".wal", "-journal", "-wal", "-shm")
 """Database side files: the consistent copies above already contain what they hold."""
 
 
 class BackupError(SpamopsError):
-    """A backup or restore that cannot be done or does not verify."""
+    """A backup or restore that cannot be done or does not verify (exit code 1)."""
+
+
+class BackupTargetError(BackupError):
+    """The folder to write into is not acceptable: not empty without --force, inside the
+    home, a file (exit code 2, a usage error)."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -204,9 +212,10 @@ def backup_home(settings: Settings, store: Store, target: Path) -> BackupReport:
     home = settings.home.resolve()
     target = target.resolve()
     if target == home or home in target.parents:
-        raise BackupError(f"the backup folder {target} must not be inside the data home {home}")
+        raise BackupTargetError(f"the backup folder {target} must not be inside the data home "
+                                f"{home}")
     if target.exists() and not _is_empty_dir(target):
-        raise BackupError(f"{target} is not empty: back up into a new or empty folder")
+        raise BackupTargetError(f"{target} is not empty: back up into a new or empty folder")
     if not settings.db_path.exists():
         raise BackupError(f"{home} has no history yet ({settings.db_path}): nothing to back up")
     target.mkdir(parents=True, exist_ok=True)
@@ -335,15 +344,16 @@ def restore_home(backup: Path, home: Path, *, force: bool = False,
     n_files = len(manifest.get("files", {})) if verified else verify_checksums(backup, manifest)
     checks = [f"checksums: all {n_files} files match the manifest"]
     if home == backup or backup in home.parents or home in backup.parents:
-        raise BackupError("restore into a data home that is neither the backup folder nor "
-                          "contains it")
+        raise BackupTargetError("restore into a data home that is neither the backup folder "
+                                "nor contains it")
     occupied = home.exists() and not _is_empty_dir(home)
     if home.exists() and not home.is_dir():
-        raise BackupError(f"{home} is a file, not a data home folder")
+        raise BackupTargetError(f"{home} is a file, not a data home folder")
     if occupied and not force:
-        raise BackupError(f"{home} is not empty; pass --force to move it aside and restore")
+        raise BackupTargetError(f"{home} is not empty; pass --force to move it aside and "
+                                "restore")
     if occupied and (reason := home_in_use(home)):
-        raise BackupError(f"{home} is in use: {reason}; stop it first")
+        raise Busy(f"{home} is in use: {reason}; stop it first")
     stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
     staging = home.parent / f".{home.name}.restoring-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)

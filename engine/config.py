@@ -95,7 +95,13 @@ class Thresholds(BaseModel):
     min_improvement: float = Field(0.01, ge=0, lt=1)
     """A challenger deploys only if its accuracy beats the champion's by more than this."""
     max_regression: float = Field(0.01, ge=0, lt=1)
-    """Largest drop of accuracy or spam F1 on the test split that a deploy may cause."""
+    """Non-inferiority margin of accuracy on every guard set (the test split, the evaluation
+    set): the 95% lower bound of challenger minus champion accuracy must lie above minus this."""
+    max_fpr_increase: float = Field(0.01, ge=0, lt=1)
+    """Non-inferiority margin of the ham false-positive rate on every guard set: the 95% upper
+    bound of its increase must lie below this."""
+    significance: float = Field(0.05, gt=0, lt=1)
+    """Level of McNemar's exact test: the accuracy gain on the deciding set must have p below."""
     false_alarm_rate: float = Field(0.05, gt=0, lt=0.5)
     """Target false-alarm rate of the drift detector on unchanged traffic (calibration level)."""
 
@@ -110,7 +116,8 @@ class MonitoringSettings(BaseModel):
     retrain_cron: str = "0 3 * * 0"
     """Crontab (minute hour day month weekday) of scheduled retraining; default Sunday 03:00."""
     min_window: int = Field(200, ge=1)
-    """Fewest predictions a check needs; a smaller window is a recorded NO_ACTION."""
+    """Fewest predictions a check needs; a smaller window is a recorded INSUFFICIENT_DATA
+    (and ``spamops drift`` / ``POST /metrics/drift`` answer the same)."""
     max_window: int = Field(20000, ge=1)
     """Most recent predictions a check looks at."""
     min_labels: int = Field(50, ge=1)
@@ -309,7 +316,7 @@ def placeholder_problem(secret: str) -> str | None:
         return f"contains {word!r}"
     if re.search(r"(.)\1{4}", secret):
         return "a character repeated five times in a row"
-    if re.fullmatch(rf"(.{{1,{len(secret) // 2}}}?)\1+", lowered):
+    if re.fullmatch(r"(.+?)\1+", lowered):
         return "one short part repeated"
     counts = Counter(secret)
     if len(counts) < MIN_KEY_DISTINCT_CHARS:

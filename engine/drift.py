@@ -91,7 +91,8 @@ PATTERN_MIN_G2 = 15.13
 CACHE_FORMAT = 1
 """Bumped whenever the saved detector layout changes, so stale caches are rebuilt."""
 
-Recommendation = Literal["RETRAIN", "NO_ACTION"]
+Recommendation = Literal["RETRAIN", "NO_ACTION", "INSUFFICIENT_DATA"]
+"""``INSUFFICIENT_DATA``: set by ``rules.window_verdict`` for a window below the minimum."""
 PredictProba = Callable[[Sequence[str]], Any]
 """Texts -> spam probabilities (array-like of floats)."""
 
@@ -177,6 +178,8 @@ class DriftReport:
     tfidf_distance: float = 0.0
     """Raw cosine distance of mean TF-IDF vectors (before calibration)."""
     false_alarm_rate: float = DEFAULT_FALSE_ALARM_RATE
+    reason: str | None = None
+    """Why the recommendation is what it is, when the scores alone do not say (small window)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of the ``spamops drift --json`` contract."""
@@ -204,6 +207,7 @@ class DriftReport:
                 for p in self.new_patterns
             ],
             "recommendation": self.recommendation,
+            "reason": self.reason,
             "timestamp": self.timestamp.isoformat(timespec="seconds"),
             "model_version": self.model_version,
             "reference_size": self.reference_size,

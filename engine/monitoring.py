@@ -3,7 +3,7 @@
 Every trigger (the schedule, an operator, the API, the demo) runs the same ``Monitor.check``:
 
 1. read the window of predictions since the last evaluated window (too few is a recorded
-   ``NO_ACTION`` and the window keeps growing until it is big enough);
+   ``INSUFFICIENT_DATA`` and the window keeps growing until it is big enough);
 2. score drift against the champion's cached reference statistics and save the snapshot;
 3. measure the champion's accuracy on the labels received in the window, or, with too few
    labels, estimate it from its calibrated probabilities (marked as an estimate, with a 95%
@@ -36,12 +36,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.audit import ANCHOR_PREFIX, Anchor, format_anchor, parse_anchors
 from engine.clock import Clock
 from engine.comparison import Comparison, compare_on_set
 from engine.config import Settings
 from engine.errors import Busy, ConflictError, NotFound, SpamopsError
 from engine.notify import events as notify
-from engine.records import Approval, Decision, DriftSnapshot, RetrainingEvent
+from engine.records import Approval, AuditRecord, Decision, DriftSnapshot, RetrainingEvent
 from engine.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from engine.rules import (
     DEPLOY,
@@ -122,13 +123,50 @@ class MonitorLog:
             listener(line)
         return line
 
+    def anchor(self, record: AuditRecord) -> None:
+        """Append the audit chain's new head (seq, hash) as an anchor line.
+
+        Listeners are not told: anchors are for ``audit verify``, not for people. The log is
+        a plain file the database cannot rewrite (analyst SQL has no file access).
+        """
+        line = f"[{self.clock.now():%Y-%m-%d %H:%M:%S}] {format_anchor(record.seq, record.hash)}"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+
+    def anchors(self) -> list[Anchor]:
+        """Every audit anchor in the log, oldest first."""
+        try:
+            with self.path.open(encoding="utf-8", errors="replace") as handle:
+                return parse_anchors(handle)
+        except FileNotFoundError:
+            return []
+
+    def last_anchor(self) -> Anchor | None:
+        """The newest audit anchor, read from the end of the log (for ``/metrics``)."""
+        try:
+            with self.path.open("rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                block = 65536
+                while True:
+                    start = max(0, size - block)
+                    handle.seek(start)
+                    found = parse_anchors(handle.read().decode("utf-8", "replace")
+                                          .splitlines())
+                    if found or start == 0:
+                        return max(found, key=lambda a: a.seq) if found else None
+                    block *= 4
+        except FileNotFoundError:
+            return None
+
     def tail(self, lines: int = 200) -> list[str]:
-        """The last ``lines`` lines of the log (empty when there is none yet)."""
+        """The last ``lines`` lines of the log for people (audit anchors left out)."""
         try:
             content = self.path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
-        return content[-lines:]
+        return [line for line in content if ANCHOR_PREFIX not in line][-lines:]
 
 
 @dataclass(frozen=True)
@@ -182,6 +220,7 @@ def rule_thresholds(settings: Settings) -> RuleThresholds:
     t, m = settings.thresholds, settings.monitoring
     return RuleThresholds(drift=t.drift, accuracy_floor=t.accuracy_floor,
                           min_improvement=t.min_improvement, max_regression=t.max_regression,
+                          significance=t.significance, max_fpr_increase=t.max_fpr_increase,
                           min_window=m.min_window, min_labels=m.min_labels,
                           approval_policy=m.approval_policy,
                           retrain_cooldown_hours=m.retrain_cooldown_hours)
@@ -421,7 +460,7 @@ class Monitor:
             drift_score=report.drift_score if report else None,
             thresholds=_thresholds_dict(thresholds), champion_version=champion,
             snapshot_id=snapshot.id if snapshot else None,
-            outcome="no action" if ruling_decision == NO_ACTION else "retrain requested",
+            outcome="retrain requested" if ruling_decision == RETRAIN else "no action",
             actor=actor)
         self.store.save_decision(decision, events=notify.drift_detected(decision, snapshot))
         why = "; ".join(ruling_triggers) if ruling_triggers else ""
@@ -484,13 +523,20 @@ class Monitor:
             source="monitor")
 
     # Retraining --------------------------------------------------------------------------
-    def _training_data(self, trigger: str) -> tuple[TrainingData, pd.DataFrame, dict[str, Any]]:
-        """Training split + labelled feedback; the most recent share of labels held out."""
+    def _training_data(self, trigger: str
+                       ) -> tuple[TrainingData, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+        """Training split + labelled feedback; the most recent share of labels held out.
+
+        Returns the training data, the recent hold-out, the evaluation set of earlier
+        retrains (never trained on, never held out again) and the lineage tags.
+        """
         split = self.dataset.split()
         labelled = self.store.labels_received_between(None, None)
-        test_texts = set(split.test_texts)
-        # Feedback on messages of the persisted test split would leak it into training.
-        labelled = labelled[~labelled["text"].isin(test_texts)]
+        evaluation = self.store.evaluation_messages()
+        # Feedback on messages of the persisted test split would leak it into training, and
+        # the evaluation set is only useful as long as no model learns from it.
+        kept_out = set(split.test_texts) | set(evaluation["text"])
+        labelled = labelled[~labelled["text"].isin(kept_out)]
         labelled = labelled.sort_values("labelled_at").drop_duplicates("text", keep="last")
         n_holdout = round(len(labelled) * self.settings.monitoring.holdout_fraction)
         holdout = labelled.iloc[len(labelled) - n_holdout:] if n_holdout else labelled.iloc[:0]
@@ -506,11 +552,12 @@ class Monitor:
             "feedback_from": _ts(train_fb["labelled_at"].min()) if len(train_fb) else "",
             "feedback_to": _ts(train_fb["labelled_at"].max()) if len(train_fb) else "",
             "holdout_from": _ts(holdout["labelled_at"].min()) if len(holdout) else "",
+            "evaluation_set": str(len(evaluation)),
             TRAINED_AT: self.clock.now().isoformat(timespec="seconds"),
         }
         data = TrainingData(list(base), list(base.values()), split.test_texts,
                             split.test_labels, split.fingerprint, lineage)
-        return data, holdout, lineage
+        return data, holdout, evaluation, lineage
 
     def retrain(self, *, trigger: str, actor: str = "scheduler",
                 reasons: tuple[str, ...] = (), decision_id: str | None = None,
@@ -553,7 +600,7 @@ class Monitor:
     def _retrain(self, event: RetrainingEvent, say: Callable[[str], None]) -> RetrainResult:
         from engine.training import train_and_log
 
-        data, holdout, lineage = self._training_data(event.trigger)
+        data, holdout, evaluation, lineage = self._training_data(event.trigger)
         self.log.write(f"Training challenger on {len(data.train_texts)} messages "
                        f"({lineage['feedback_train']} from feedback, "
                        f"{lineage['feedback_holdout']} recent labels held out)")
@@ -580,12 +627,22 @@ class Monitor:
                                         None)
             return self._finish(event, result.version, outcome, lineage)
         say("comparing champion and challenger")
-        comparison = self._compare(champion, result.version, data, holdout)
+        comparison = self._compare(champion, result.version, data, holdout, evaluation)
         test_cmp = comparison.get("test_split")
         recent_cmp = comparison.get("recent_feedback")
+        evaluation_cmp = comparison.get("evaluation_set")
         ruling = decide_deployment(test_cmp.summary() if test_cmp else None,
                                    recent_cmp.summary() if recent_cmp else None,
-                                   rule_thresholds(self.settings))
+                                   rule_thresholds(self.settings),
+                                   evaluation=evaluation_cmp.summary() if evaluation_cmp
+                                   else None)
+        comparison = replace(comparison, decided_on=ruling.basis)
+        # The hold-out joins the evaluation set whatever the decision: later challengers are
+        # judged on this episode's traffic too (issue 13).
+        added = self.store.add_evaluation_messages(holdout, event.id)
+        if added:
+            self.log.write(f"Evaluation set: {added} held-out labels added "
+                           f"({len(evaluation) + added} in all)")
         basis = comparison.get(ruling.basis) or test_cmp
         if basis is not None:
             self.log.write(
@@ -650,7 +707,7 @@ class Monitor:
         return RetrainResult(done, outcome)
 
     def _compare(self, champion: int, challenger: int, data: TrainingData,
-                 holdout: pd.DataFrame) -> Comparison:
+                 holdout: pd.DataFrame, evaluation: pd.DataFrame) -> Comparison:
         champion_model = self.registry.load(champion)
         challenger_model = self.registry.load(challenger)
         sets = []
@@ -660,14 +717,17 @@ class Monitor:
             spam_probability(challenger_model, data.test_texts),
             champion_version=champion, challenger_version=challenger,
             seed=self.settings.seed))
-        if len(holdout):
-            texts = holdout["text"].tolist()
+        for name, frame in (("recent_feedback", holdout), ("evaluation_set", evaluation)):
+            if not len(frame):
+                continue
+            texts = frame["text"].tolist()
             sets.append(compare_on_set(
-                "recent_feedback", labels_to_int(holdout["true_label"].tolist()),
+                name, labels_to_int(frame["true_label"].tolist()),
                 spam_probability(champion_model, texts),
                 spam_probability(challenger_model, texts),
                 champion_version=champion, challenger_version=challenger,
-                seed=self.settings.seed))
+                seed=self.settings.seed, first_at=_iso(frame["labelled_at"].min()),
+                last_at=_iso(frame["labelled_at"].max())))
         return Comparison(champion, challenger, tuple(sets))
 
     # Approvals ---------------------------------------------------------------------------
@@ -749,6 +809,7 @@ def _outcome_text(outcome: DeploymentOutcome) -> str:
 def _thresholds_dict(t: RuleThresholds) -> dict[str, Any]:
     return {"drift": t.drift, "accuracy_floor": t.accuracy_floor,
             "min_improvement": t.min_improvement, "max_regression": t.max_regression,
+            "significance": t.significance, "max_fpr_increase": t.max_fpr_increase,
             "min_window": t.min_window, "min_labels": t.min_labels,
             "approval_policy": t.approval_policy,
             "retrain_cooldown_hours": t.retrain_cooldown_hours}
@@ -756,3 +817,7 @@ def _thresholds_dict(t: RuleThresholds) -> dict[str, Any]:
 
 def _ts(value: Any) -> str:
     return str(value)[:19]
+
+
+def _iso(value: Any) -> str:
+    return str(value)[:19].replace(" ", "T")

@@ -86,7 +86,7 @@ class Decision:
     trigger: str
     """``schedule``, ``drift``, ``accuracy``, ``operator``, ``api``, ``demo``."""
     decision: str
-    """``RETRAIN`` or ``NO_ACTION``."""
+    """``RETRAIN``, ``NO_ACTION`` or ``INSUFFICIENT_DATA`` (window below the minimum)."""
     reasons: tuple[str, ...]
     window_size: int
     accuracy: float | None

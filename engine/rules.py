@@ -4,12 +4,14 @@ Two decisions live here, each with one-sentence reasons a person can read:
 
 - ``decide_check``: after a monitoring check, ``RETRAIN`` or ``NO_ACTION`` by the rule
   *drift score > drift threshold OR accuracy < accuracy floor*; a window smaller than the
-  minimum is ``NO_ACTION`` with that reason, never a false alarm; a rule that fires within the
+  minimum is ``INSUFFICIENT_DATA`` with that reason, never a false alarm (``window_verdict``
+  gives the same answer to ``spamops drift`` and the API); a rule that fires within the
   retrain cooldown is ``NO_ACTION`` with the rule *and* the cooldown as reasons.
 - ``decide_deployment``: after a challenger was trained and compared, ``DEPLOY``, ``KEEP`` or
   ``PENDING_APPROVAL``: deploy only when accuracy improves by *more than* the minimum
-  improvement and neither accuracy nor spam F1 regresses on the persisted test split beyond
-  the tolerance.
+  improvement on the deciding set, the gain is significant there (McNemar's exact test), and
+  the challenger is non-inferior on every guard set (accuracy, and the ham false-positive
+  rate) by the 95% interval of the paired difference.
 
 No I/O, no clock, no randomness: the decision-table tests drive these directly.
 """
@@ -22,6 +24,7 @@ from typing import Any, Literal
 
 RETRAIN = "RETRAIN"
 NO_ACTION = "NO_ACTION"
+INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
 DEPLOY = "DEPLOY"
 KEEP = "KEEP"
 PENDING_APPROVAL = "PENDING_APPROVAL"
@@ -39,6 +42,8 @@ class RuleThresholds:
     accuracy_floor: float = 0.93
     min_improvement: float = 0.01
     max_regression: float = 0.01
+    significance: float = 0.05
+    max_fpr_increase: float = 0.01
     min_window: int = 200
     min_labels: int = 50
     approval_policy: Literal["auto", "manual"] = "auto"
@@ -74,12 +79,33 @@ def _pct(value: float) -> str:
     return f"{value * 100:.1f}%"
 
 
+def insufficient_reason(window_size: int, min_window: int, what: str = "predictions") -> str:
+    """Why a window of ``window_size`` is not judged (one sentence)."""
+    return (f"Window of {window_size} {what} is below the minimum of {min_window}, so no "
+            "drift or accuracy judgement was made.")
+
+
+WindowRecommendation = Literal["RETRAIN", "NO_ACTION", "INSUFFICIENT_DATA"]
+
+
+def window_verdict(window_size: int, drift_detected: bool, min_window: int
+                   ) -> tuple[WindowRecommendation, str | None]:
+    """``(recommendation, reason)`` of a scored drift window, for ``spamops drift`` and the API.
+
+    Below ``min_window`` the answer is ``INSUFFICIENT_DATA`` whatever the scores say: two
+    messages cannot justify a retrain. Otherwise ``RETRAIN`` when drift was detected, else
+    ``NO_ACTION`` (reason None: the scores speak for themselves).
+    """
+    if window_size < min_window:
+        return "INSUFFICIENT_DATA", insufficient_reason(window_size, min_window, "messages")
+    return ("RETRAIN" if drift_detected else "NO_ACTION"), None
+
+
 def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecision:
     """Apply *drift > threshold OR accuracy < floor* to one monitoring window."""
     if inputs.window_size < thresholds.min_window:
-        return CheckDecision(NO_ACTION, (), (
-            f"Window of {inputs.window_size} predictions is below the minimum of "
-            f"{thresholds.min_window}, so no drift or accuracy judgement was made.",))
+        return CheckDecision(INSUFFICIENT_DATA, (), (
+            insufficient_reason(inputs.window_size, thresholds.min_window),))
     triggers: list[str] = []
     reasons: list[str] = []
     if inputs.drift_score is not None and inputs.drift_score > thresholds.drift:
@@ -119,15 +145,50 @@ def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecisi
 
 
 @dataclass(frozen=True)
+class PairedDifference:
+    """Challenger minus champion on one proportion, measured on the same messages.
+
+    For accuracy the proportion is "classified correctly" over all messages; for the ham
+    false-positive rate it is "flagged as spam" over the ham messages. The numbers come from
+    ``engine.comparison``; this module only compares them with the margins.
+    """
+
+    n: int
+    """Messages the proportion is taken over."""
+    champion: float
+    challenger: float
+    champion_only: int
+    """Discordant messages where only the champion has the property (right / flagged)."""
+    challenger_only: int
+    """Discordant messages where only the challenger has it."""
+    p_value: float
+    """McNemar's exact test of the discordant pairs (two-sided)."""
+    low: float
+    high: float
+    """95% interval of ``challenger - champion`` (see ``comparison.paired_interval``)."""
+    resolution: float
+    """Half-width of that interval when the two models never disagree: the narrowest this set
+    can give. A margin at or below it cannot be shown on this set, whatever the models do."""
+
+    @property
+    def difference(self) -> float:
+        """Challenger minus champion (the observed difference)."""
+        return self.challenger - self.champion
+
+
+@dataclass(frozen=True)
 class EvaluationSummary:
-    """Champion and challenger metrics on one evaluation set."""
+    """Champion and challenger on one evaluation set: what the deployment rule reads."""
 
     name: str
+    """``recent_feedback``, ``test_split`` or ``evaluation_set``."""
     n: int
-    champion_accuracy: float
-    challenger_accuracy: float
-    champion_f1: float
-    challenger_f1: float
+    accuracy: PairedDifference
+    ham_fpr: PairedDifference | None
+    """Ham predicted spam, over the set's ham messages (None: the set has no ham)."""
+    first_at: str | None = None
+    last_at: str | None = None
+    """When the set's labels were given (ISO dates; None for the frozen test split)."""
 
 
 @dataclass(frozen=True)
@@ -146,19 +207,94 @@ MIN_RECENT_FOR_DECISION = 30
 """Fewest held-out recent labels for the improvement to be measured on recent traffic
 rather than on the persisted test split."""
 
+_SET_NAMES = {"recent_feedback": "held-out recent feedback",
+              "test_split": "the persisted test split",
+              "evaluation_set": "the evaluation set of earlier episodes"}
+
+
+def _pts(value: float) -> str:
+    return f"{value * 100:+.2f}"
+
+
+def _where(s: EvaluationSummary) -> str:
+    dates = ""
+    if s.first_at and s.last_at:
+        first, last = s.first_at[:10], s.last_at[:10]
+        dates = f", labelled {first}" if first == last else f", labelled {first} to {last}"
+    return f"{_SET_NAMES.get(s.name, s.name)} ({s.n:,} messages{dates})"
+
+
+def _interval(d: PairedDifference) -> str:
+    return f"95% interval [{_pts(d.low)}, {_pts(d.high)}]"
+
+
+def _guard(s: EvaluationSummary, thresholds: RuleThresholds) -> tuple[bool, str]:
+    """Non-inferiority of the challenger on guard set ``s``: (passed, one sentence).
+
+    Accuracy: the interval's lower bound must lie above ``-max_regression``; ham false-positive
+    rate: the upper bound of its increase must lie below ``max_fpr_increase``. A set too small
+    for a margin (its resolution is not below it) cannot show non-inferiority at all, so there
+    the guard falls back to its mirror: it fails only on a *significant* change for the worse
+    (McNemar exact at ``significance``).
+    """
+    alpha = thresholds.significance
+    clauses: list[str] = []
+    failed: list[str] = []
+    checks: list[tuple[str, PairedDifference, float, int]] = [
+        ("accuracy", s.accuracy, thresholds.max_regression, -1)]
+    if s.ham_fpr is not None:
+        checks.append(("ham false-positive rate", s.ham_fpr, thresholds.max_fpr_increase, +1))
+    for label, d, margin, worse in checks:
+        estimate = f"{label} {_pts(d.difference)} points"
+        if label != "accuracy":
+            estimate += f" on {d.n:,} ham"
+        significant_worse = (d.p_value < alpha
+                             and (d.challenger_only - d.champion_only) * worse > 0)
+        if margin > 0 and d.resolution >= round(margin, _DECIMALS):
+            text = (f"{estimate}, a set too small to show a {margin * 100:.1f}-point margin "
+                    f"(resolution ±{d.resolution * 100:.2f}), so judged by McNemar exact "
+                    f"p = {d.p_value:.3g}")
+            if significant_worse:
+                failed.append(text + f" < {alpha:g}: a significant regression")
+            else:
+                clauses.append(text + ": no significant regression")
+            continue
+        if worse < 0:
+            ok = round(d.low, _DECIMALS) > round(-margin, _DECIMALS)
+            text = (f"{estimate}, {_interval(d)}, lower bound "
+                    f"{'above' if ok else 'not above'} -{margin * 100:.1f}")
+        else:
+            ok = round(d.high, _DECIMALS) < round(margin, _DECIMALS)
+            text = (f"{estimate}, {_interval(d)}, upper bound "
+                    f"{'below' if ok else 'not below'} +{margin * 100:.1f}")
+        (clauses if ok else failed).append(text)
+    if failed:
+        return False, (f"Non-inferiority fails on {_where(s)}: {'; '.join(failed)}, so the "
+                       "champion stays.")
+    small = any("too small" in clause for clause in clauses)
+    head = "No significant regression on" if small else "Non-inferior on"
+    return True, f"{head} {_where(s)}: {'; '.join(clauses)}."
+
 
 def decide_deployment(test_split: EvaluationSummary | None,
                       recent: EvaluationSummary | None,
                       thresholds: RuleThresholds,
-                      *, training_error: str | None = None) -> DeploymentDecision:
+                      *, evaluation: EvaluationSummary | None = None,
+                      training_error: str | None = None) -> DeploymentDecision:
     """Decide whether a challenger replaces the champion.
 
-    The improvement is measured on held-out recent labelled traffic when there is enough of
-    it (drift is about recent traffic), otherwise on the persisted test split. In both cases
-    the challenger must not regress on the test split by more than ``max_regression`` in
-    accuracy or spam F1. (Precision and recall are not gated one by one: the test split has
-    about 130 spam messages, so a single message moves either by almost a point; F1 balances
-    them.)
+    1. The deciding set is held-out recent labelled traffic when it has at least
+       ``MIN_RECENT_FOR_DECISION`` messages (drift is about recent traffic), else the test
+       split. Accuracy must improve there by more than ``min_improvement`` (the product
+       rule) *and* significantly: McNemar's exact p below ``significance`` (Dietterich 1998).
+    2. Every guard set (the persisted test split, and ``evaluation``: the growing set of
+       labels held out by earlier retrains, so a challenger may not forget last month's
+       scams) must show non-inferiority (see ``_guard``): the accuracy difference's 95%
+       interval above ``-max_regression``, the ham false-positive rate's increase below
+       ``max_fpr_increase``. Point estimates of F1, precision or recall on a hundred-odd spam
+       messages no longer veto.
+
+    Every reason sentence names the test, the estimate, the interval and the margin.
     """
     if training_error is not None or test_split is None:
         why = training_error or "no evaluation was possible"
@@ -166,30 +302,31 @@ def decide_deployment(test_split: EvaluationSummary | None,
             f"The challenger could not be trained or evaluated ({why}), so the champion stays.",))
     use_recent = recent is not None and recent.n >= MIN_RECENT_FOR_DECISION
     basis = recent if use_recent and recent is not None else test_split
-    improvement = round(basis.challenger_accuracy - basis.champion_accuracy, _DECIMALS)
-    where = ("held-out recent feedback" if basis is recent
-             else "the persisted test split")
-    reasons: list[str] = []
-    regressions = []
-    for metric in ("accuracy", "f1"):
-        before = getattr(test_split, f"champion_{metric}")
-        after = getattr(test_split, f"challenger_{metric}")
-        drop = round(before - after, _DECIMALS)
-        if drop > thresholds.max_regression:
-            regressions.append(f"{metric} {_pct(before)} -> {_pct(after)}")
+    acc = basis.accuracy
+    improvement = round(acc.difference, _DECIMALS)
     margin = f"{thresholds.min_improvement * 100:.1f}"
-    gain = f"{improvement * 100:+.1f}"
+    gain = f"{improvement * 100:+.2f}"
+    discordant = (f"champion alone right on {acc.champion_only}, challenger alone on "
+                  f"{acc.challenger_only}")
     if improvement <= round(thresholds.min_improvement, _DECIMALS):
-        reasons.append(f"Accuracy changes by {gain} points on {where} ({basis.n} messages), "
-                       f"not more than the required {margin}, so the champion stays.")
-        return DeploymentDecision(KEEP, improvement, basis.name, tuple(reasons))
-    if regressions:
-        reasons.append(f"Accuracy improves by {gain} points on {where}, but the test split "
-                       f"regresses beyond {_pct(thresholds.max_regression)} "
-                       f"({'; '.join(regressions)}), so the champion stays.")
-        return DeploymentDecision(KEEP, improvement, basis.name, tuple(reasons))
-    reasons.append(f"Accuracy improves by {gain} points on {where} ({basis.n} messages), "
-                   f"more than the required {margin}, with no regression on the test split.")
+        return DeploymentDecision(KEEP, improvement, basis.name, (
+            f"Accuracy changes by {gain} points on {_where(basis)}, not more than the "
+            f"required {margin}, so the champion stays.",))
+    if not acc.p_value < thresholds.significance:
+        return DeploymentDecision(KEEP, improvement, basis.name, (
+            f"Accuracy improves by {gain} points on {_where(basis)}, more than the required "
+            f"{margin}, but not significantly: McNemar exact p = {acc.p_value:.3g} "
+            f"({discordant}) is not below {thresholds.significance:g}, so the champion "
+            "stays.",))
+    reasons = [f"Accuracy improves by {gain} points on {_where(basis)}, more than the "
+               f"required {margin}, and significantly: McNemar exact p = {acc.p_value:.3g} "
+               f"< {thresholds.significance:g} ({discordant})."]
+    guards = [test_split] + ([evaluation] if evaluation is not None and evaluation.n else [])
+    for guard in guards:
+        ok, sentence = _guard(guard, thresholds)
+        reasons.append(sentence)
+        if not ok:
+            return DeploymentDecision(KEEP, improvement, basis.name, tuple(reasons))
     if thresholds.approval_policy == "manual":
         reasons.append("The approval policy is manual, so it waits for an operator.")
         return DeploymentDecision(PENDING_APPROVAL, improvement, basis.name, tuple(reasons))

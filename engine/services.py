@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -239,6 +239,8 @@ class Services:
                                       flush_seconds=self.settings.server.log_flush_seconds,
                                       recover=False, notify=self.settings.notify)
             self._spool_store.on_outbox_written(self._outbox_written)
+            if not self.read_only:  # every audit head is anchored outside the database
+                self._spool_store.audit_anchor = self.monitor_log.anchor
         return self._spool_store
 
     def start_serving(self) -> None:
@@ -509,9 +511,24 @@ class Services:
         """The audit trail in chain order (the newest ``limit`` records if given)."""
         return self.store.audit_records(limit)
 
-    def verify_audit(self) -> AuditVerification:
-        """Check the audit hash chain and name the first broken record."""
-        return self.store.verify_audit()
+    def verify_audit(self, metrics_count: int | None = None) -> AuditVerification:
+        """Check the keyed audit chain against its anchors and name the first broken record.
+
+        Anchors: every head written to the monitor log, plus ``metrics_count`` (the
+        ``spamops_audit_records_total`` a Prometheus scrape saw) when given.
+        """
+        from engine.audit import Anchor
+
+        anchors = list(self.monitor_log.anchors())
+        if metrics_count is not None:
+            anchors.append(Anchor(metrics_count, None, "/metrics counter"))
+        return self.store.verify_audit(anchors)
+
+    def audit_head_anchored(self) -> int:
+        """Records in the audit chain as last anchored in the monitor log (0 when none): the
+        ``/metrics`` counter, read from the log, not the database."""
+        anchor = self.monitor_log.last_anchor()
+        return anchor.seq if anchor is not None else 0
 
     # Drift (issue 4) ---------------------------------------------------------------------
     def drift_detector(self, version: int | None = None) -> DriftDetector:
@@ -554,12 +571,15 @@ class Services:
         return self._drift_cache.get(version, build).with_predictor(predict)
 
     def drift_reports(self, current: Sequence[tuple[str, Sequence[str]]],
-                      reference: Sequence[str] | None = None) -> list[DriftReport]:
+                      reference: Sequence[str] | None = None,
+                      min_window: int | None = None) -> list[DriftReport]:
         """Drift of each ``(source, texts)`` window, in order, against ``reference``.
 
         Without ``reference`` the champion's training texts are the reference, in its feature
         space. With one, no model is needed: the feature space is fitted on ``reference`` and
-        prediction drift uses the champion when there is one.
+        prediction drift uses the champion when there is one. A window smaller than
+        ``min_window`` (default ``monitoring.min_window``) is scored but recommended
+        ``INSUFFICIENT_DATA``, with the reason (``rules.window_verdict``), as the monitor does.
         """
         from engine.drift import DriftDetector
 
@@ -597,7 +617,15 @@ class Services:
         ]
         if reference is None and self._drift_cache is not None and not self.read_only:
             self._drift_cache.save(detector.model_version)
-        return reports
+        from engine.rules import window_verdict
+
+        least = self.settings.monitoring.min_window if min_window is None else min_window
+        judged = []
+        for report in reports:
+            recommendation, reason = window_verdict(report.n, report.drift_detected, least)
+            judged.append(replace(report, recommendation=recommendation,
+                                              reason=reason))
+        return judged
 
     # Monitoring (issue 5) ----------------------------------------------------------------
     @property

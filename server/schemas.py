@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 if TYPE_CHECKING:
+    from engine.drift import DriftReport
     from engine.monitoring import CheckResult, RetrainResult
     from engine.records import Approval, DriftSnapshot, FeedbackRecord, RetrainingEvent
     from engine.registry import AliasMove, ModelVersionInfo
@@ -24,6 +25,8 @@ MAX_TEXT_CHARS = 5000
 """Longest message accepted (the engine refuses longer ones too)."""
 MAX_BATCH = 1000
 """Most messages in one ``POST /predict/batch``."""
+MAX_DRIFT_WINDOW = 20000
+"""Most messages in one ``POST /metrics/drift`` window (the monitor's ``max_window``)."""
 
 
 
@@ -182,6 +185,52 @@ class DriftSnapshotsPublic(_Public):
     count: int
 
 
+class DriftWindowRequest(_Request):
+    """A window of messages to score against the champion's training data (nothing saved)."""
+
+    texts: list[Text] = Field(min_length=1, max_length=MAX_DRIFT_WINDOW)
+    min_window: int | None = Field(None, ge=1)
+    """Fewest messages to judge (default ``monitoring.min_window``); fewer is
+    ``INSUFFICIENT_DATA``."""
+
+
+class DriftReportPublic(_Public):
+    """The drift of one posted window; ``recommendation`` is ``RETRAIN``, ``NO_ACTION`` or
+    ``INSUFFICIENT_DATA`` (a window below the minimum, with ``reason``)."""
+
+    timestamp: Timestamp
+    model_version: int | None
+    n: int
+    reference_size: int
+    vocabulary_drift: float
+    tfidf_drift: float
+    prediction_drift: float | None
+    prediction_p_value: float | None
+    spam_rate: float | None
+    reference_spam_rate: float | None
+    drift_score: float
+    p_value: float
+    threshold: float
+    drift_detected: bool
+    new_patterns: list[PatternPublic]
+    recommendation: Literal["RETRAIN", "NO_ACTION", "INSUFFICIENT_DATA"]
+    reason: str | None
+
+    @classmethod
+    def from_report(cls, r: DriftReport) -> DriftReportPublic:
+        return cls(
+            timestamp=r.timestamp, model_version=r.model_version, n=r.n,
+            reference_size=r.reference_size, vocabulary_drift=r.vocabulary_drift,
+            tfidf_drift=r.tfidf_drift, prediction_drift=r.prediction_drift,
+            prediction_p_value=r.prediction_p_value, spam_rate=r.spam_rate,
+            reference_spam_rate=r.reference_spam_rate, drift_score=r.drift_score,
+            p_value=r.p_value, threshold=r.threshold, drift_detected=r.drift_detected,
+            new_patterns=[PatternPublic(term=p.term, count=p.count, window_rate=p.window_rate,
+                                        reference_rate=p.reference_rate)
+                          for p in r.new_patterns],
+            recommendation=r.recommendation, reason=r.reason)
+
+
 # Models ------------------------------------------------------------------------------------
 class ModelVersionPublic(_Public):
     version: int
@@ -219,6 +268,53 @@ class ComparedModelPublic(_Public):
                    recall=m.get("recall"), roc_auc=m.get("roc_auc"))
 
 
+class EvaluationSetPublic(_Public):
+    """One evaluation set of a comparison: what it is, how big, from when, and its numbers.
+
+    ``role``: ``decides`` (the accuracy gain is measured here), ``guard`` (non-inferiority
+    only) or null for records older than the gate of issue 13. Dates are when the set's labels
+    were given (null for the frozen test split). Differences are challenger minus champion,
+    with the 95% Bonett-Price interval the gate judged by.
+    """
+
+    name: str
+    role: Literal["decides", "guard"] | None
+    n: int
+    first_at: str | None
+    last_at: str | None
+    champion_accuracy: float | None
+    challenger_accuracy: float | None
+    accuracy_difference: float | None
+    accuracy_low: float | None
+    accuracy_high: float | None
+    mcnemar_p_value: float | None
+    n_ham: int | None
+    champion_ham_fpr: float | None
+    challenger_ham_fpr: float | None
+    ham_fpr_low: float | None
+    ham_fpr_high: float | None
+
+    @classmethod
+    def from_set(cls, s: dict[str, Any], decided_on: str | None) -> EvaluationSetPublic:
+        def accuracy(role: str) -> float | None:
+            value = ((s.get(role) or {}).get("metrics") or {}).get("accuracy")
+            return None if value is None else float(value)
+
+        role: Literal["decides", "guard"] | None = None
+        if decided_on is not None:
+            role = "decides" if s.get("name") == decided_on else "guard"
+        return cls(name=str(s.get("name", "?")), role=role, n=int(s.get("n", 0)),
+                   first_at=s.get("first_at"), last_at=s.get("last_at"),
+                   champion_accuracy=accuracy("champion"),
+                   challenger_accuracy=accuracy("challenger"),
+                   accuracy_difference=s.get("accuracy_difference"),
+                   accuracy_low=s.get("accuracy_low"), accuracy_high=s.get("accuracy_high"),
+                   mcnemar_p_value=s.get("mcnemar_p_value"), n_ham=s.get("n_ham"),
+                   champion_ham_fpr=s.get("champion_ham_fpr"),
+                   challenger_ham_fpr=s.get("challenger_ham_fpr"),
+                   ham_fpr_low=s.get("ham_fpr_low"), ham_fpr_high=s.get("ham_fpr_high"))
+
+
 class ModelComparisonPublic(_Public):
     """The latest champion/challenger comparison.
 
@@ -226,8 +322,8 @@ class ModelComparisonPublic(_Public):
     it was measured against, both on the set the deployment rule used (``evaluated_on``:
     held-out recent labels when there were enough, else the persisted test split), where
     ``improvement`` (current minus previous accuracy) and ``mcnemar_p_value`` were measured.
-    ``decision`` says what happened to the challenger, ``reasoning`` why; ``sets`` has every
-    evaluation set.
+    ``decision`` says what happened to the challenger, ``reasoning`` why. ``evaluation_sets``
+    lists every set with its size, dates and role; ``sets`` has their full numbers.
     """
 
     retraining_id: str
@@ -241,16 +337,19 @@ class ModelComparisonPublic(_Public):
     bootstrap_high: float | None
     decision: str | None
     reasoning: str
+    evaluation_sets: list[EvaluationSetPublic]
     sets: list[dict[str, Any]]
 
     @classmethod
     def from_event(cls, e: RetrainingEvent) -> ModelComparisonPublic:
         comparison = e.comparison or {}
         sets: list[dict[str, Any]] = list(comparison.get("sets") or [])
-        # Show the set the deployment decision measured ``improvement`` on (the rule rounds
-        # the difference), so the numbers agree; the test split when none matches.
-        decided = [s for s in sets if e.improvement is not None
-                   and abs(float(s.get("accuracy_difference", 0.0)) - e.improvement) < 1e-6]
+        decided_on = comparison.get("decided_on")
+        # Show the set the deployment decision measured ``improvement`` on; older records do
+        # not name it, so match the (rounded) improvement; the test split when none matches.
+        decided = [s for s in sets if s.get("name") == decided_on] or [
+            s for s in sets if e.improvement is not None
+            and abs(float(s.get("accuracy_difference", 0.0)) - e.improvement) < 1e-6]
         shown = next(iter(sorted(decided, key=lambda s: s.get("name") != "recent_feedback")),
                      next((s for s in sets if s.get("name") == "test_split"),
                           sets[0] if sets else {}))
@@ -263,7 +362,9 @@ class ModelComparisonPublic(_Public):
             evaluated_on=str(shown.get("name", "none")), improvement=e.improvement,
             mcnemar_p_value=shown.get("mcnemar_p_value"),
             bootstrap_low=shown.get("bootstrap_low"), bootstrap_high=shown.get("bootstrap_high"),
-            decision=e.deployment, reasoning=e.reasoning, sets=sets)
+            decision=e.deployment, reasoning=e.reasoning,
+            evaluation_sets=[EvaluationSetPublic.from_set(s, decided_on) for s in sets],
+            sets=sets)
 
 
 class AliasMovePublic(_Public):
@@ -350,7 +451,7 @@ class CheckPublic(_Public):
     id: str
     timestamp: Timestamp
     trigger: str
-    decision: Literal["RETRAIN", "NO_ACTION"]
+    decision: Literal["RETRAIN", "NO_ACTION", "INSUFFICIENT_DATA"]
     reasons: list[str]
     outcome: str
     window_size: int

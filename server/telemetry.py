@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,6 +46,7 @@ class ServingCollector(Collector):
 
     def __init__(self, services: Services) -> None:
         self._services = services
+        self._audit_records = 0
 
     def describe(self) -> Iterable[Metric]:
         # Declaring no names keeps registration free of service calls (no I/O at app creation).
@@ -57,6 +58,13 @@ class ServingCollector(Collector):
         health = self._services.health()
         champion.add_metric([], float(health.model_version or 0))
         yield champion
+        # Read from the monitor log's anchors, not the database, and never lowered while this
+        # process lives: once scraped, Prometheus keeps it where a rewrite of the database (or
+        # of the log) cannot reach. `spamops audit verify --metrics-url` checks against it.
+        self._audit_records = max(self._audit_records, self._services.audit_head_anchored())
+        yield CounterMetricFamily("spamops_audit_records", "Records in the audit chain, as "
+                                  "anchored in the monitor log.",
+                                  value=float(self._audit_records))
         if not health.store_reachable:
             return
         yield from self._alert_gauges()

@@ -92,3 +92,25 @@ def _rewrite_artifact_paths(home: Path, template: Path) -> None:
             continue
     con.commit()
     con.close()
+
+
+@pytest.fixture(scope="session")
+def _two_versions_template(_trained_template: Path,
+                           tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained home plus a second version (not champion): v1 champion, v2 registered."""
+    from engine.config import load_settings
+    from engine.services import Services
+
+    home = tmp_path_factory.mktemp("two-versions") / "home"
+    copy_home(_trained_template, home)
+    services = Services(load_settings(home=home, dataset_url=dataset_source()))
+    services.train(trigger="test")
+    services.close()
+    return home
+
+
+@pytest.fixture
+def two_versions_home(data_home: Path, _two_versions_template: Path) -> Path:
+    """A private data home with champion v1 and a registered v2."""
+    copy_home(_two_versions_template, data_home)
+    return data_home

@@ -451,14 +451,17 @@ class SpamopsConsole(App[None]):
     def _rollback_confirmed(self, confirmed: bool | None) -> None:
         if confirmed:
             self._set_work("rollback", "rolling back")
-            self.rollback()
+            champion = self.overview.champion if self.overview else None
+            self.rollback(champion.version if champion else None)
 
     @work(thread=True, exclusive=True, group="rollback", description="rollback",
           exit_on_error=False)
-    def rollback(self) -> AliasMove:
-        """Swap champion and previous."""
+    def rollback(self, expected_champion: int | None = None) -> AliasMove:
+        """Swap champion and previous, if ``expected_champion`` (the one the operator saw
+        when confirming) is still the champion."""
         move = self.services.rollback(actor=self.operator,
-                                      reasoning="rolled back in the console")
+                                      reasoning="rolled back in the console",
+                                      expected_champion=expected_champion)
         self.post_message(RolledBack(move))
         return move
 

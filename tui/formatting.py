@@ -64,9 +64,9 @@ def short_id(identifier: str | None) -> str:
 
 
 DECISION_STYLES: Mapping[str, str] = {
-    "RETRAIN": "bold yellow", "NO_ACTION": "green", "DEPLOY": "bold green",
-    "KEEP": "cyan", "PENDING_APPROVAL": "bold magenta", "APPROVED": "bold green",
-    "REJECTED": "red",
+    "RETRAIN": "bold yellow", "NO_ACTION": "green", "INSUFFICIENT_DATA": "dim",
+    "DEPLOY": "bold green", "KEEP": "cyan", "PENDING_APPROVAL": "bold magenta",
+    "APPROVED": "bold green", "REJECTED": "red",
 }
 """Colour of each decision word (the .tcss cannot reach inside Rich text)."""
 
@@ -100,26 +100,42 @@ def _metric_rows(comparison_set: Mapping[str, Any]) -> Iterable[tuple[str, str, 
         yield key, fmt(champion.get(key), digits), fmt(challenger.get(key), digits)
 
 
+def _set_title(item: Mapping[str, Any], decided_on: str | None) -> str:
+    first, last = (item.get("first_at") or "")[:10], (item.get("last_at") or "")[:10]
+    dates = (f", labelled {first}" if first == last else f", labelled {first} to {last}") \
+        if first and last else ""
+    role = ("" if decided_on is None
+            else " · decides" if item.get("name") == decided_on else " · guard")
+    return f"{item.get('name', '?')} set (n={item.get('n', '?')}{dates}){role}"
+
+
 def comparison_table(comparison: Mapping[str, Any] | None) -> RenderableType:
-    """Champion vs challenger on each evaluation set, with McNemar and bootstrap."""
+    """Champion vs challenger on each evaluation set: size, dates, role, McNemar and the
+    95% intervals the deployment gate judged by."""
     if not comparison or not comparison.get("sets"):
         return Text("No comparison recorded.", style="dim")
     champion_v = comparison.get("champion_version")
     challenger_v = comparison.get("challenger_version")
+    decided_on = comparison.get("decided_on")
     parts: list[RenderableType] = []
     for item in comparison["sets"]:
-        table = Table(title=f"{item.get('name', '?')} set (n={item.get('n', '?')})",
+        table = Table(title=_set_title(item, decided_on),
                       title_justify="left", box=None, pad_edge=False, expand=False)
         table.add_column("metric")
         table.add_column(f"champion v{champion_v}", justify="right")
         table.add_column(f"challenger v{challenger_v}", justify="right")
         for row in _metric_rows(item):
             table.add_row(*row)
+        if item.get("champion_ham_fpr") is not None:
+            table.add_row("ham FPR", pct(item.get("champion_ham_fpr")),
+                          pct(item.get("challenger_ham_fpr")))
         parts.append(table)
-        low, high = item.get("bootstrap_low"), item.get("bootstrap_high")
+        kind, low, high = "Bonett-Price", item.get("accuracy_low"), item.get("accuracy_high")
+        if low is None:  # records from before the statistical gate
+            kind, low, high = "bootstrap", item.get("bootstrap_low"), item.get("bootstrap_high")
         parts.append(Text(
             f"accuracy change {points(item.get('accuracy_difference'))} "
-            f"(95% bootstrap {points(low)} to {points(high)}); McNemar b={item.get('mcnemar_b')}"
+            f"(95% {kind} {points(low)} to {points(high)}); McNemar b={item.get('mcnemar_b')}"
             f" c={item.get('mcnemar_c')} p={num(item.get('mcnemar_p_value'), 4)}"))
     return Group(*parts)
 

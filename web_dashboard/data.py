@@ -282,9 +282,11 @@ def retrain_markers(drift_frame: pd.DataFrame, retraining_frame: pd.DataFrame) -
 def comparison(_services: Services, home: str, epoch: int) -> pd.DataFrame:
     """The newest champion/challenger comparison, one row per evaluation set.
 
-    Columns: set, n, champion_version, challenger_version, champion_accuracy,
-    challenger_accuracy, accuracy_difference, champion_f1, challenger_f1, mcnemar_b,
-    mcnemar_c, mcnemar_p_value, bootstrap_low, bootstrap_high, started_at, decision.
+    Columns: set, role (decides/guard), n, labelled_from, labelled_to, champion_version,
+    challenger_version, champion_accuracy, challenger_accuracy, accuracy_difference,
+    accuracy_low, accuracy_high (95% Bonett-Price), champion_ham_fpr, challenger_ham_fpr,
+    champion_f1, challenger_f1, mcnemar_b, mcnemar_c, mcnemar_p_value, bootstrap_low,
+    bootstrap_high, started_at, decision.
     """
     event = _services.latest_comparison() if _services.has_history() else None
     return comparison_frame(event)
@@ -292,10 +294,11 @@ def comparison(_services: Services, home: str, epoch: int) -> pd.DataFrame:
 
 def comparison_frame(event: Any) -> pd.DataFrame:
     """The comparison frame of a ``RetrainingEvent`` (empty when it has none)."""
-    columns = ["set", "n", "champion_version", "challenger_version", "champion_accuracy",
-               "challenger_accuracy", "accuracy_difference", "champion_f1", "challenger_f1",
-               "mcnemar_b", "mcnemar_c", "mcnemar_p_value", "bootstrap_low",
-               "bootstrap_high", "started_at", "decision"]
+    columns = ["set", "role", "n", "labelled_from", "labelled_to", "champion_version",
+               "challenger_version", "champion_accuracy", "challenger_accuracy",
+               "accuracy_difference", "accuracy_low", "accuracy_high", "champion_ham_fpr",
+               "challenger_ham_fpr", "champion_f1", "challenger_f1", "mcnemar_b", "mcnemar_c",
+               "mcnemar_p_value", "bootstrap_low", "bootstrap_high", "started_at", "decision"]
     if event is None or not event.comparison:
         return pd.DataFrame(columns=columns)
     data = event.comparison
@@ -303,14 +306,22 @@ def comparison_frame(event: Any) -> pd.DataFrame:
     for entry in data.get("sets", []):
         champion = entry.get("champion", {})
         challenger = entry.get("challenger", {})
+        decided_on = data.get("decided_on")
         rows.append({
             "set": str(entry.get("name", "")).replace("_", " "),
+            "role": (None if decided_on is None
+                     else "decides" if entry.get("name") == decided_on else "guard"),
             "n": entry.get("n"),
+            "labelled_from": (entry.get("first_at") or "")[:10] or None,
+            "labelled_to": (entry.get("last_at") or "")[:10] or None,
             "champion_version": data.get("champion_version", champion.get("version")),
             "challenger_version": data.get("challenger_version", challenger.get("version")),
             "champion_accuracy": champion.get("metrics", {}).get("accuracy"),
             "challenger_accuracy": challenger.get("metrics", {}).get("accuracy"),
             "accuracy_difference": entry.get("accuracy_difference"),
+            "accuracy_low": entry.get("accuracy_low"), "accuracy_high": entry.get("accuracy_high"),
+            "champion_ham_fpr": entry.get("champion_ham_fpr"),
+            "challenger_ham_fpr": entry.get("challenger_ham_fpr"),
             "champion_f1": champion.get("metrics", {}).get("f1"),
             "challenger_f1": challenger.get("metrics", {}).get("f1"),
             "mcnemar_b": entry.get("mcnemar_b"), "mcnemar_c": entry.get("mcnemar_c"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 
 from engine.cli._common import (
@@ -20,11 +22,14 @@ from engine.cli._common import (
 @click.option("--days", type=click.IntRange(2, 60), default=7, show_default=True)
 @click.option("--messages-per-day", type=click.IntRange(48, 100_000), default=1200,
               show_default=True)
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Day the simulated week ends (default today, UTC); with --seed it "
+                   "reproduces a run exactly.")
 @yes_option
 @json_option
 @click.pass_context
 def demo(ctx: click.Context, fresh: bool, seed: int, days: int, messages_per_day: int,
-         yes: bool, as_json: bool) -> None:
+         until: datetime | None, yes: bool, as_json: bool) -> None:
     """Train the baseline, then replay a week of traffic with a simulated clock.
 
     Clean days first, then modern scam campaigns with late true labels. The scheduled
@@ -48,7 +53,8 @@ def demo(ctx: click.Context, fresh: bool, seed: int, days: int, messages_per_day
                           "the dataset stays) and start over?", yes=yes)
         wipe(settings)
     summary = run_demo(settings, seed=seed, days=days, messages_per_day=messages_per_day,
-                       say=lambda line: click.echo(line, err=as_json))
+                       say=lambda line: click.echo(line, err=as_json),
+                       until=until.date() if until is not None else None)
     if as_json:
         emit_json(summary)
         return

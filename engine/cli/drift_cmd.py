@@ -1,9 +1,11 @@
 """``spamops drift``: text drift of message files against a reference (a stable contract).
 
-``spamops drift --reference REF --current CUR [--current CUR2 ...] [--json]``. Without
-``--reference`` the champion's training texts are the reference. With ``--json`` it prints one
-JSON object per current window, one per line, in input order. Heavy imports (scipy, sklearn)
-happen inside the command, through ``Services``, so that ``spamops --help`` stays fast.
+``spamops drift --reference REF --current CUR [--current CUR2 ...] [--min-window N]
+[--json]``. Without ``--reference`` the champion's training texts are the reference. With
+``--json`` it prints one JSON object per current window, one per line, in input order. A
+window below ``--min-window`` (default ``monitoring.min_window``) is ``INSUFFICIENT_DATA``.
+Heavy imports (scipy, sklearn) happen inside the command, through ``Services``, so that
+``spamops --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ if TYPE_CHECKING:
 def render_report(report: DriftReport) -> str:
     """The readable drift report of one window."""
 
+    judged = report.recommendation != "INSUFFICIENT_DATA"
+
     def verdict(score: float) -> str:
         if score > report.threshold:
-            return f"(> {report.threshold:.2f} threshold) DRIFT DETECTED"
+            return (f"(> {report.threshold:.2f} threshold) "
+                    + ("DRIFT DETECTED" if judged else "not judged"))
         return f"(<= {report.threshold:.2f} threshold) ok"
 
     model = f"model v{report.model_version}" if report.model_version is not None else "no model"
@@ -44,11 +49,15 @@ def render_report(report: DriftReport) -> str:
             f"{report.spam_rate:.1%} vs {report.reference_spam_rate or 0.0:.1%} in the "
             f"reference, p={report.prediction_p_value:.3g})")
     decision = "DRIFT DETECTED" if report.drift_detected else "no drift"
+    if not judged:
+        decision = "not judged"
     lines.append(f"  Drift Score:      {report.drift_score:.2f} (threshold "
                  f"{report.threshold:.2f}, p={report.p_value:.3f}) {decision}")
     if report.new_patterns:
         lines.append(f"  New patterns detected: {[p.term for p in report.new_patterns]}")
     lines.append(f"  Recommendation: {report.recommendation}")
+    if report.reason:
+        lines.append(f"  Reason: {report.reason}")
     return "\n".join(lines)
 
 
@@ -58,14 +67,18 @@ def render_report(report: DriftReport) -> str:
 @click.option("--current", "currents", type=click.Path(path_type=Path), multiple=True,
               required=True,
               help="Window file, or a directory of *.txt windows; repeatable.")
+@click.option("--min-window", type=click.IntRange(1, None), default=None,
+              help="Fewest messages a window needs to be judged (default: monitoring."
+                   "min_window, 200); a smaller one is recommended INSUFFICIENT_DATA.")
 @json_option
 @click.pass_context
 def drift(ctx: click.Context, reference: Path | None, currents: tuple[Path, ...],
-          as_json: bool) -> None:
+          min_window: int | None, as_json: bool) -> None:
     """Measure vocabulary, TF-IDF and prediction drift of each --current window.
 
     Files hold one message per line, or are CSV/TSV with a `text` column, or UCI
-    (`label<TAB>text`).
+    (`label<TAB>text`). A window smaller than --min-window is scored but not judged:
+    its recommendation is INSUFFICIENT_DATA, with the reason.
     """
     from engine.message_files import read_messages, read_windows
 
@@ -73,7 +86,7 @@ def drift(ctx: click.Context, reference: Path | None, currents: tuple[Path, ...]
     reference_texts = read_messages(reference) if reference is not None else None
     # With --reference no model is needed, so neither is a data home.
     services = services_of(ctx, check_home=reference is None)
-    reports = services.drift_reports(windows, reference_texts)
+    reports = services.drift_reports(windows, reference_texts, min_window=min_window)
     for i, report in enumerate(reports):
         if as_json:
             emit_json(report.to_dict())

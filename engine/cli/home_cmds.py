@@ -8,12 +8,19 @@ consistent is in ``engine/backup.py``; the retention policy in ``engine/retentio
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from engine.cli._common import emit_json, json_option, progress_echo, services_of, settings_of
+from engine.cli._common import (
+    confirm_or_refuse,
+    emit_json,
+    json_option,
+    progress_echo,
+    services_of,
+    settings_of,
+    yes_option,
+)
 from engine.errors import SpamopsError
 
 
@@ -42,22 +49,11 @@ def backup(ctx: click.Context, directory: Path, as_json: bool) -> None:
         click.echo(f"  verified {check}")
 
 
-def _confirm(question: str, yes: bool) -> None:
-    """Ask ``question`` on a terminal; refuse without one unless ``--yes``."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise SpamopsError("refusing to restore without confirmation: stdin is not a "
-                           "terminal; pass --yes to restore non-interactively")
-    if not click.confirm(question, default=False):
-        raise SpamopsError("restore cancelled; nothing was changed")
-
-
 @click.command("restore")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @click.option("--force", is_flag=True,
               help="Restore into a non-empty data home, moving it aside (never deleted).")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
 @json_option
 @click.pass_context
 def restore(ctx: click.Context, directory: Path, force: bool, yes: bool, as_json: bool) -> None:
@@ -68,17 +64,20 @@ def restore(ctx: click.Context, directory: Path, force: bool, yes: bool, as_json
     (scheduler, retrain or a process logging predictions) is refused. Asks first unless
     --yes, and refuses when stdin is not a terminal and --yes is absent.
     """
-    from engine.backup import read_manifest, restore_home, verify_checksums
+    from engine.backup import BackupTargetError, read_manifest, restore_home, verify_checksums
 
     settings = settings_of(ctx)
     home = settings.home.resolve()
     manifest = read_manifest(directory.resolve())
     verify_checksums(directory.resolve(), manifest)
     occupied = home.exists() and home.is_dir() and any(home.iterdir())
+    if occupied and not force:  # before asking: a yes would not help
+        raise BackupTargetError(f"{home} is not empty; pass --force to move it aside and "
+                                "restore")
     what = (f"replace the data home {home} (it will be moved aside)" if occupied
             else f"restore into {home}")
-    _confirm(f"{what} with the backup of {manifest.get('created_at')} "
-             f"from {manifest.get('source')}?", yes)
+    confirm_or_refuse(f"{what} with the backup of {manifest.get('created_at')} "
+                      f"from {manifest.get('source')}?", yes=yes)
     if not as_json:
         progress_echo(f"restoring {directory} into {home}")
     report = restore_home(directory, home, force=force, verified=manifest)

@@ -59,13 +59,19 @@ def models(ctx: click.Context, as_json: bool) -> None:
                    f"{v.created_at:%Y-%m-%d %H:%M}")
 
 
+_EXPECT_HELP = ("Refuse unless version N is still the champion (the one you decided on); "
+                "another process may have changed it since you looked.")
+
+
 @click.command("promote")
 @click.argument("version", type=int)
+@click.option("--expect-champion", type=int, metavar="N", help=_EXPECT_HELP)
 @json_option
 @click.pass_context
-def promote(ctx: click.Context, version: int, as_json: bool) -> None:
+def promote(ctx: click.Context, version: int, expect_champion: int | None,
+            as_json: bool) -> None:
     """Make VERSION the champion; the old champion becomes `previous`."""
-    move = services_of(ctx).promote(version)
+    move = services_of(ctx).promote(version, expected_champion=expect_champion)
     if as_json:
         emit_json(move)
         return
@@ -73,11 +79,12 @@ def promote(ctx: click.Context, version: int, as_json: bool) -> None:
 
 
 @click.command("rollback")
+@click.option("--expect-champion", type=int, metavar="N", help=_EXPECT_HELP)
 @json_option
 @click.pass_context
-def rollback(ctx: click.Context, as_json: bool) -> None:
+def rollback(ctx: click.Context, expect_champion: int | None, as_json: bool) -> None:
     """Swap champion and previous: the previous version serves again."""
-    move = services_of(ctx).rollback()
+    move = services_of(ctx).rollback(expected_champion=expect_champion)
     if as_json:
         emit_json(move)
         return

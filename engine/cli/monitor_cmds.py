@@ -89,10 +89,10 @@ def monitor(ctx: click.Context, check_now: bool, no_retrain: bool, as_json: bool
                                     progress=None if as_json else progress_echo)
         if as_json:
             emit_json(check_json(result))
+        retrained = result.retrain
         failure = result.retrain_error or (
-            result.retrain.event.reasoning
-            if result.retrain is not None and result.retrain.event.status != "completed"
-            else None)
+            retrained.event.reasoning
+            if retrained is not None and retrained.event.status != "completed" else None)
         if failure:  # the check ran, the retrain it asked for did not: say so in the code
             click.echo(f"error: the retrain this check started failed: {failure}", err=True)
             ctx.exit(1)
@@ -249,19 +249,44 @@ def _version(version: int | None) -> str:
     return "none" if version is None else f"v{version}"
 
 
+_SET_TITLES = {"test_split": "persisted test split", "recent_feedback": "held-out recent feedback",
+               "evaluation_set": "evaluation set of earlier episodes"}
+
+
+def set_header(s: dict[str, Any], decided_on: str | None) -> str:
+    """``name: what, size, dates, role`` of one evaluation set of a comparison."""
+    first, last = (s.get("first_at") or "")[:10], (s.get("last_at") or "")[:10]
+    if first and last:
+        dates = f"labelled {first}" if first == last else f"labelled {first} to {last}"
+    else:
+        dates = "frozen at the first training"
+    role = ("decides" if s["name"] == decided_on else "guard") if decided_on else ""
+    return (f"{s['name']} ({_SET_TITLES.get(s['name'], s['name'])}): n={s['n']:,}, {dates}"
+            + (f"; {role}" if role else ""))
+
+
 def _comparison_lines(event: RetrainingEvent) -> list[str]:
+    comparison = event.comparison or {}
     lines = [f"champion {_version(event.champion_version)} vs challenger "
              f"{_version(event.challenger_version)} "
              f"({event.started_at:%Y-%m-%d %H:%M}, {event.trigger}): {event.deployment}"]
-    for s in (event.comparison or {}).get("sets", []):
+    for s in comparison.get("sets", []):
         ch, cl = s["champion"]["metrics"], s["challenger"]["metrics"]
-        lines.append(f"  {s['name']} (n={s['n']}):")
+        lines.append(f"  {set_header(s, comparison.get('decided_on'))}")
         for metric in ("accuracy", "precision", "recall", "f1"):
             lines.append(f"    {metric:<9} {ch[metric]:.4f} -> {cl[metric]:.4f} "
                          f"({(cl[metric] - ch[metric]) * 100:+.2f} pts)")
+        low, high = s.get("accuracy_low"), s.get("accuracy_high")
+        interval = ("bootstrap", s["bootstrap_low"], s["bootstrap_high"]) if low is None \
+            else ("Bonett-Price", low, high)
         lines.append(f"    McNemar exact p={s['mcnemar_p_value']:.4g} (b={s['mcnemar_b']}, "
-                     f"c={s['mcnemar_c']}); accuracy difference 95% CI "
-                     f"[{s['bootstrap_low'] * 100:+.2f}, {s['bootstrap_high'] * 100:+.2f}] pts")
+                     f"c={s['mcnemar_c']}); accuracy difference 95% {interval[0]} interval "
+                     f"[{interval[1] * 100:+.2f}, {interval[2] * 100:+.2f}] pts")
+        if s.get("champion_ham_fpr") is not None and s.get("challenger_ham_fpr") is not None:
+            lines.append(f"    ham false-positive rate {s['champion_ham_fpr']:.2%} -> "
+                         f"{s['challenger_ham_fpr']:.2%} on {s['n_ham']:,} ham; increase 95% "
+                         f"interval [{s['ham_fpr_low'] * 100:+.2f}, "
+                         f"{s['ham_fpr_high'] * 100:+.2f}] pts")
     lines.append(f"  {event.reasoning}")
     return lines
 
@@ -270,7 +295,8 @@ def _comparison_lines(event: RetrainingEvent) -> list[str]:
 @json_option
 @click.pass_context
 def compare(ctx: click.Context, as_json: bool) -> None:
-    """The latest champion/challenger comparison (metrics, McNemar p, bootstrap CI)."""
+    """The latest champion/challenger comparison: each evaluation set with its size, dates and
+    role (decides or guard), metrics, McNemar p and the 95% intervals the gate judged by."""
     event = services_of(ctx).latest_comparison()
     if as_json:
         emit_json(None if event is None else {

@@ -17,6 +17,7 @@ import contextlib
 import errno
 import os
 import shutil
+import signal
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -68,6 +69,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None,
         app = create_app(services_of(ctx))
         click.echo(f"spamops API on http://{bind_host}:{bind_port} (docs: /docs, 1 worker); "
                    "Ctrl-C stops", err=True)
+        # uvicorn re-raises the signal that stopped it into the handler it found: make that
+        # a no-op, so a requested stop (Ctrl-C, SIGTERM) exits 0 like every other server.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: None)
         uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
         return
     sock.close()  # uvicorn's process manager binds its own shared socket for the workers

@@ -135,11 +135,16 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--metrics-url", metavar="URL",
+              help="Also check against the spamops_audit_records_total counter of a running "
+                   "API, e.g. http://127.0.0.1:8000/metrics.")
 @json_option
 @click.pass_context
-def audit_verify(ctx: click.Context, as_json: bool) -> None:
-    """Check the hash chain; exit 1 and name the first altered or removed record if broken."""
-    result = services_of(ctx, read_only=True).verify_audit()
+def audit_verify(ctx: click.Context, metrics_url: str | None, as_json: bool) -> None:
+    """Check the keyed hash chain and its anchors (the monitor log, and --metrics-url);
+    exit 1 and name the first altered, removed or rewritten record if broken."""
+    count = _audit_counter(metrics_url) if metrics_url else None
+    result = services_of(ctx, read_only=True).verify_audit(metrics_count=count)
     if as_json:
         emit_json(result)
     elif result.ok:
@@ -148,6 +153,25 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"audit chain BROKEN at record {result.first_bad_seq}: {result.message}")
     if not result.ok:
         sys.exit(1)
+
+
+def _audit_counter(url: str) -> int:
+    """``spamops_audit_records_total`` as served at ``url`` (Prometheus text format)."""
+    import urllib.error
+    import urllib.request
+
+    if not url.startswith(("http://", "https://")):
+        raise click.BadParameter("must be an http:// or https:// URL", param_hint="--metrics-url")
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode("utf-8", "replace")
+    except (OSError, urllib.error.URLError) as exc:
+        raise click.ClickException(f"cannot read {url}: {exc}") from None
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == "spamops_audit_records_total":
+            return int(float(value))
+    raise click.ClickException(f"{url} serves no spamops_audit_records_total counter")
 
 
 @audit_group.command("list")

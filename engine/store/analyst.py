@@ -1,11 +1,16 @@
 """Analyst access: read-only SQL and Parquet export of the history.
 
-Owns ``spamops sql`` (statements classified by DuckDB, run on a read-only connection) and
-``spamops export``. It must not write the history.
+Owns ``spamops sql`` and ``spamops export``. Analyst SQL is gated twice, both times by DuckDB
+itself: its parser classifies every statement (and the statement an ``EXPLAIN`` wraps, since
+``EXPLAIN ANALYZE`` executes it), and the query then runs on a read-only connection with
+``enable_external_access = false`` and ``lock_configuration = true``, so no statement can
+write the database, read or write a file, attach another database or turn those settings
+back on. It must not write the history.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -15,8 +20,13 @@ from engine.records import QueryResult
 from engine.store.codec import quote_path
 from engine.store.connection import PROCESS_LOCK, StoreBase, one_line
 
-_READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
-"""Statement types ``sql`` accepts (SELECT covers WITH, FROM-first, DESCRIBE, SHOW, SUMMARIZE)."""
+ANALYST_CONFIG = {"enable_external_access": False, "lock_configuration": True}
+"""DuckDB settings of the analyst's connection: no file system or network access beyond the
+database file (COPY TO, EXPORT, ATTACH, read_csv, glob, INSTALL all fail), and no SET that
+could undo it. See duckdb.org/docs/stable/operations_manual/securing_duckdb/overview."""
+
+_EXPLAIN = re.compile(r"\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^()]*\)\s*)?", re.IGNORECASE)
+"""The words in front of the statement an ``EXPLAIN`` wraps (DuckDB classifies the rest)."""
 
 _EXPORT_TABLES = {
     "predictions": "ts", "feedback": "ts", "drift_snapshots": "ts", "decisions": "ts",
@@ -24,6 +34,22 @@ _EXPORT_TABLES = {
     "model_versions": "registered_at", "audit_log": "ts",
 }
 """History tables written by ``export_parquet`` and the timestamp each is partitioned by."""
+
+
+def _statement_kind(statement: duckdb.Statement) -> str:
+    """DuckDB's type name of a statement; for ``EXPLAIN``, ``EXPLAIN <type of what it wraps>``
+    unless that is a SELECT (then ``SELECT``)."""
+    if statement.type != duckdb.StatementType.EXPLAIN:
+        return str(statement.type.name)
+    match = _EXPLAIN.match(statement.query)
+    try:
+        inner = duckdb.extract_statements(statement.query[match.end():]) if match else []
+    except duckdb.Error:
+        inner = []
+    if len(inner) != 1:
+        return "EXPLAIN"
+    kind = _statement_kind(inner[0])
+    return kind if kind == "SELECT" else f"EXPLAIN {kind}"
 
 
 class AnalystMixin(StoreBase):
@@ -44,13 +70,14 @@ class AnalystMixin(StoreBase):
         if not statements:
             raise QueryError("the query is empty")
         for statement in statements:
-            if statement.type not in _READ_STATEMENTS:
-                kind = str(statement.type.name)
+            kind = _statement_kind(statement)
+            if kind != "SELECT":
                 raise QueryError(f"only read-only queries are allowed (SELECT, WITH, DESCRIBE, "
-                                 f"SHOW, SUMMARIZE, EXPLAIN); this is a {kind} statement")
+                                 f"SHOW, SUMMARIZE, EXPLAIN of those); this is a {kind} "
+                                 "statement")
         self._require_database()
         with PROCESS_LOCK:
-            con = self._open(read_only=True)
+            con = self._open(read_only=True, config=ANALYST_CONFIG)
             try:
                 for statement in statements[:-1]:
                     con.execute(statement.query)

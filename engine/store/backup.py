@@ -1,15 +1,22 @@
 """Copying the whole history into another DuckDB file, consistently, while others write.
 
-Owns ``copy_database_to``: under the store's per-process lock and an exclusive (read-write)
-open of the history file, so no process can write during the copy, it counts every table and
-copies the database with DuckDB's own ``COPY FROM DATABASE`` (tables, views, sequences with
-their current values) into a new file. Writers that arrive meanwhile wait with the usual
-back-off. ``table_counts`` reads the same counts from any store, for verifying a copy. Which
-files make up a data home, and the backup folder's manifest, are ``engine.backup``'s business.
+Owns ``copy_database_to``, in two steps:
+
+1. under the store's per-process lock and an exclusive (read-write) open of the history file,
+   so no process can write meanwhile: count every table, ``CHECKPOINT`` (the WAL is folded
+   into the file and emptied), and copy the file's bytes to a snapshot beside the target.
+   Writers that arrive meanwhile wait with the usual back-off; this hold is a plain file copy;
+2. with no lock on the live file: DuckDB's ``COPY FROM DATABASE`` from the snapshot into the
+   target (tables, views, sequences with their current values), which writes only live rows,
+   so blocks freed by a prune are not carried over; then the snapshot is deleted.
+
+``table_counts`` reads the same counts from any store, for verifying a copy. Which files make
+up a data home, and the backup folder's manifest, are ``engine.backup``'s business.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -42,7 +49,7 @@ class BackupMixin(StoreBase):
 
     def copy_database_to(self, target: Path) -> dict[str, int]:
         """Copy the whole history into the new DuckDB file ``target``; returns the row counts
-        of every table, taken in the same exclusive hold as the copy.
+        of every table, taken in the same exclusive hold as the snapshot.
 
         Source: DuckDB's ``COPY FROM DATABASE`` (duckdb.org/docs/sql/statements/copy).
 
@@ -54,16 +61,26 @@ class BackupMixin(StoreBase):
         if target.exists():
             raise StoreError(f"{target} already exists: a backup is written to a new file")
         self._flush_if_pending()
-        literal = str(target.resolve()).replace("'", "''")
+        snapshot = target.with_name(f".{target.name}.snapshot")
         with self._connection(write=True) as con:
             row = con.execute("SELECT current_database()").fetchone()
-            source = str(row[0]) if row else ""
-            counts = _counts(con, source)
+            counts = _counts(con, str(row[0]) if row else "")
+            con.execute("CHECKPOINT")
+            shutil.copyfile(self.db_path, snapshot)
+        literal = str(snapshot.resolve()).replace("'", "''")
+        try:
+            con = duckdb.connect(str(target))
             try:
-                con.execute(f"ATTACH '{literal}' AS {_COPY_ALIAS}")
-                con.execute(f'COPY FROM DATABASE "{source}" TO {_COPY_ALIAS}')
+                con.execute(f"ATTACH '{literal}' AS {_COPY_ALIAS} (READ_ONLY)")
+                row = con.execute("SELECT current_database()").fetchone()
+                con.execute(f'COPY FROM DATABASE {_COPY_ALIAS} TO "{row[0] if row else ""}"')
                 con.execute(f"DETACH {_COPY_ALIAS}")
-            except duckdb.Error as exc:
-                raise StoreError(f"could not copy the history to {target}: "
-                                 f"{one_line(exc)}") from None
+            finally:
+                con.close()
+        except duckdb.Error as exc:
+            target.unlink(missing_ok=True)
+            raise StoreError(f"could not copy the history to {target}: "
+                             f"{one_line(exc)}") from None
+        finally:
+            snapshot.unlink(missing_ok=True)
         return counts

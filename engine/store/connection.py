@@ -70,9 +70,15 @@ class StoreBase(abc.ABC):
 
     db_path: Path
     spool_dir: Path
+    key_path: Path
+    """The data home key (``engine.datakey``): outside the database file, mode 0600."""
     clock: Clock
     read_only: bool
     busy_timeout: float
+
+    @abc.abstractmethod
+    def ensure_audit_key(self) -> Any:
+        """Create the data home key at setup (``engine.store.audit_log``)."""
 
     @abc.abstractmethod
     def recover_spool(self) -> int:
@@ -97,12 +103,14 @@ class StoreBase(abc.ABC):
             raise StoreError(f"no database at {self.db_path}: run `spamops setup-database` "
                              "first")
 
-    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+    def _open(self, read_only: bool,
+              config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.002
         while True:
             try:
-                return duckdb.connect(str(self.db_path), read_only=read_only)
+                return duckdb.connect(str(self.db_path), read_only=read_only,
+                                      config=config or {})
             except duckdb.Error as exc:
                 if not is_lock_conflict(exc):
                     raise StoreError(f"cannot open {self.db_path}: {one_line(exc)}") from None

@@ -11,12 +11,14 @@ import threading
 from pathlib import Path
 
 from engine.clock import Clock
+from engine.datakey import KEY_FILE, load_key, load_or_create_key
 from engine.errors import StoreError
 from engine.notify.config import NotifySettings
 from engine.store.alias_moves import AliasMovesMixin
 from engine.store.analyst import AnalystMixin
 from engine.store.audit_log import AuditMixin
 from engine.store.backup import BackupMixin
+from engine.store.evaluation import EvaluationMixin
 from engine.store.events import EventsMixin
 from engine.store.outbox import OutboxMixin
 from engine.store.predictions import PredictionsMixin
@@ -27,9 +29,10 @@ from engine.store.spool import Spool, SpoolMixin
 logger = logging.getLogger("spamops.store")
 
 
-class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, OutboxMixin, AnalystMixin,
-            SchemaMixin, AliasMovesMixin, BackupMixin, RetentionMixin):
-    """The history of one data home: predictions, feedback, snapshots, decisions, audit...
+class Store(SpoolMixin, PredictionsMixin, EventsMixin, EvaluationMixin, AuditMixin,
+            OutboxMixin, AnalystMixin, SchemaMixin, AliasMovesMixin, BackupMixin, RetentionMixin):
+    """The history of one data home: predictions, feedback, snapshots, decisions, the evaluation
+    set, audit...
 
     Args:
         db_path: the DuckDB file.
@@ -40,9 +43,11 @@ class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, OutboxMixin, 
         flush_seconds: how often the flush thread ingests the spool.
         busy_timeout: how long an operation waits for another process to release the file
             before raising ``StoreBusy``.
-        recover: a writer ingests what dead processes left in the spool right here (which
-            waits while another process holds the file). ``False`` makes construction free
-            of I/O, for a server that must answer at once; ``migrate()`` recovers later.
+        recover: a writer creates the data home key if missing and ingests what dead
+            processes left in the spool right here (which waits while another process holds
+            the file). ``False`` makes construction free of I/O, for a server that must answer
+            at once; ``migrate()`` does both later.
+        key_path: the data home key; default ``spamops.key`` beside ``db_path``.
         notify: the webhook receivers; events handed to the write methods become one outbox
             row per subscribed receiver (none without receivers).
     """
@@ -50,16 +55,19 @@ class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, OutboxMixin, 
     def __init__(self, db_path: Path, spool_dir: Path, *, clock: Clock,
                  read_only: bool = False, flush_seconds: float = 0.5,
                  busy_timeout: float = 30.0, recover: bool = True,
+                 key_path: Path | None = None,
                  notify: NotifySettings | None = None) -> None:
         self.db_path = Path(db_path)
         self.spool_dir = Path(spool_dir)
+        self.key_path = Path(key_path) if key_path else self.db_path.with_name(KEY_FILE)
         self.clock = clock
         self.read_only = read_only
         self.flush_seconds = flush_seconds
         self.busy_timeout = busy_timeout
         self.notify = notify or NotifySettings()
         self._outbox_listeners = []
-        self._spool = Spool(self.spool_dir)
+        self._spool = Spool(self.spool_dir, key=self._cached_spool_key)
+        self._spool_key_cache: bytes | None = None
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -68,9 +76,36 @@ class Store(SpoolMixin, PredictionsMixin, EventsMixin, AuditMixin, OutboxMixin, 
         self._closed = False
         if read_only:
             self._require_database()
-        elif recover and self.db_path.exists() and self._orphan_candidates():
+            return
+        if not recover:
+            return  # construction free of I/O: migrate() creates the key and recovers
+        self._ensure_key()
+        if self.db_path.exists() and self._orphan_candidates():
             try:
                 self.recover_spool()
             except StoreError as exc:
                 logger.warning("spool recovery deferred: %s", exc)
 
+
+    def _ensure_key(self) -> None:
+        """A writer needs the data home key (spool tags, audit HMAC): create it if missing.
+
+        On an existing database the key is created where the audit chain can mark the switch
+        (a short transaction); before any database exists, nothing is chained yet.
+        """
+        if load_key(self.key_path) is not None:
+            return
+        try:
+            if self.db_path.exists() and self.schema_version() > 0:
+                self.ensure_audit_key()
+            elif not self.db_path.exists():
+                load_or_create_key(self.key_path, keyed_from=1)
+        except StoreError as exc:
+            logger.warning("data home key not created yet (%s); it will be at the next "
+                           "audit record or setup", exc)
+
+    def _cached_spool_key(self) -> bytes | None:
+        if self._spool_key_cache is None:
+            key = load_key(self.key_path)
+            self._spool_key_cache = key.derive("spool segment") if key is not None else None
+        return self._spool_key_cache

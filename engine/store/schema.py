@@ -66,6 +66,7 @@ class SchemaMixin(StoreBase):
                 con.execute("COMMIT")
                 logger.info("applied migration %s", name)
                 current = max(current, version)
+        self.ensure_audit_key()
         self.recover_spool()
         return current
 

@@ -3,8 +3,14 @@
 Owns the append-only JSON-lines segments under the spool directory (one ``os.write`` per
 call, flock-held while owned), the flush thread that ingests closed segments into
 ``predictions`` together with their ``spool_segments`` ledger rows in one transaction, and the
-recovery of segments left by dead processes. Design and limits: docs/architecture.md,
-"Durable prediction logging: the spool".
+recovery of segments left by dead processes.
+
+Each segment opens with a header line naming it with a tag (HMAC under the data home key's
+spool sub-key, ``engine.datakey``) and, once closed, ends with a seal line giving its row
+count and the sha256 of its records, tagged the same way. Recovery ingests only segments whose
+header is valid for their name and whose seal (if any: a killed writer never seals) matches
+their content; anything else is refused with a warning and moved to ``spool/refused/``.
+Design and limits: docs/architecture.md, "Durable prediction logging: the spool".
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
+import hmac
 import io
 import json
 import logging
@@ -20,13 +28,15 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+from engine.datakey import load_key
 from engine.errors import StoreError
 from engine.records import PredictionRecord
 from engine.store.connection import StoreBase
@@ -38,6 +48,12 @@ SEGMENT_SUFFIX = ".jsonl"
 
 ORPHAN_SCAN_SECONDS = 30.0
 """How often the flush thread looks for segments left behind by dead processes."""
+
+REFUSED_DIR = "refused"
+"""Sub-directory of the spool where segments recovery will not ingest are moved, for review."""
+
+_HEADER = b'{"spamops_segment":'
+_SEAL = b'{"spamops_seal":'
 
 _PREDICTION_COLUMNS = ("id", "ts", "text", "model_version", "label", "spam_probability",
                        "latency_ms", "source")
@@ -55,6 +71,14 @@ class Segment:
     path: Path
     fd: int
     rows: int = 0
+    digest: Any = dataclasses.field(default_factory=hashlib.sha256)
+    """sha256 of every record line written, for the seal."""
+    sealed: bool = False
+
+
+def _tag(key: bytes | None, *parts: object) -> str:
+    message = "|".join(str(part) for part in parts).encode("utf-8")
+    return hmac.new(key or b"", message, hashlib.sha256).hexdigest()
 
 
 class Spool:
@@ -63,10 +87,16 @@ class Spool:
     The open segment receives every logged record with one ``os.write`` per call (so the OS
     has it when the call returns; a SIGKILL cannot lose it). ``rotate`` closes it for
     ingestion and keeps its flock, so no other process treats it as an orphan.
+
+    Args:
+        directory: the spool directory.
+        key: returns the spool sub-key of the data home key (``None`` while there is none:
+            such segments are still ingested by their owner, but never recovered by another).
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, key: Callable[[], bytes | None] = lambda: None) -> None:
         self.directory = directory
+        self._key = key
         self._lock = threading.Lock()
         self._token = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._seq = 0
@@ -83,8 +113,23 @@ class Spool:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         path = self.directory / f"{name}{SEGMENT_SUFFIX}"
+        header = json.dumps({"spamops_segment": path.name,
+                             "tag": _tag(self._key(), "segment", path.name)})
+        os.write(fd, header.encode("utf-8") + b"\n")
         os.rename(temporary, path)
         return Segment(path, fd)
+
+    def _seal(self, segment: Segment) -> None:
+        """End a closed segment with its row count and checksum (tagged); once only."""
+        if segment.sealed or segment.rows == 0:
+            return
+        checksum = segment.digest.hexdigest()
+        seal = json.dumps({"spamops_seal": segment.path.name, "rows": segment.rows,
+                           "sha256": checksum,
+                           "tag": _tag(self._key(), "seal", segment.path.name, segment.rows,
+                                       checksum)})
+        os.write(segment.fd, seal.encode("utf-8") + b"\n")
+        segment.sealed = True
 
     def append(self, data: bytes, rows: int) -> None:
         """Write whole lines to the open segment (opening one if needed)."""
@@ -96,6 +141,7 @@ class Spool:
                 written = os.write(self._current.fd, view)
                 view = view[written:]
             self._current.rows += rows
+            self._current.digest.update(data)
 
     def pending_rows(self) -> int:
         """Rows written but not yet handed over to ingestion or ingested."""
@@ -107,6 +153,7 @@ class Spool:
         """Close the open segment (if it has rows) and return every closed, owned segment."""
         with self._lock:
             if self._current is not None and self._current.rows > 0:
+                self._seal(self._current)
                 self._closed.append(self._current)
                 self._current = None
             return list(self._closed)
@@ -138,6 +185,9 @@ class Spool:
             if segment.rows == 0:
                 with contextlib.suppress(FileNotFoundError):
                     segment.path.unlink()
+            else:
+                with contextlib.suppress(OSError):
+                    self._seal(segment)
             os.close(segment.fd)
 
 
@@ -154,19 +204,85 @@ def _encode(record: PredictionRecord) -> bytes:
     }) + "\n").encode("utf-8")
 
 
-def read_segment(path: Path) -> pa.Table:
-    """The acknowledged records of a spool segment as an Arrow table.
+@dataclasses.dataclass(frozen=True)
+class SegmentContent:
+    """A segment file split into its header, its record lines and its seal."""
 
-    A last line without its newline was cut short by a crash while being written, so the
-    caller was never told it was logged: it is skipped with a warning, as is any line that is
-    not valid JSON.
-    """
-    data = path.read_bytes()
+    header: dict[str, Any] | None
+    body: bytes
+    seal: dict[str, Any] | None
+    trailing: bool
+    """Bytes after the seal: something was appended to a closed segment."""
+
+    def refusal(self, name: str, key: bytes | None) -> str | None:
+        """Why recovery must not ingest this segment, or ``None`` when it may.
+
+        Its header must name it and carry the tag only this data home's key makes; its seal,
+        when there is one, must be tagged and match the records' count and sha256.
+        """
+        if key is None:
+            return "there is no data home key to check it with"
+        header = self.header or {}
+        if header.get("spamops_segment") != name or not hmac.compare_digest(
+                str(header.get("tag", "")), _tag(key, "segment", name)):
+            return "it was not written by spamops for this data home (no valid header tag)"
+        if self.seal is None:
+            return None  # its writer was killed before closing it: records stand as written
+        rows, checksum = self.seal.get("rows"), self.seal.get("sha256")
+        if self.seal.get("spamops_seal") != name or not hmac.compare_digest(
+                str(self.seal.get("tag", "")), _tag(key, "seal", name, rows, checksum)):
+            return "its seal is not valid"
+        if self.trailing:
+            return "lines were appended after its seal"
+        if checksum != hashlib.sha256(self.body).hexdigest() or rows != self.body.count(b"\n"):
+            return "its records do not match the checksum in its seal"
+        return None
+
+
+def split_segment(path: Path, data: bytes) -> SegmentContent:
+    """Header, records and seal of a segment's bytes (a cut-off last line dropped)."""
     end = data.rfind(b"\n") + 1
     if end < len(data):
         logger.warning("spool segment %s ends with a truncated record (%d bytes): skipped",
                        path.name, len(data) - end)
         data = data[:end]
+    header = seal = None
+    if data.startswith(_HEADER):
+        first = data.index(b"\n") + 1
+        header = _json_object(data[:first])
+        data = data[first:]
+    trailing = False
+    found = data.rfind(b"\n" + _SEAL)
+    at = 0 if data.startswith(_SEAL) else (found + 1 if found >= 0 else -1)
+    if at >= 0:
+        stop = data.index(b"\n", at) + 1
+        seal = _json_object(data[at:stop])
+        trailing = stop < len(data)
+        data = data[:at]
+    return SegmentContent(header, data, seal, trailing)
+
+
+def _json_object(line: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_segment(path: Path, data: bytes | None = None) -> pa.Table:
+    """The acknowledged records of a spool segment as an Arrow table (header and seal left
+    out).
+
+    A last line without its newline was cut short by a crash while being written, so the
+    caller was never told it was logged: it is skipped with a warning, as is any line that is
+    not valid JSON.
+    """
+    content = split_segment(path, path.read_bytes() if data is None else data)
+    return _parse_records(path, content.body)
+
+
+def _parse_records(path: Path, data: bytes) -> pa.Table:
     if not data:
         return _SPOOL_SCHEMA.empty_table()
     options = pa_json.ParseOptions(explicit_schema=_SPOOL_SCHEMA,
@@ -186,6 +302,10 @@ def _read_segment_lines(path: Path, data: bytes, options: pa_json.ParseOptions) 
             logger.warning("spool segment %s line %d is not a valid record: skipped",
                            path.name, number)
     return pa.concat_tables(tables) if tables else _SPOOL_SCHEMA.empty_table()
+
+
+def _loaded(path: Path, content: SegmentContent) -> tuple[Path, pa.Table, str]:
+    return path, _parse_records(path, content.body), hashlib.sha256(content.body).hexdigest()
 
 
 class SpoolMixin(StoreBase):
@@ -249,7 +369,9 @@ class SpoolMixin(StoreBase):
             segments = self._spool.rotate()
             if not segments:
                 return 0
-            added = self._ingest([(s.path, read_segment(s.path)) for s in segments])
+            # This process wrote these and holds their flock: no need to check their tags.
+            added = self._ingest([_loaded(s.path, split_segment(s.path, s.path.read_bytes()))
+                                  for s in segments])
             self._spool.done(segments)
             return added
 
@@ -257,18 +379,18 @@ class SpoolMixin(StoreBase):
         if not self.read_only and not self._closed and self._spool.pending_rows():
             self.flush()
 
-    def _ingest(self, segments: Sequence[tuple[Path, pa.Table]]) -> int:
-        """Insert segments not yet listed in ``spool_segments``, with their rows there, in one
-        transaction: re-ingesting after a crash never duplicates a row."""
-        names = [path.name for path, _ in segments]
+    def _ingest(self, segments: Sequence[tuple[Path, pa.Table, str]]) -> int:
+        """Insert segments not yet listed in ``spool_segments``, with their rows and checksum
+        there, in one transaction: re-ingesting after a crash never duplicates a row."""
+        names = [path.name for path, _, _ in segments]
         with self._transaction() as con:
             listed = {row[0] for row in con.execute(
                 "SELECT name FROM spool_segments WHERE list_contains(?, name)",
                 [names]).fetchall()}
-            fresh = [(path, table) for path, table in segments if path.name not in listed]
+            fresh = [item for item in segments if item[0].name not in listed]
             if not fresh:
                 return 0
-            incoming = pa.concat_tables([table for _, table in fresh])
+            incoming = pa.concat_tables([table for _, table, _ in fresh])
             if incoming.num_rows:
                 con.register("incoming_predictions", incoming)
                 columns = ", ".join(_PREDICTION_COLUMNS)
@@ -276,12 +398,13 @@ class SpoolMixin(StoreBase):
                             "FROM incoming_predictions")
                 con.unregister("incoming_predictions")
             now = self.clock.now()
-            ledger = pd.DataFrame({"name": [p.name for p, _ in fresh],
+            ledger = pd.DataFrame({"name": [p.name for p, _, _ in fresh],
                                    "ingested_at": [now] * len(fresh),
-                                   "rows": [t.num_rows for _, t in fresh]})
+                                   "rows": [t.num_rows for _, t, _ in fresh],
+                                   "sha256": [c for _, _, c in fresh]})
             con.register("incoming_segments", ledger)
-            con.execute("INSERT INTO spool_segments SELECT name, ingested_at, rows "
-                        "FROM incoming_segments")
+            con.execute("INSERT INTO spool_segments (name, ingested_at, rows, sha256) "
+                        "SELECT name, ingested_at, rows, sha256 FROM incoming_segments")
             con.unregister("incoming_segments")
             return int(incoming.num_rows)
 
@@ -328,17 +451,39 @@ class SpoolMixin(StoreBase):
                 held.append((path, fd))
             if not held:
                 return 0
-            added = self._ingest([(path, read_segment(path)) for path, _ in held])
+            key = self._spool_key()
+            accepted = []
             for path, _ in held:
+                content = split_segment(path, path.read_bytes())
+                reason = content.refusal(path.name, key)
+                if reason is None:
+                    accepted.append((path, content))
+                else:
+                    self._refuse(path, reason)
+            added = self._ingest([_loaded(path, content) for path, content in accepted])
+            for path, _ in accepted:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
             if added:
                 logger.warning("recovered %d logged predictions from %d orphan spool "
-                               "segments", added, len(held))
+                               "segments", added, len(accepted))
             return added
         finally:
             for _, fd in held:
                 os.close(fd)
+
+    def _refuse(self, path: Path, reason: str) -> None:
+        """Move a segment recovery will not ingest to ``spool/refused/`` and say why."""
+        target = path.parent / REFUSED_DIR / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path, target)
+        logger.warning("spool segment %s refused: %s; moved to %s", path.name, reason, target)
+
+    def _spool_key(self) -> bytes | None:
+        """The spool sub-key of the data home key (``None`` while there is no key file)."""
+        key = load_key(self.key_path)
+        return key.derive("spool segment") if key is not None else None
 
     def close(self) -> None:
         """Stop the flush thread and ingest what is left; idempotent.

@@ -1,4 +1,5 @@
-"""``GET /metrics/drift`` (latest snapshot) and ``GET /metrics/drift/history``."""
+"""``GET /metrics/drift`` (latest snapshot), ``POST /metrics/drift`` (score a posted window)
+and ``GET /metrics/drift/history``."""
 
 from __future__ import annotations
 
@@ -7,9 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from engine.errors import NotFound
-from server.deps import ServicesDep
+from server.deps import ClientDep, ServicesDep
 from server.routes._responses import errors
-from server.schemas import DriftSnapshotPublic, DriftSnapshotsPublic
+from server.schemas import (
+    DriftReportPublic,
+    DriftSnapshotPublic,
+    DriftSnapshotsPublic,
+    DriftWindowRequest,
+)
 
 router = APIRouter(prefix="/metrics/drift", responses=errors(503))
 
@@ -22,6 +28,19 @@ def latest_drift(*, services: ServicesDep) -> DriftSnapshotPublic:
         raise NotFound("no drift snapshot yet: run a monitoring check "
                        "(POST /monitor/check or `spamops monitor --check-now`)")
     return DriftSnapshotPublic.from_snapshot(snapshot)
+
+
+@router.post("", response_model=DriftReportPublic, responses=errors(401, 409))
+def score_window(*, body: DriftWindowRequest, services: ServicesDep,
+                 client: ClientDep) -> DriftReportPublic:
+    """Drift of the posted window against the champion's training data; nothing is saved.
+
+    A window below ``min_window`` (default ``monitoring.min_window``) is scored but its
+    recommendation is ``INSUFFICIENT_DATA``, with the reason: as ``spamops drift`` and the
+    monitor answer.
+    """
+    report = services.drift_reports([("api", body.texts)], min_window=body.min_window)[0]
+    return DriftReportPublic.from_report(report)
 
 
 @router.get("/history", response_model=DriftSnapshotsPublic)

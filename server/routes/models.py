@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from engine.errors import NotFound
 from server.deps import OperatorDep, ServicesDep
@@ -37,6 +39,11 @@ def latest_comparison(*, services: ServicesDep) -> ModelComparisonPublic:
 
 @router.post("/rollback", response_model=AliasMovePublic,
              responses=errors(401, 404, 409, 503))
-def rollback(*, services: ServicesDep, operator: OperatorDep) -> AliasMovePublic:
+def rollback(*, services: ServicesDep, operator: OperatorDep,
+             expected_champion: Annotated[int | None, Query(
+                 ge=1, description="Refuse (409) unless this version is still the champion: "
+                                   "the one the caller decided to roll back.")] = None,
+             ) -> AliasMovePublic:
     """Swap champion and previous (needs X-API-Key); recorded in the audit trail."""
-    return AliasMovePublic.from_move(services.rollback(actor=operator))
+    return AliasMovePublic.from_move(services.rollback(actor=operator,
+                                                       expected_champion=expected_champion))

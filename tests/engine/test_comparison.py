@@ -12,7 +12,13 @@ from sklearn.metrics import (
     recall_score,
 )
 
-from engine.comparison import bootstrap_difference, compare_on_set, mcnemar_exact
+from engine.comparison import (
+    bootstrap_difference,
+    compare_on_set,
+    mcnemar_exact,
+    paired_interval,
+    resolution,
+)
 
 
 @pytest.fixture
@@ -70,3 +76,41 @@ def test_bootstrap_is_deterministic_for_a_seed(labelled) -> None:
     a = bootstrap_difference(champion >= 0.5, challenger >= 0.5, seed=3)
     b = bootstrap_difference(champion >= 0.5, challenger >= 0.5, seed=3)
     assert a == b
+
+
+def test_paired_interval_matches_the_published_bonett_price_example() -> None:
+    # Fagerland, Lydersen & Laake (2017), section 8: Cavo et al. 2012, n12=6, n21=16, N=161;
+    # Bonett-Price Wald interval -0.1195 to -0.0032 (ocbe-uio/contingencytables tests).
+    low, high = paired_interval(6, 16, 161)
+    assert (round(low, 4), round(high, 4)) == (-0.1195, -0.0032)
+
+
+def test_paired_interval_is_not_degenerate_when_models_agree() -> None:
+    low, high = paired_interval(0, 0, 150)
+    assert low < 0 < high
+    assert resolution(150) == pytest.approx(high)
+    assert resolution(1000) < resolution(150)
+
+
+def test_ham_false_positive_rate_is_paired_on_the_ham() -> None:
+    y = np.array([0] * 10 + [1] * 4)
+    champion = np.array([0.9] + [0.1] * 9 + [0.9] * 4)  # one ham flagged
+    challenger = np.array([0.1] + [0.9] * 2 + [0.1] * 7 + [0.9] * 4)  # two other ham flagged
+    sut = compare_on_set("recent_feedback", y, champion, challenger,
+                         champion_version=1, challenger_version=2,
+                         first_at="2026-11-20T10:00:00", last_at="2026-11-21T09:00:00")
+    assert sut.n_ham == 10
+    assert (sut.champion_ham_fpr, sut.challenger_ham_fpr) == (0.1, 0.2)
+    assert (sut.ham_fpr_b, sut.ham_fpr_c) == (1, 2)
+    assert sut.ham_fpr_low < 0.1 < sut.ham_fpr_high
+    summary = sut.summary()
+    assert summary.ham_fpr is not None and summary.ham_fpr.difference == pytest.approx(0.1)
+    assert (summary.first_at, summary.last_at) == ("2026-11-20T10:00:00", "2026-11-21T09:00:00")
+
+
+def test_a_set_without_ham_has_no_false_positive_rate() -> None:
+    y = np.array([1, 1, 1])
+    sut = compare_on_set("recent_feedback", y, np.array([0.9, 0.1, 0.9]),
+                         np.array([0.9, 0.9, 0.9]), champion_version=1, challenger_version=2)
+    assert sut.n_ham == 0 and sut.champion_ham_fpr is None
+    assert sut.summary().ham_fpr is None

@@ -137,3 +137,33 @@ def test_message_file_formats(tmp_path: Path) -> None:
     no_text.write_text("a,b\n1,2\n")
     with pytest.raises(InvalidInput, match="no `text` column"):
         read_messages(no_text)
+
+
+TWO_SCAMS = ["URGENT your parcel is held, pay the fee at https://parcel-track.xyz/ab12 now",
+             "Your Monzo account is locked, verify at https://monzo-secure.top/login today"]
+
+
+def test_two_messages_are_insufficient_data_not_a_retrain(
+        trained_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    window = write_lines(tmp_path / "two.txt", TWO_SCAMS)
+    code, out, err = run(["drift", "--current", str(window), "--json"], capsys)
+    assert code == 0, err
+    row = json.loads(out)
+    assert row["n"] == 2 and row["recommendation"] == "INSUFFICIENT_DATA"
+    assert row["reason"] == ("Window of 2 messages is below the minimum of 200, so no drift "
+                             "or accuracy judgement was made.")
+    code, out, _ = run(["drift", "--current", str(window)], capsys)
+    assert "Recommendation: INSUFFICIENT_DATA" in out and "Reason: Window of 2" in out
+    assert "DRIFT DETECTED" not in out
+
+
+def test_min_window_option_overrides_the_setting(
+        trained_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    window = write_lines(tmp_path / "two.txt", TWO_SCAMS)
+    code, out, err = run(["drift", "--current", str(window), "--min-window", "2", "--json"],
+                         capsys)
+    assert code == 0, err
+    row = json.loads(out)
+    assert row["recommendation"] in ("RETRAIN", "NO_ACTION") and row["reason"] is None
+    code, _, err = run(["drift", "--current", str(window), "--min-window", "0"], capsys)
+    assert code != 0 and "--min-window" in err

@@ -16,7 +16,7 @@ import pytest
 from engine.config import load_settings
 from engine.errors import ConflictError, NotFound
 from engine.monitoring import estimate_accuracy, measured_accuracy
-from engine.rules import DEPLOY, KEEP, NO_ACTION, PENDING_APPROVAL, RETRAIN
+from engine.rules import DEPLOY, INSUFFICIENT_DATA, KEEP, NO_ACTION, PENDING_APPROVAL, RETRAIN
 from engine.services import Services
 from tests.cli_helpers import run_cli
 
@@ -32,10 +32,11 @@ def services(trained_home: Path) -> Services:
     sut.close()
 
 
-def test_too_small_a_window_is_a_recorded_no_action(services: Services) -> None:
+def test_too_small_a_window_is_recorded_as_insufficient_data(services: Services) -> None:
     services.simulate(messages=50, seed=1)
     result = services.check_now(trigger="operator")
-    assert result.decision.decision == NO_ACTION
+    assert result.decision.decision == INSUFFICIENT_DATA
+    assert result.decision.outcome == "no action"
     assert "below the minimum of 200" in result.decision.reasons[0]
     assert result.snapshot is None
     assert services.decisions(1)[0].id == result.decision.id

@@ -161,3 +161,14 @@ def test_drift_references_are_kept_only_for_the_champion(services: Services,
     services.promote(2)
     detector = services.drift_detector()
     assert detector.model_version == 2
+
+
+def test_prune_in_small_batches_prunes_every_old_text_once(services: Services) -> None:
+    records = _traffic(services, days=40, per_day=5)
+    cutoff = NOW - timedelta(days=30)
+
+    pruned = services.store.prune_texts(cutoff, b"k" * 32, batch=7)
+
+    assert pruned == sum(r.ts < cutoff for r in records)
+    assert services.store.texts_older_than(cutoff) == 0
+    assert services.store.pruned_texts() == pruned

@@ -601,8 +601,14 @@ def test_crontab_trigger_refuses_invalid_expressions(crontab: str) -> None:
         crontab_trigger(crontab)
 
 
+def test_a_bad_crontab_is_refused_at_load_naming_the_key() -> None:
+    with pytest.raises(ValueError, match=r"retrain_cron"):
+        MonitoringSettings(retrain_cron="every sunday")
+
+
 def test_default_jobs_reject_a_bad_crontab_naming_the_key() -> None:
-    settings = MonitoringSettings(retrain_cron="every sunday")
+    # Settings built without validation (model_construct) still cannot schedule a bad crontab.
+    settings = MonitoringSettings.model_construct(retrain_cron="every sunday")
     with pytest.raises(ConfigError, match=r"monitoring\.retrain_cron"):
         default_jobs(settings, lambda ctx: "m", lambda ctx: "r")
 

@@ -166,16 +166,17 @@ def test_a_segment_already_ingested_is_never_ingested_twice(
 def test_orphan_segments_are_recovered_at_start_and_a_truncated_line_skipped(
         sut: Store, paths: tuple[Path, Path], clock: SimulatedClock,
         caplog: pytest.LogCaptureFixture) -> None:
-    lines = [json.dumps({"id": f"o{i}", "ts": (T0 + timedelta(seconds=i)).isoformat(),
-                         "text": "hi", "model_version": 2, "label": "spam",
-                         "spam_probability": 0.8, "latency_ms": 1.0, "source": "api"})
-             for i in range(3)]
-    orphan = paths[1] / "deadhost-1-abc-000001.jsonl"
-    paths[1].mkdir(exist_ok=True)
-    orphan.write_text("\n".join(lines)[:-5], encoding="utf-8")  # last record cut short
+    dead = Store(*paths, clock=clock, flush_seconds=60)
+    dead.log_predictions([prediction(i) for i in range(3)])
+    dead._stop.set()
+    segment = dead._spool._current
+    assert segment is not None
+    os.close(segment.fd)  # as if killed: the kernel drops the flock, nothing is sealed
+    with segment.path.open("ab") as cut:
+        cut.write(b'{"id": "cut-sho')  # a write the kill cut short
     restarted = Store(*paths, clock=clock)
-    assert sut.count_predictions() == 2
-    assert not orphan.exists()
+    assert sut.count_predictions() == 3
+    assert not segment.path.exists()
     assert "truncated" in caplog.text
     restarted.close()
 

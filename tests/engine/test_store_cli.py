@@ -76,7 +76,7 @@ def test_sql_prints_a_table_json_or_csv_and_honours_limit(data_home: Path, spamo
 def test_predict_logs_and_feedback_labels_through_the_cli(trained_home: Path, spamops: Cli) -> None:
     predicted = spamops("predict", "--json", "WINNER! claim your free prize now")
     assert predicted.code == 0
-    prediction_id = json.loads(predicted.out)["id"]
+    prediction_id = json.loads(predicted.out)["prediction_id"]
     logged = json.loads(spamops("sql", "--json",
                                 "SELECT id, source, latency_ms > 0 AS timed FROM predictions").out)
     assert logged["rows"] == [{"id": prediction_id, "source": "cli", "timed": True}]
@@ -95,8 +95,10 @@ def test_train_promote_and_rollback_are_audited(trained_home: Path, spamops: Cli
     all_records = json.loads(spamops("audit", "list", "--json").out)
     # Each writer start may also record the effective configuration ("config.effective").
     records = [r for r in all_records if r["action"] != "config.effective"]
-    assert [r["action"] for r in records] == ["train", "train", "promote", "rollback"]
-    assert records[2]["subject"] == "v2" and records[2]["actor"]
+    # The first version's adoption as champion is a recorded alias move of its own.
+    assert [r["action"] for r in records] == ["champion.adopted", "train", "train", "promote",
+                                              "rollback"]
+    assert records[3]["subject"] == "v2" and records[3]["actor"]
     versions = json.loads(spamops("sql", "--json", "SELECT version FROM model_versions").out)
     assert [r["version"] for r in versions["rows"]] == [1, 2]
     verified = spamops("audit", "verify")

@@ -39,3 +39,30 @@ def test_history_limit_is_validated(client: TestClient) -> None:
     for bad in ("0", "1001", "ten"):
         response = client.get(f"/metrics/drift/history?limit={bad}")
         assert response.status_code == 422 and response.json()["detail"].startswith("query.limit")
+
+
+TWO_SCAMS = ["URGENT your parcel is held, pay the fee at https://parcel-track.xyz/ab12 now",
+             "Your Monzo account is locked, verify at https://monzo-secure.top/login today"]
+
+
+def test_posting_two_messages_is_insufficient_data(client: TestClient) -> None:
+    response = client.post("/metrics/drift", json={"texts": TWO_SCAMS})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["n"] == 2 and body["model_version"] == 1
+    assert body["recommendation"] == "INSUFFICIENT_DATA"
+    assert "Window of 2 messages is below the minimum of 200" in body["reason"]
+    assert client.get("/metrics/drift").status_code == 404  # nothing was saved
+
+
+def test_posted_window_min_window_overrides_and_is_validated(client: TestClient) -> None:
+    body = client.post("/metrics/drift", json={"texts": TWO_SCAMS, "min_window": 2}).json()
+    assert body["recommendation"] in ("RETRAIN", "NO_ACTION") and body["reason"] is None
+    for bad in ({"texts": []}, {"texts": TWO_SCAMS, "min_window": 0},
+                {"texts": TWO_SCAMS, "extra": 1}):
+        assert client.post("/metrics/drift", json=bad).status_code == 422
+
+
+def test_posting_a_window_without_a_champion_is_a_conflict(empty_client: TestClient) -> None:
+    response = empty_client.post("/metrics/drift", json={"texts": TWO_SCAMS})
+    assert response.status_code == 409 and "train" in response.json()["detail"]

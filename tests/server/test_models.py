@@ -34,6 +34,19 @@ def test_comparison_shows_current_and_previous_model(populated_client: TestClien
     assert {s["name"] for s in body["sets"]} == {"test_split", "recent_feedback"}
 
 
+def test_comparison_lists_each_set_with_size_dates_and_role(
+        populated_client: TestClient) -> None:
+    body = populated_client.get("/models/comparison").json()
+    sets = {s["name"]: s for s in body["evaluation_sets"]}
+    assert set(sets) == {"test_split", "recent_feedback"}
+    test, recent = sets["test_split"], sets["recent_feedback"]
+    assert (recent["role"], test["role"]) == ("decides", "guard")
+    assert test["first_at"] is None and test["n"] > 1000 and test["n_ham"] > 800
+    assert recent["first_at"] <= recent["last_at"] and recent["n"] >= 30
+    assert test["accuracy_low"] <= test["accuracy_difference"] <= test["accuracy_high"]
+    assert test["ham_fpr_low"] < test["ham_fpr_high"]
+
+
 def test_rollback_is_disabled_without_a_configured_key(client: TestClient) -> None:
     response = client.post("/models/rollback")
     assert response.status_code == 503

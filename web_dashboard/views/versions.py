@@ -41,7 +41,9 @@ def render(ctx: ViewContext) -> None:
         st.info("No comparison yet: one is recorded with every retraining.")
         return
     first = comparison.iloc[0]
-    decisive = comparison[comparison["set"] == "recent feedback"]
+    decisive = comparison[comparison["role"] == "decides"]
+    if not len(decisive):  # records from before the gate named its deciding set
+        decisive = comparison[comparison["set"] == "recent feedback"]
     chosen = decisive.iloc[0] if len(decisive) else first
     st.caption(f"v{first['champion_version']} (champion) vs v{first['challenger_version']} "
                f"(challenger), {first['started_at']:%Y-%m-%d %H:%M} UTC, decision "
@@ -53,6 +55,9 @@ def render(ctx: ViewContext) -> None:
         column_config={
             "champion_accuracy": _METRIC, "challenger_accuracy": _METRIC,
             "accuracy_difference": st.column_config.NumberColumn(format="%+.4f"),
+            "accuracy_low": st.column_config.NumberColumn("95% low", format="%+.4f"),
+            "accuracy_high": st.column_config.NumberColumn("95% high", format="%+.4f"),
+            "champion_ham_fpr": _METRIC, "challenger_ham_fpr": _METRIC,
             "champion_f1": _METRIC, "challenger_f1": _METRIC,
             "mcnemar_p_value": st.column_config.NumberColumn("McNemar p", format="%.4g"),
             "bootstrap_low": _METRIC, "bootstrap_high": _METRIC,

@@ -1,0 +1,64 @@
+"""Issue 13, item 2: recent labels held out by a retrain become an evaluation set that every
+later comparison uses as a guard, and that no later challenger is trained on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.config import load_settings
+from engine.services import Services
+from tests.cli_helpers import run_cli
+
+
+@pytest.fixture
+def services(trained_home: Path) -> Iterator[Services]:
+    sut = Services(load_settings())
+    yield sut
+    sut.close()
+
+
+def test_held_out_labels_guard_later_comparisons_and_are_never_trained_on(
+        services: Services, capsys: pytest.CaptureFixture[str]) -> None:
+    services.simulate(messages=600, drift=0.4, label_rate=0.6, seed=3)
+    first = services.retrain(trigger="operator")
+    held = services.store.evaluation_messages()
+    assert len(held) == int(first.event.lineage["feedback_holdout"]) > 0
+    assert set(held["retraining_id"]) == {first.event.id}
+    assert first.deployment.comparison is not None
+    assert [s.name for s in first.deployment.comparison.sets] == ["test_split",
+                                                                  "recent_feedback"]
+
+    services.simulate(messages=600, drift=0.4, label_rate=0.6, seed=4)
+    second = services.retrain(trigger="operator")
+    comparison = second.deployment.comparison
+    assert comparison is not None
+    assert [s.name for s in comparison.sets] == ["test_split", "recent_feedback",
+                                                 "evaluation_set"]
+    guard = comparison.get("evaluation_set")
+    assert guard is not None and guard.n == len(held)
+    assert guard.first_at == str(held["labelled_at"].min())[:19].replace(" ", "T")
+    assert comparison.decided_on in ("recent_feedback", "test_split")
+    assert second.event.lineage["evaluation_set"] == str(len(held))
+    assert any("evaluation set of earlier episodes" in r for r in second.deployment.reasons) \
+        or second.deployment.decision == "KEEP"
+    trained_on = set(services.registry.reference_texts(second.event.challenger_version))
+    assert not set(held["text"]) & trained_on
+    grown = services.store.evaluation_messages()
+    assert len(grown) > len(held) and set(held["text"]) <= set(grown["text"])
+
+    # `spamops compare` shows each set with its size, dates and role.
+    run = run_cli(capsys, "compare")
+    assert run.code == 0, run.err
+    assert f"evaluation_set (evaluation set of earlier episodes): n={len(held):,}, labelled " \
+        in run.out
+    assert "test_split (persisted test split): n=" in run.out
+    assert "frozen at the first training" in run.out and "; decides" in run.out
+    assert "ham false-positive rate" in run.out and "Bonett-Price interval" in run.out
+    data = run_cli(capsys, "compare", "--json").json()
+    assert data["decided_on"] == comparison.decided_on
+    named = {s["name"]: s for s in data["sets"]}
+    assert named["evaluation_set"]["n"] == len(held)
+    assert named["evaluation_set"]["first_at"] <= named["evaluation_set"]["last_at"]
