@@ -104,6 +104,8 @@ class Thresholds(BaseModel):
     """Level of McNemar's exact test: the accuracy gain on the deciding set must have p below."""
     false_alarm_rate: float = Field(0.05, gt=0, lt=0.5)
     """Target false-alarm rate of the drift detector on unchanged traffic (calibration level)."""
+    prior_shift_action: Literal["alert", "retrain"] = "alert"
+    """What a spam-rate-only shift (prior shift) does: alert, or also retrain."""
 
 
 class MonitoringSettings(BaseModel):

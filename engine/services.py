@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.dataset import Dataset, DatasetInfo, DatasetSplit
+from engine.datasets import ChampionDatasets, DatasetCatalog, DatasetRecord, ImportResult
 from engine.errors import (
     InvalidInput,
     ModelNotFound,
@@ -30,12 +31,15 @@ from engine.records import (
     Approval,
     AuditRecord,
     AuditVerification,
+    BaselineWindow,
     DailyAccuracy,
     DailyTraffic,
     Decision,
     DriftSnapshot,
     FeedbackRecord,
     JobRun,
+    LabelImport,
+    LabelItem,
     OutboxDelivery,
     PredictionRecord,
     QueryResult,
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
     from engine.backup import BackupReport, RestoreReport
     from engine.champion_switch import ChampionSwitch
     from engine.drift import DetectorCache, DriftDetector, DriftReport
+    from engine.files import Messages
     from engine.monitoring import CheckResult, Monitor, MonitorLog, RetrainResult
     from engine.notify.events import NotifyEvent
     from engine.notify.sender import DeliveryResult, OutboxSender, PassSummary
@@ -114,6 +119,24 @@ class SimulationResult:
     label_delay_seconds: float
 
 
+BASELINE_SCHEMA = 5
+"""The migration that created the accepted drift baseline (005_drift_baseline.sql)."""
+
+
+@dataclass(frozen=True)
+class BaselineView:
+    """A champion's drift baseline: the accepted windows on top of its training reference."""
+
+    champion_version: int
+    windows: tuple[BaselineWindow, ...]
+    """Accepted windows, oldest first, reset ones included (``reset_at`` set)."""
+
+    @property
+    def active(self) -> tuple[BaselineWindow, ...]:
+        """The windows that count now."""
+        return tuple(w for w in self.windows if w.reset_at is None)
+
+
 @dataclass(frozen=True)
 class ChampionCard:
     """The champion as the console and the dashboard show it."""
@@ -135,6 +158,8 @@ class ChampionCard:
     previous_version: int | None
     previous_accuracy: float | None
     previous_f1: float | None
+    live_accuracy_unreliable: bool = False
+    """The live accuracy is a label-free estimate that drift (or the labels) made unreliable."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +208,7 @@ class Services:
         self.read_only = read_only
         self.dataset = Dataset(settings.dataset_url, settings.dataset_dir, seed=settings.seed,
                                test_size=settings.test_size)
+        self.datasets = DatasetCatalog(settings.home / "datasets", self.dataset)
         self.registry = Registry(settings.tracking_uri, settings.model_name,
                                  str(settings.artifacts_dir.resolve()))
         self.champion = ChampionCache(self.registry, settings.server.champion_refresh_seconds,
@@ -354,14 +380,43 @@ class Services:
         """The persisted train/test split."""
         return self.dataset.split()
 
+    def import_dataset(self, messages: Messages, name: str, *,
+                       actor: str | None = None) -> ImportResult:
+        """Store labelled ``messages`` (read by ``engine.files``) as dataset ``name``."""
+        result = self.datasets.import_messages(messages, name, self.clock.now())
+        if result.created:
+            r = result.record
+            self.audit("dataset.import", name, {
+                "fingerprint": r.fingerprint, "source": r.source, "encoding": r.encoding,
+                "messages": r.messages, "ham": r.ham, "spam": r.spam,
+                "duplicates_removed": r.duplicates_removed,
+                "blank_dropped": r.blank_dropped},
+                f"imported dataset {name} ({r.messages} messages: {r.ham} ham, {r.spam} spam) "
+                f"from {r.source}", actor=actor)
+        return result
+
+    def dataset_records(self) -> list[DatasetRecord]:
+        """Every dataset of this home (``uci`` once fetched, then imported ones)."""
+        return self.datasets.records()
+
+    def dataset_record(self, name: str) -> DatasetRecord:
+        """One dataset; raises ``NotFound``."""
+        return self.datasets.record(name)
+
+    def _champion_tags(self) -> dict[str, str] | None:
+        """The champion's lineage tags (None before the first model)."""
+        version = self.registry.champion_version() if self._registry_exists() else None
+        return None if version is None else self.registry.version(version).tags
+
     # Models ------------------------------------------------------------------------------
     def train(self, *, trigger: str = "manual", progress: Progress | None = None,
-              actor: str | None = None) -> TrainOutcome:
-        """Train on the training split, register a version; the first becomes champion."""
+              actor: str | None = None, datasets: Sequence[str] = ()) -> TrainOutcome:
+        """Train on the training split of ``datasets`` (default ``uci``), register a version;
+        the first becomes champion. Lineage tags name the datasets and fingerprints."""
         from engine.training import TRAINED_AT, train_and_log
 
-        split = self.dataset.split(progress)
-        lineage = {"trigger": trigger,
+        split = self.datasets.split(datasets, progress=progress)
+        lineage = {**split.lineage, "trigger": trigger,
                    TRAINED_AT: self.clock.now().isoformat(timespec="seconds")}
         data = TrainingData(split.train_texts, split.train_labels, split.test_texts,
                             split.test_labels, split.fingerprint, lineage)
@@ -452,14 +507,19 @@ class Services:
 
     # Scoring -----------------------------------------------------------------------------
     def predict(self, texts: Sequence[str], *, source: str = "cli",
-                wait: bool = True) -> list[Prediction]:
+                wait: bool = True,
+                timestamps: Sequence[datetime] | None = None) -> list[Prediction]:
         """Score ``texts`` with the champion and log them through the spool.
 
         Args:
             wait: wait for the first champion load if none is loaded yet. ``False`` never
                 blocks (an event loop): it raises ``ChampionLoading`` instead. Logging never
                 waits for the database either way.
+            timestamps: log each text at its own time instead of the engine clock's now
+                (``replay`` logs a file's traffic at its times).
         """
+        if timestamps is not None and len(timestamps) != len(texts):
+            raise InvalidInput("predict needs one timestamp per text")
         for text in texts:
             if not text or not text.strip():
                 raise InvalidInput("a message must not be empty")
@@ -475,12 +535,12 @@ class Services:
         ]
         if not self.read_only:
             latency_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
-            now = self.clock.now()
+            times = timestamps if timestamps is not None else [self.clock.now()] * len(texts)
             (self._store or self._unopened_store()).log_predictions(
-                PredictionRecord(id=p.id, ts=now, text=p.text, model_version=p.model_version,
+                PredictionRecord(id=p.id, ts=ts, text=p.text, model_version=p.model_version,
                                  label=p.label, spam_probability=p.spam_probability,
                                  latency_ms=latency_ms, source=source)
-                for p in predictions)
+                for p, ts in zip(predictions, times, strict=True))
         return predictions
 
     # History store -----------------------------------------------------------------------
@@ -491,6 +551,20 @@ class Services:
     def add_feedback(self, prediction_id: str, label: str, *, source: str) -> FeedbackRecord:
         """Record the true label of a logged prediction."""
         return self.store.add_feedback(prediction_id, label.strip().lower(), source)
+
+    def import_labels(self, items: Sequence[LabelItem], *, source: str, origin: str,
+                      actor: str | None = None) -> LabelImport:
+        """Record many true labels at once, all or nothing (``engine.store.labels``)."""
+        result = self.store.import_labels(items, source, origin=origin)
+        if result.added:
+            self.audit("feedback.import", origin, {
+                "source": source, "received": result.received, "added": result.added,
+                "unchanged": result.unchanged, "conflicts": result.conflicts,
+                "matched_predictions": result.matched_predictions},
+                f"imported {result.added} labels from {origin} ({result.conflicts} "
+                f"contradicting an earlier label, {result.unchanged} already known)",
+                actor=actor)
+        return result
 
     def sql(self, query: str, limit: int | None = None) -> QueryResult:
         """Run an analyst's read-only query over the history."""
@@ -536,11 +610,14 @@ class Services:
         reference is that version's training texts; built once per version.
 
         Fetched by version, never through the serving cache, which may still hold the
-        previous champion (issue 14). Cached in memory (bounded) and under
-        ``<home>/cache/drift``, keyed by model version, drift threshold and false-alarm rate;
-        that version's ``predict_proba`` is attached.
+        previous champion (issue 14). The baseline is the reference plus the windows accepted
+        for that version (issue 13, item 3). Cached in memory (bounded) and under
+        ``<home>/cache/drift``, keyed by model version, baseline state, drift threshold and
+        false-alarm rate; that version's ``predict_proba`` is attached. The spam-rate null's
+        reference is the version's predictions on the persisted test split, which no model
+        trains on (out of sample).
         """
-        from engine.drift import DetectorCache, DriftDetector, word_subspace
+        from engine.drift import AcceptedWindow, DetectorCache, DriftDetector, word_subspace
         from engine.training import feature_space
 
         if version is None:
@@ -565,10 +642,50 @@ class Services:
             return DriftDetector.fit(
                 reference,
                 feature_space=word_subspace(feature_space(model)), predict_proba=predict,
+                prior_probabilities=predict(self.dataset.split().test_texts),
                 threshold=thresholds.drift, false_alarm_rate=thresholds.false_alarm_rate,
                 seed=self.settings.seed, model_version=version)
 
-        return self._drift_cache.get(version, build).with_predictor(predict)
+        accepted = self._accepted_windows(version)
+
+        def extend(base: DriftDetector) -> DriftDetector:
+            windows = []
+            for w in accepted:
+                frame = self.store.predictions_between(w.window_start, w.window_end, limit=w.n)
+                texts = frame["text"].tolist()
+                logged = frame["model_version"] == version
+                proba = (frame["spam_probability"].tolist() if bool(logged.all())
+                         else [float(p) for p in predict(texts)])
+                windows.append(AcceptedWindow(w.id, tuple(texts), tuple(proba)))
+            return base.with_baseline(windows)
+
+        key = "+".join(w.id for w in accepted)
+        return self._drift_cache.get(version, build, baseline_key=key,
+                                     extend=extend).with_predictor(predict)
+
+    def _accepted_windows(self, version: int) -> list[BaselineWindow]:
+        """The champion's accepted drift baseline ([] before migration 005 on a reader)."""
+        if not self.settings.db_path.exists():
+            return []
+        if self.read_only and self.store.schema_version() < BASELINE_SCHEMA:
+            return []
+        return self.store.baseline_windows(version)
+
+    def baseline(self, version: int | None = None) -> BaselineView:
+        """The accepted drift baseline of ``version`` (default: the champion), reset ones too."""
+        champion = version if version is not None else self.registry.require_champion()
+        windows = [] if not self.settings.db_path.exists() else \
+            self.store.baseline_windows(champion, include_reset=True)
+        return BaselineView(champion, tuple(windows))
+
+    def reset_baseline(self, *, actor: str | None = None,
+                       version: int | None = None) -> BaselineView:
+        """Drop the accepted windows of ``version`` (default: the champion); audited."""
+        from engine.baseline import Baseline
+
+        champion = version if version is not None else self.registry.require_champion()
+        Baseline(self.store, self.clock).reset(champion, actor=self._actor(actor))
+        return self.baseline(champion)
 
     def drift_reports(self, current: Sequence[tuple[str, Sequence[str]]],
                       reference: Sequence[str] | None = None,
@@ -616,13 +733,13 @@ class Services:
             for source, texts in current
         ]
         if reference is None and self._drift_cache is not None and not self.read_only:
-            self._drift_cache.save(detector.model_version)
+            self._drift_cache.save(detector.model_version, detector.baseline_key)
         from engine.rules import window_verdict
 
         least = self.settings.monitoring.min_window if min_window is None else min_window
         judged = []
         for report in reports:
-            recommendation, reason = window_verdict(report.n, report.drift_detected, least)
+            recommendation, reason = window_verdict(report.n, report.text_drift, least)
             judged.append(replace(report, recommendation=recommendation,
                                               reason=reason))
         return judged
@@ -644,7 +761,7 @@ class Services:
             from engine.monitoring import Monitor
 
             monitor = Monitor(settings=self.settings, store=self.store, registry=self.registry,
-                              dataset=self.dataset,
+                              dataset=ChampionDatasets(self.datasets, self._champion_tags),
                               detector_for=self.drift_detector,
                               clock=self.clock, log=self.monitor_log,
                               switch=self.champion_switch)
@@ -809,23 +926,25 @@ class Services:
     # Traffic simulation ------------------------------------------------------------------
     def simulate(self, *, messages: int, drift: float = 0.0, label_rate: float = 0.0,
                  seed: int = 42, label_delay: timedelta = timedelta(0), batch: int = 500,
-                 source: str = "simulate", progress: Progress | None = None
-                 ) -> SimulationResult:
+                 source: str = "simulate", progress: Progress | None = None,
+                 families: Sequence[str] | None = None) -> SimulationResult:
         """Score ``messages`` held-out clean messages mixed with a share ``drift`` of drifted
         ones exactly as the API would, and file true labels for a share ``label_rate``.
 
-        Labels are dated ``label_delay`` after their prediction (late feedback).
+        Labels are dated ``label_delay`` after their prediction (late feedback); ``families``
+        limits the drifted share to those ``engine.traffic`` families (default: all).
         """
         import random
 
-        from engine.traffic import mix
+        from engine.traffic import FAMILIES, mix
 
         if messages < 1:
             raise InvalidInput("--messages must be at least 1")
         if not 0 <= drift <= 1 or not 0 <= label_rate <= 1:
             raise InvalidInput("--drift and --label-rate must be between 0 and 1")
         split = self.dataset.split()
-        window = mix(split.test_texts, split.test_labels, n=messages, fraction=drift, seed=seed)
+        window = mix(split.test_texts, split.test_labels, n=messages, fraction=drift, seed=seed,
+                     families=tuple(families) if families else FAMILIES)
         rng = random.Random(seed + 1)
         feedback: list[FeedbackRecord] = []
         spam = correct = labelled = 0
@@ -877,6 +996,8 @@ class Services:
                 live_accuracy_low=latest_measured.accuracy_low if latest_measured else None,
                 live_accuracy_high=latest_measured.accuracy_high if latest_measured else None,
                 live_labels=latest_measured.n_labels if latest_measured else 0,
+                live_accuracy_unreliable=bool(latest_measured
+                                              and latest_measured.accuracy_unreliable),
                 previous_version=previous.version if previous else None,
                 previous_accuracy=previous.metrics.get("accuracy") if previous else None,
                 previous_f1=previous.metrics.get("f1") if previous else None)
@@ -1022,9 +1143,9 @@ class Services:
     def alert_gauges(self) -> AlertGauges:
         """Everything the Prometheus alert rules need, in one read (``/metrics``).
 
-        The estimate counts as unreliable when its check saw drift above the threshold: the
-        mean-confidence estimate assumes the model is calibrated on this traffic, which drift
-        breaks (docs/architecture.md, "Monitoring").
+        Whether the newest estimate is unreliable is the check's own verdict
+        (``Decision.accuracy_unreliable``: the confidence-based estimate assumes the model is
+        calibrated on this traffic, which drift breaks).
         """
         holder = self.scheduler_holder() is not None
         interval = self.settings.monitoring.interval_minutes * 60
@@ -1034,15 +1155,8 @@ class Services:
                                ())
         decisions = self.store.decisions(50)
         with_accuracy = next((d for d in decisions if d.accuracy is not None), None)
-        unreliable = False
-        if with_accuracy is not None and with_accuracy.accuracy_is_estimate:
-            flagged = getattr(with_accuracy, "accuracy_unreliable", None)
-            if flagged is not None:  # a check that judged its own estimate
-                unreliable = bool(flagged)
-            else:
-                threshold = with_accuracy.thresholds.get("drift")
-                unreliable = (with_accuracy.drift_score is not None and threshold is not None
-                              and with_accuracy.drift_score > float(threshold))
+        unreliable = (with_accuracy is not None and with_accuracy.accuracy_is_estimate
+                      and with_accuracy.accuracy_unreliable)
         pending = self.store.approvals("pending")
         segments, size = self.store.spool_backlog()
         return AlertGauges(

@@ -37,7 +37,7 @@ class EventsMixin(StoreBase):
     # Drift snapshots -----------------------------------------------------------------------
     def save_snapshot(self, snapshot: DriftSnapshot) -> None:
         """Insert (or replace, by id) a drift snapshot."""
-        self._upsert("drift_snapshots", row_of(snapshot, ("new_patterns",)))
+        self._upsert("drift_snapshots", row_of(snapshot, ("new_patterns", "drift_components")))
 
     def snapshots(self, limit: int = 100, since: datetime | None = None,
                   until: datetime | None = None) -> list[DriftSnapshot]:

@@ -18,8 +18,10 @@ from engine.store.alias_moves import AliasMovesMixin
 from engine.store.analyst import AnalystMixin
 from engine.store.audit_log import AuditMixin
 from engine.store.backup import BackupMixin
+from engine.store.baseline import BaselineMixin
 from engine.store.evaluation import EvaluationMixin
 from engine.store.events import EventsMixin
+from engine.store.labels import LabelsMixin
 from engine.store.outbox import OutboxMixin
 from engine.store.predictions import PredictionsMixin
 from engine.store.retention import RetentionMixin
@@ -29,10 +31,11 @@ from engine.store.spool import Spool, SpoolMixin
 logger = logging.getLogger("spamops.store")
 
 
-class Store(SpoolMixin, PredictionsMixin, EventsMixin, EvaluationMixin, AuditMixin,
-            OutboxMixin, AnalystMixin, SchemaMixin, AliasMovesMixin, BackupMixin, RetentionMixin):
+class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMixin,
+            BaselineMixin, AuditMixin, OutboxMixin, AnalystMixin, SchemaMixin, AliasMovesMixin,
+            BackupMixin, RetentionMixin):
     """The history of one data home: predictions, feedback, snapshots, decisions, the evaluation
-    set, audit...
+    set, the accepted drift baseline, audit...
 
     Args:
         db_path: the DuckDB file.
