@@ -146,11 +146,13 @@ def has_history(settings: Settings) -> bool:
 
 
 def wipe(settings: Settings) -> None:
-    """Remove everything the system wrote under the home except the verified dataset cache."""
+    """Remove everything the system wrote under the home except the datasets (the verified
+    UCI cache and imported ones)."""
     if not settings.home.exists():
         return
     for child in settings.home.iterdir():
-        if child.resolve() == settings.dataset_dir.resolve():
+        if child.resolve() in (settings.dataset_dir.resolve(),
+                               (settings.home / "datasets").resolve()):
             continue
         if child.is_dir():
             shutil.rmtree(child)
@@ -211,7 +213,7 @@ def run_demo(settings: Settings, *, seed: int = 42, days: int = 7,
                     scheduler.advance_to(day_start + timedelta(hours=hour + 1))
                 except ConflictError as exc:  # a job refused to double a running retrain
                     services.monitor_log.write(f"Scheduled job skipped: {exc}")
-            day_rows.append(_day_row(services, day_start, per_hour * 24, share, labelled))
+            day_rows.append(day_row(services, day_start, per_hour * 24, share, labelled))
         summary = DemoSummary(
             home=str(settings.home), seed=seed, started=start, ended=clock.now(),
             days=tuple(day_rows),
@@ -233,8 +235,9 @@ def run_demo(settings: Settings, *, seed: int = 42, days: int = 7,
         services.close()
 
 
-def _day_row(services: Services, day_start: datetime, traffic: int, share: float,
-             labelled: int) -> DemoDay:
+def day_row(services: Services, day_start: datetime, traffic: int, share: float,
+            labelled: int) -> DemoDay:
+    """One row of the day table, read back from the history (``replay`` uses it too)."""
     day_end = day_start + timedelta(days=1)
     decisions = [d for d in services.decisions(1000) if day_start <= d.ts < day_end]
     snapshots = [s for s in services.drift_history(1000, since=day_start) if s.ts < day_end]

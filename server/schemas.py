@@ -11,7 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 if TYPE_CHECKING:
     from engine.drift import DriftReport
@@ -99,6 +106,38 @@ class FeedbackPublic(_Public):
     def from_record(cls, r: FeedbackRecord) -> FeedbackPublic:
         return cls(prediction_id=r.prediction_id, label=r.label,
                    received_at=r.ts)
+
+
+class LabelPublicItem(_Request):
+    """One label of ``POST /feedback/batch``: for a prediction id, or for a text (matched
+    exactly to every logged prediction of that text). Give exactly one of the two."""
+
+    prediction_id: str | None = Field(None, min_length=1, max_length=64)
+    text: Text | None = None
+    label: Label
+
+    @model_validator(mode="after")
+    def _one_key(self) -> LabelPublicItem:
+        if (self.prediction_id is None) == (self.text is None):
+            raise ValueError("give exactly one of prediction_id and text")
+        return self
+
+
+class FeedbackBatchRequest(_Request):
+    """Up to 1,000 true labels, recorded all or nothing."""
+
+    labels: list[LabelPublicItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class FeedbackBatchPublic(_Public):
+    """What a batch recorded: repeats of a known label are not stored again; a label that
+    contradicts an earlier one is stored, flagged, and counts."""
+
+    received: int
+    matched_predictions: int
+    added: int
+    unchanged: int
+    conflicts: int
 
 
 # Health ------------------------------------------------------------------------------------
