@@ -413,6 +413,18 @@ class SpoolMixin(StoreBase):
             con.unregister("incoming_segments")
             return int(incoming.num_rows)
 
+    def spool_backlog(self) -> tuple[int, int]:
+        """Segments waiting in the spool directory (every process's) and their total bytes:
+        what has been logged but not yet ingested, for the ``spool backlog growing`` alert."""
+        segments = size = 0
+        for path in self.spool_dir.glob(f"*{SEGMENT_SUFFIX}"):
+            try:
+                size += path.stat().st_size
+            except FileNotFoundError:  # ingested and deleted meanwhile
+                continue
+            segments += 1
+        return segments, size
+
     def _orphan_candidates(self) -> list[Path]:
         if not self.spool_dir.is_dir():
             return []
