@@ -75,7 +75,7 @@ def test_without_labels_accuracy_is_an_estimate_with_an_interval(services: Servi
 
 
 def test_drift_without_retrain_flag_only_decides(services: Services) -> None:
-    services.simulate(messages=400, drift=0.5, seed=6)
+    services.simulate(messages=400, drift=0.5, label_rate=0.6, seed=6)
     result = services.check_now(retrain=False)
     assert result.decision.decision == RETRAIN
     assert "drift" in result.decision.reasons[0].lower()
