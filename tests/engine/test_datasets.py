@@ -155,3 +155,11 @@ def test_data_list_json_includes_uci_once_fetched(spamops: Cli) -> None:
     listed = spamops("data", "list", "--json").json()
     assert [d["name"] for d in listed] == ["uci"] and listed[0]["messages"] > 5000
     assert json.loads(spamops("data", "info", "--json").out)["ham"] > 4000
+
+
+@pytest.mark.parametrize("args", [["data", "import"], ["data", "list"], ["data", "info"],
+                                  ["replay"], ["feedback", "import"], ["feedback"]])
+def test_every_new_command_has_help(args: list[str],
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, *args, "--help")
+    assert result.code == 0 and "Usage:" in result.out
