@@ -113,11 +113,20 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
         if not await run_in_threadpool(services.wait_until_open, STORE_OPEN_GRACE_SECONDS):
             logger.warning("history database not open yet; predictions wait in the spool")
         await run_in_threadpool(services.health, STORE_OPEN_GRACE_SECONDS)
+        # FastAPI builds the OpenAPI schema on the first /openapi.json, on the loop (~0.3-1 s
+        # on a busy machine): build it now, so no request ever waits for it.
+        await run_in_threadpool(app.openapi)
         # Everything alive now (modules, MLflow, the model) lives as long as the server. Moved
         # out of the collector's reach, a full collection walks a few thousand objects instead
         # of ~350,000: pauses of 100-200 ms under load become ~7 ms (docs/architecture.md).
         gc.collect()
         gc.freeze()
+        if close_services:  # this server owns its process (not the console's --serve)
+            try:
+                # Deliver webhook events in the background (issue 17); no-op without receivers.
+                await run_in_threadpool(services.start_notifier)
+            except SpamopsError as exc:
+                logger.warning("webhook delivery not started: %s", exc)
         try:
             yield
         finally:

@@ -80,6 +80,13 @@ def demo(ctx: click.Context, fresh: bool, seed: int, days: int, messages_per_day
     click.echo("")
     click.echo(render_days(summary.days, "drift"))
     click.echo("")
+    click.echo(f"{'episode':<18} {'from':<10} {'checks':>6} {'alerts':>6} {'confirmed':>9} "
+               f"{'retrains':>8} {'by drift':>8} {'deploys':>7} {'no-gain':>7} {'accepted':>8}")
+    for e in summary.episodes:
+        click.echo(f"{e.name:<18} {e.started:%a %d %b} {e.checks:>6} {e.drift_alerts:>6} "
+                   f"{e.drift_confirmed:>9} {e.retrains:>8} {e.drift_retrains:>8} "
+                   f"{e.deployments:>7} {e.no_gain_retrains:>7} {e.baseline_accepted:>8}")
+    click.echo("")
     click.echo(f"{summary.drift_detections} drift alerts, {summary.retrains} retrains, "
                f"{summary.deployments} deployments; champion v{summary.champion_version} of "
                f"{summary.versions} versions ({summary.seconds:.0f} s)")

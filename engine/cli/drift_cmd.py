@@ -45,11 +45,16 @@ def render_report(report: DriftReport) -> str:
     if report.prediction_drift is None or report.spam_rate is None:
         lines.append("  Prediction Drift: n/a (no model)")
     else:
+        shift = ("" if report.spam_rate_drift is None
+                 else f" {report.spam_rate_drift:.2f} {verdict(report.spam_rate_drift)}")
+        p_value = ("" if report.prediction_p_value is None
+                   else f", calibrated p={report.prediction_p_value:.3g}")
         lines.append(
-            f"  Prediction Drift: {report.prediction_drift:.2f} (spam rate "
-            f"{report.spam_rate:.1%} vs {report.reference_spam_rate or 0.0:.1%} in the "
-            f"reference, p={report.prediction_p_value:.3g})")
+            f"  Spam-rate Drift: {shift.strip() or 'n/a'}  [spam rate {report.spam_rate:.1%} vs "
+            f"{report.reference_spam_rate or 0.0:.1%} in the reference{p_value}]")
     decision = "DRIFT DETECTED" if report.drift_detected else "no drift"
+    if report.drift_components:
+        decision += f" ({', '.join(report.drift_components)})"
     if not judged:
         decision = "not judged"
     lines.append(f"  Drift Score:      {report.drift_score:.2f} (threshold "

@@ -1,0 +1,399 @@
+"""Soak test of one data home under concurrent activity: prints exactly one JSON line.
+
+For ``--duration`` seconds (default 600) real ``spamops`` processes share one data home:
+
+- ``spamops serve`` under ``/predict`` load (``--clients`` threads, ``--rate`` requests/s in
+  all), with ``/health`` timed every ``HEALTH_EVERY`` seconds;
+- ``spamops monitor`` (the scheduler: a check every ``duration / 8``), checks requested
+  through the API (``POST /monitor/check``) and the CLI (``spamops monitor --check-now``);
+- a retrain on drifted, labelled traffic under the manual approval policy, and the approval
+  of its challenger when it qualifies;
+- a promotion and a rollback;
+- a SIGKILL of the API (at 40 %) and of the monitor (at 70 %), each restarted at once;
+- an analyst running ``spamops sql`` in a loop.
+
+Then everything is stopped and the home is read back. Keys:
+
+- ``acknowledged``: ``/predict`` answers with a prediction id; ``acknowledged_missing`` (not
+  in the history), ``acknowledged_duplicated`` (more than once) — targets 0;
+  ``logged_not_acknowledged`` (the API logged it, then was killed before answering: allowed).
+- ``windows``: snapshots (each evaluates the predictions since the previous one's end);
+  ``windows_overlapping``: snapshots whose window starts before the previous one ended (a
+  window evaluated twice; target 0); ``predictions_escaped``: predictions dated inside an
+  evaluated window but not evaluated in it (ingested after the check: rows now in the window
+  minus its ``n``; target 0); ``acknowledged_after_last_window``: not evaluated yet, waiting
+  for the next check (allowed).
+- ``aliases``, ``aliases_from_audit``, ``aliases_match_audit``: the registry's champion and
+  previous against the newest audit record that carries ``aliases``.
+- ``audit_intact``: ``spamops audit verify``.
+- ``health_ms_p50/p99/max``, ``health_failed`` (no answer while the API was up).
+- ``rss_growth_mib``: per long-lived process instance, RSS at its end minus RSS once warm
+  (``RSS_WARMUP`` s after start), target < 50 MiB.
+- ``events``: what happened (versions, approval id or why none, kills, errors), so a reader
+  can tell a number that is good from one that was not measured.
+
+Usage: ``python scripts/benchmarks/soak.py [--duration 600] [--home DIR] [--keep]``
+(develop with ``--duration 60``). Numbers depend on the machine's load; run it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SPAMOPS = str(Path(sys.executable).parent / "spamops")
+API_KEY = "soak-test-api-key-0123456789"
+HEALTH_EVERY = 0.25
+RSS_WARMUP = 15.0
+SAMPLE_TEXTS = [
+    "are we still on for dinner tonight?", "call me when you get home",
+    "WINNER!! claim your free prize now, call 09061701461",
+    "URGENT: your parcel is held, pay the fee at http://bit.ly/x",
+    "ok see you at the station at 7", "Sorry, I'll call later",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+class Soak:
+    """The processes and threads of one soak run, and what they observed."""
+
+    def __init__(self, home: Path, duration: float, clients: int, rate: float) -> None:
+        self.home = home
+        self.duration = duration
+        self.clients = clients
+        self.rate = rate
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "SPAMOPS_HOME": str(home), "SPAMOPS_API_KEY": API_KEY,
+                    "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
+                    "SPAMOPS_MONITORING__APPROVAL_POLICY": "manual",
+                    "SPAMOPS_MONITORING__INTERVAL_MINUTES": f"{max(duration / 8, 10) / 60:.4f}",
+                    "SPAMOPS_MONITORING__RETRAIN_COOLDOWN_HOURS": "0"}
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.acked: list[str] = []
+        self.health_ms: list[float] = []
+        self.health_failed = 0
+        self.api_up = threading.Event()
+        self.events: dict[str, Any] = {"errors": []}
+        self.rss: dict[str, list[tuple[float, float]]] = {}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.instance: Counter[str] = Counter()
+        self.logs = home / "soak-logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+
+    # Processes ----------------------------------------------------------------------------
+    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([SPAMOPS, *args], env=self.env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def start(self, name: str, *args: str) -> None:
+        self.instance[name] += 1
+        key = f"{name}#{self.instance[name]}"
+        log = (self.logs / f"{key}.log").open("wb")
+        self.processes[name] = subprocess.Popen([SPAMOPS, *args], env=self.env, stdout=log,
+                                                stderr=subprocess.STDOUT)
+        self.rss[key] = []
+        if name == "api":
+            self.api_up.clear()
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                        self.api_up.set()
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            raise RuntimeError("spamops serve did not become healthy in 120 s")
+
+    def kill(self, name: str) -> None:
+        process = self.processes[name]
+        if name == "api":
+            self.api_up.clear()
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        self.events.setdefault("killed", []).append(name)
+
+    def terminate_all(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in self.processes.values():
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    # Threads ------------------------------------------------------------------------------
+    def load(self, index: int) -> None:
+        interval = self.clients / self.rate
+        with httpx.Client(base_url=self.url, headers={"X-API-Key": API_KEY},
+                          timeout=10) as client:
+            i = index
+            while not self.stop.is_set():
+                started = time.monotonic()
+                if self.api_up.is_set():
+                    text = f"{SAMPLE_TEXTS[i % len(SAMPLE_TEXTS)]} ({i})"
+                    try:
+                        response = client.post("/predict", json={"text": text})
+                        if response.status_code == 200:
+                            with self.lock:
+                                self.acked.append(response.json()["prediction_id"])
+                    except httpx.TransportError:
+                        pass  # the API was killed mid-request: not acknowledged
+                    i += self.clients
+                self.stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+    def health(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=5) as client:
+            while not self.stop.wait(HEALTH_EVERY):
+                if not self.api_up.is_set():
+                    continue
+                started = time.perf_counter()
+                try:
+                    client.get("/health")
+                    self.health_ms.append((time.perf_counter() - started) * 1000)
+                except httpx.TransportError:
+                    if self.api_up.is_set():
+                        self.health_failed += 1
+
+    def analyst(self) -> None:
+        runs = failures = 0
+        while not self.stop.is_set():
+            result = self.cli("sql", "SELECT count(*) AS n FROM predictions", "--json",
+                              timeout=120)
+            runs += 1
+            failures += result.returncode != 0
+        self.events["analyst_queries"] = runs
+        self.events["analyst_failures"] = failures
+
+    def sample_rss(self) -> None:
+        while not self.stop.wait(2.0):
+            for name, process in list(self.processes.items()):
+                key = f"{name}#{self.instance[name]}"
+                value = rss_mib(process.pid) if process.poll() is None else None
+                if value is not None:
+                    self.rss[key].append((time.monotonic(), value))
+
+    # The scenario -------------------------------------------------------------------------
+    def step(self, what: str, action: Callable[[], Any]) -> None:
+        try:
+            action()
+        except Exception as exc:  # record and go on: the soak reports what it saw
+            self.events["errors"].append(f"{what}: {str(exc).splitlines()[0][:200]}")
+
+    def check_via_api(self) -> None:
+        response = httpx.post(f"{self.url}/monitor/check", headers={"X-API-Key": API_KEY},
+                              timeout=300)
+        self.events.setdefault("api_checks", []).append(response.status_code)
+
+    def check_via_cli(self) -> None:
+        result = self.cli("monitor", "--check-now", "--no-retrain", "--json")
+        self.events.setdefault("cli_checks", []).append(result.returncode)
+
+    def retrain_and_approve(self) -> None:
+        simulated = self.cli("simulate", "--messages", "600", "--drift", "0.4",
+                             "--label-rate", "0.6", "--seed", "3", "--json")
+        if simulated.returncode:
+            raise RuntimeError(f"simulate failed: {simulated.stderr.strip()}")
+        retrain = self.cli("retrain", "--yes", "--json")
+        if retrain.returncode:
+            raise RuntimeError(f"retrain failed: {retrain.stderr.strip()}")
+        decision = json.loads(retrain.stdout)
+        deployment = decision.get("deployment", {})
+        self.events["retrain"] = deployment.get("decision")
+        approval_id = deployment.get("approval_id")
+        if not approval_id:
+            self.events["approval"] = f"none ({deployment.get('decision')})"
+            return
+        approved = self.cli("approve", approval_id, "--json")
+        self.events["approval"] = approval_id if approved.returncode == 0 else \
+            f"refused: {approved.stderr.strip()}"
+
+    def promote_and_rollback(self) -> None:
+        models = json.loads(self.cli("models", "--json").stdout)
+        champion = next(m["version"] for m in models if "champion" in m["aliases"])
+        other = next((m["version"] for m in models if m["version"] != champion), None)
+        if other is None:
+            trained = self.cli("train", "--json")
+            if trained.returncode:
+                raise RuntimeError(f"train failed: {trained.stderr.strip()}")
+            other = json.loads(trained.stdout)["version"]
+        promoted = self.cli("promote", str(other), "--expect-champion", str(champion))
+        self.events["promote"] = f"v{other}" if promoted.returncode == 0 else \
+            promoted.stderr.strip()
+        self.stop.wait(self.duration * 0.05)
+        rolled = self.cli("rollback", "--json")
+        self.events["rollback"] = "ok" if rolled.returncode == 0 else rolled.stderr.strip()
+
+    def run(self) -> None:
+        self.start("api", "serve", "--port", str(self.port))
+        self.start("monitor", "monitor")
+        threads = [threading.Thread(target=self.load, args=(i,), daemon=True)
+                   for i in range(self.clients)]
+        threads += [threading.Thread(target=t, daemon=True)
+                    for t in (self.health, self.analyst, self.sample_rss)]
+        for thread in threads:
+            thread.start()
+        began = time.monotonic()
+        plan: list[tuple[float, str, Callable[[], Any]]] = [
+            (0.10, "api check", self.check_via_api),
+            (0.15, "retrain", self.retrain_and_approve),
+            (0.30, "cli check", self.check_via_cli),
+            (0.40, "kill api", lambda: (self.kill("api"),
+                                        self.start("api", "serve", "--port", str(self.port)))),
+            (0.45, "promote/rollback", self.promote_and_rollback),
+            (0.60, "api check", self.check_via_api),
+            (0.70, "kill monitor", lambda: (self.kill("monitor"),
+                                            self.start("monitor", "monitor"))),
+            (0.80, "cli check", self.check_via_cli),
+            (0.90, "api check", self.check_via_api),
+        ]
+        for at, what, action in plan:
+            self.stop.wait(max(0.0, began + at * self.duration - time.monotonic()))
+            self.step(what, action)
+        self.stop.wait(max(0.0, began + self.duration - time.monotonic()))
+        self.stop.set()
+        for thread in threads:
+            thread.join(timeout=180)
+        self.terminate_all()
+
+    # Reading the home back ----------------------------------------------------------------
+    def report(self) -> dict[str, Any]:
+        from engine.config import load_settings
+        from engine.services import Services
+
+        services = Services(load_settings(home=self.home))
+        try:
+            store = services.store
+            history = store.query_frame("SELECT id, ts FROM predictions")
+            counts = Counter(str(i) for i in history["id"])
+            acked = set(self.acked)
+            api_logged = set(store.query_frame(
+                "SELECT id FROM predictions WHERE source = 'api'")["id"].astype(str))
+            snapshots = store.query_frame(
+                "SELECT window_start, window_end, n FROM drift_snapshots ORDER BY window_end")
+            escaped, overlapping, previous_end = 0, 0, None
+            for row in snapshots.itertuples():
+                if previous_end is not None and row.window_start is not None \
+                        and row.window_start < previous_end:
+                    overlapping += 1
+                where = "ts < ?" if previous_end is None else "ts >= ? AND ts < ?"
+                params = [row.window_end] if previous_end is None else [previous_end,
+                                                                          row.window_end]
+                in_window = int(store.query_frame(
+                    f"SELECT count(*) AS n FROM predictions WHERE {where}", params)["n"][0])
+                escaped += max(0, in_window - int(row.n))
+                previous_end = row.window_end
+            last_end = previous_end
+            after_last = int(store.query_frame(
+                "SELECT count(*) AS n FROM predictions WHERE source = 'api' AND ts >= ?",
+                [last_end])["n"][0]) if last_end is not None else len(api_logged)
+            registry = {k: v for k, v in services.registry.aliases().items()
+                        if k in ("champion", "previous")}
+            from_audit: dict[str, int] = {}
+            for record in services.audit_records():
+                aliases = record.details.get("aliases")
+                if isinstance(aliases, dict):
+                    from_audit = {k: int(v) for k, v in aliases.items()
+                                  if k in ("champion", "previous")}
+            verified = self.cli("audit", "verify", "--json")
+            audit_intact = verified.returncode == 0 and bool(json.loads(verified.stdout).get(
+                "ok", False))
+        finally:
+            services.close()
+        health = sorted(self.health_ms)
+        growth = {}
+        for key, samples in self.rss.items():
+            warm = [v for t, v in samples if t - samples[0][0] >= RSS_WARMUP] if samples else []
+            if len(warm) >= 2:
+                growth[key] = round(warm[-1] - warm[0], 1)
+        return {
+            "benchmark": "soak", "duration_seconds": self.duration,
+            "acknowledged": len(acked),
+            "acknowledged_missing": len(acked - set(counts)),
+            "acknowledged_duplicated": sum(1 for i in acked if counts.get(i, 0) > 1),
+            "logged_not_acknowledged": len(api_logged - acked),
+            "windows": len(snapshots), "windows_overlapping": overlapping,
+            "predictions_escaped": escaped,
+            "acknowledged_after_last_window": after_last,
+            "aliases": registry, "aliases_from_audit": from_audit,
+            "aliases_match_audit": registry == from_audit,
+            "audit_intact": audit_intact,
+            "health_requests": len(health), "health_failed": self.health_failed,
+            "health_ms_p50": round(statistics.median(health), 1) if health else None,
+            "health_ms_p99": round(health[int(len(health) * 0.99) - 1], 1) if health else None,
+            "health_ms_max": round(health[-1], 1) if health else None,
+            "rss_growth_mib": growth,
+            "rss_growth_max_mib": max(growth.values()) if growth else None,
+            "events": self.events,
+        }
+
+
+def prepare(home: Path, env: dict[str, str]) -> None:
+    """A trained baseline on a fresh home (the dataset from SPAMOPS_DATASET_URL)."""
+    for args in (("setup-database",), ("train",)):
+        result = subprocess.run([SPAMOPS, *args], env={**env, "SPAMOPS_HOME": str(home)},
+                                capture_output=True, text=True, timeout=900, check=False)
+        if result.returncode:
+            raise SystemExit(f"spamops {args[0]} failed: {result.stderr.strip()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=600.0,
+                        help="Seconds of concurrent activity (default 600).")
+    parser.add_argument("--clients", type=int, default=4, help="/predict client threads.")
+    parser.add_argument("--rate", type=float, default=60.0,
+                        help="/predict requests per second, all clients together.")
+    parser.add_argument("--home", type=Path, help="Data home to use (default: a fresh one).")
+    parser.add_argument("--keep", action="store_true", help="Keep the data home afterwards.")
+    args = parser.parse_args()
+    home = args.home or Path(tempfile.mkdtemp(prefix="spamops-soak-")) / "home"
+    if not (home / "mlflow.db").exists():
+        prepare(home, dict(os.environ))
+    soak = Soak(home, args.duration, args.clients, args.rate)
+    try:
+        soak.run()
+        print(json.dumps(soak.report(), sort_keys=True))
+    finally:
+        soak.terminate_all()
+        if not args.keep and args.home is None:
+            shutil.rmtree(home.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
