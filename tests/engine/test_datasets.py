@@ -163,3 +163,15 @@ def test_every_new_command_has_help(args: list[str],
                                     capsys: pytest.CaptureFixture[str]) -> None:
     result = run_cli(capsys, *args, "--help")
     assert result.code == 0 and "Usage:" in result.out
+
+
+def test_label_map_and_columns_from_the_command_line(spamops: Cli, tmp_path: Path,
+                                                     uci_frame: pd.DataFrame) -> None:
+    source = labelled_file(tmp_path / "promo.csv", uci_frame, ham=100, spam=60,
+                           label_names=("legit", "promo"))
+    refused = spamops("data", "import", str(source), "--name", "promo")
+    assert refused.code != 0 and "'promo' (6" in refused.err
+    done = spamops("data", "import", str(source), "--name", "promo", "--label-map",
+                   "PROMO=spam", "--text-column", "V2", "--label-column", "v1", "--json")
+    assert done.code == 0, done.err
+    assert (done.json()["ham"], done.json()["spam"]) == (100, 60)
