@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.dataset import Dataset, DatasetInfo, DatasetSplit
-from engine.datasets import ChampionDatasets, DatasetCatalog, DatasetRecord, ImportResult
+from engine.datasets import (
+    ChampionDatasets,
+    DatasetCatalog,
+    DatasetRecord,
+    ImportResult,
+    lineage_datasets,
+)
 from engine.errors import (
     InvalidInput,
     ModelNotFound,
@@ -638,7 +644,8 @@ class Services:
             except ModelNotFound:  # dropped by retention (engine/retention.py)
                 logger.warning("version %s has no drift reference left; using the training "
                                "split's texts", version)
-                reference = self.dataset.split().train_texts
+                names, expected = lineage_datasets(self.registry.version(version).tags)
+                reference = self.datasets.split(names, expected=expected).train_texts
             return DriftDetector.fit(
                 reference,
                 feature_space=word_subspace(feature_space(model)), predict_proba=predict,
