@@ -197,3 +197,14 @@ def test_the_scheduler_prunes_daily_at_0415_utc(services: Services) -> None:
     assert runs[0].detail.startswith(f"{sum(r.ts < first_cutoff for r in records)} texts pruned")
     prunes = [r for r in services.audit_records() if r.action == "retention.prune"]
     assert [r.actor for r in prunes] == ["scheduler", "scheduler"]
+
+
+def test_a_monitoring_window_skips_pruned_texts_but_covers_them(services: Services) -> None:
+    records = _traffic(services, days=40, per_day=5)
+    services.prune()
+
+    window, head = services.store.window_after(0)
+
+    assert head == len(records)  # the window covers every ingested prediction...
+    assert window["text"].notna().all()  # ...but only the texts that remain are scored
+    assert len(window) == sum(r.ts >= NOW - timedelta(days=30) for r in records)
