@@ -86,7 +86,7 @@ def test_prune_replaces_old_texts_by_keyed_hash_and_keeps_every_metric(
     assert services.verify_audit().ok
 
 
-def test_second_prune_changes_nothing_and_is_not_audited(services: Services) -> None:
+def test_second_prune_changes_nothing_and_is_audited_all_the_same(services: Services) -> None:
     _traffic(services, days=40, per_day=5)
     first = services.prune()
     audited = len(services.audit_records())
@@ -96,7 +96,10 @@ def test_second_prune_changes_nothing_and_is_not_audited(services: Services) -> 
     assert first.texts_pruned > 0
     assert second.texts_pruned == 0
     assert second.texts_pruned_before == first.texts_pruned
-    assert len(services.audit_records()) == audited
+    records = services.audit_records()
+    assert len(records) == audited + 1
+    assert records[-1].action == "retention.prune"
+    assert (records[-1].details["texts_pruned"], records[-1].details["changed"]) == (0, False)
 
 
 def test_dry_run_counts_and_changes_nothing(services: Services, trained_home: Path) -> None:
