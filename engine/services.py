@@ -1050,21 +1050,22 @@ class Services:
         return self.store.verify_audit()
 
     def prune(self, *, dry_run: bool = False, actor: str | None = None) -> PruneReport:
-        """Apply the retention policy now (``engine.retention``); a prune that removed
-        anything is audited."""
+        """Apply the retention policy now (``engine.retention``); every prune (not a dry run)
+        is audited, also one that found nothing to remove."""
         from engine import retention
 
         registry = self.registry if self._registry_exists() else None
         report = retention.prune(settings=self.settings, store=self.store, registry=registry,
                                  now=self.clock.now(), dry_run=dry_run)
-        if report.changed:
+        if not report.dry_run:
             self.audit("retention.prune", "predictions", {
                 "cutoff": report.cutoff.isoformat(timespec="seconds"),
                 "text_days": report.text_days, "texts_pruned": report.texts_pruned,
                 "evaluation_texts_dropped": report.evaluation_texts_dropped,
                 "references_dropped": list(report.references_dropped),
-                "caches_dropped": report.caches_dropped},
-                f"texts older than {report.text_days} days replaced by their keyed hash; "
+                "caches_dropped": report.caches_dropped, "changed": report.changed},
+                f"{report.texts_pruned} texts older than {report.text_days} days replaced by "
+                "their keyed hash; "
                 f"drift references kept only for v{list(report.references_kept)}", actor)
         return report
 
