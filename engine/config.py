@@ -241,6 +241,15 @@ class Settings(BaseSettings):
                              "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
         return value
 
+    @field_validator("home", mode="before")
+    @classmethod
+    def _nonempty_home(cls, value: object) -> object:
+        # An empty --home or SPAMOPS_HOME= would be the working directory: refuse it.
+        if isinstance(value, str | Path) and not str(value).strip():
+            raise ValueError("must not be empty (it would be the working directory); give a "
+                             "folder, e.g. --home ./data")
+        return value
+
     @field_validator("model_name")
     @classmethod
     def _nonempty_name(cls, value: str) -> str:

@@ -639,17 +639,20 @@ class Services:
             return spam_probability(model, texts)
 
         def build() -> DriftDetector:
+            # The version's own datasets (its lineage), not the default UCI download: a
+            # model trained on an imported dataset is monitored against what it learned.
+            names, expected = lineage_datasets(self.registry.version(version).tags)
+            split = self.datasets.split(names, expected=expected)
             try:
                 reference = self.registry.reference_texts(version)
             except ModelNotFound:  # dropped by retention (engine/retention.py)
                 logger.warning("version %s has no drift reference left; using the training "
                                "split's texts", version)
-                names, expected = lineage_datasets(self.registry.version(version).tags)
-                reference = self.datasets.split(names, expected=expected).train_texts
+                reference = split.train_texts
             return DriftDetector.fit(
                 reference,
                 feature_space=word_subspace(feature_space(model)), predict_proba=predict,
-                prior_probabilities=predict(self.dataset.split().test_texts),
+                prior_probabilities=predict(split.test_texts),
                 threshold=thresholds.drift, false_alarm_rate=thresholds.false_alarm_rate,
                 seed=self.settings.seed, model_version=version)
 

@@ -43,10 +43,21 @@ EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {code:<4} {meaning}"
                                         for code, meaning in EXIT_CODES.items())
 
 
+def _nonempty_home(value: str | None) -> Path | None:
+    """``--home ""`` would be the working directory: refuse it like an empty SPAMOPS_HOME."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise click.BadParameter("must not be empty (it would be the working directory); give "
+                                 "a folder, e.g. --home ./data")
+    return Path(value)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog=EPILOG)
 @click.version_option(__version__, prog_name="spamops")
-@click.option("--home", type=click.Path(path_type=Path), default=None,
+@click.option("--home", type=click.Path(), default=None,
+              callback=lambda ctx, param, value: _nonempty_home(value),
               help="Data home (overrides SPAMOPS_HOME; default ./data). Only set-up commands "
                    "(data fetch, setup-database, train, demo, restore) create a missing one.")
 @click.pass_context
