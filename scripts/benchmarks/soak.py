@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -58,7 +59,8 @@ from typing import Any
 import httpx
 
 SPAMOPS = str(Path(sys.executable).parent / "spamops")
-API_KEY = "soak-test-api-key-0123456789"
+API_KEY = secrets.token_urlsafe(24)
+"""A fresh key per run (the settings refuse placeholder-looking keys)."""
 HEALTH_EVERY = 0.25
 RSS_WARMUP = 15.0
 SAMPLE_TEXTS = [
@@ -129,6 +131,8 @@ class Soak:
             self.api_up.clear()
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
+                if self.processes[name].poll() is not None:
+                    raise RuntimeError(f"spamops serve exited: {self.logs / key}.log")
                 try:
                     if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
                         self.api_up.set()

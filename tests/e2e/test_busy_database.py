@@ -111,7 +111,7 @@ def test_a_busy_database_never_delays_the_api(served: LiveServer, trained_home: 
 
 def test_the_api_starts_and_serves_while_another_process_holds_the_database(
         trained_home: Path) -> None:
-    holder = Holder(trained_home, seconds=60)
+    holder = Holder(trained_home, seconds=300)  # stopped below, once the API has served
     server: LiveServer | None = None
     try:
         server = start_server(trained_home)  # healthy (a champion serves) while held
