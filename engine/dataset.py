@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,6 +63,9 @@ class DatasetSplit:
     """sha256 of the verified source file: the same file always gives the same split."""
     seed: int
     test_size: float
+    lineage: dict[str, str] = field(default_factory=dict)
+    """Lineage tags naming the datasets and fingerprints (``engine.datasets``); empty for a
+    split made here, which is the UCI corpus's."""
 
     @property
     def n_train(self) -> int:

@@ -30,6 +30,40 @@ LABEL_DELAY = timedelta(hours=10)
 """True labels arrive this long after the prediction (user reports, manual review)."""
 
 
+FIRST_FAMILIES: tuple[str, ...] = ("crypto", "parcel", "bank", "tax", "benign_topics",
+                                   "benign_slang")
+"""Campaigns of the first drift episode."""
+LATER_FAMILIES: tuple[str, ...] = ("job", "mum")
+"""Scam families introduced later in the week: a second episode that must still alert."""
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A stretch of the demo with one traffic mix (issue 13: retrains counted per episode)."""
+
+    name: str
+    first_day: int
+    """Index of its first day."""
+    families: tuple[str, ...]
+    """Generated families in the drifted share (empty: clean traffic)."""
+
+
+def episode_plan(days: int) -> list[Episode]:
+    """Clean days, then a first campaign episode, then new scam families later in the week."""
+    clean_days = max(1, round(days * 0.43))
+    later = max(clean_days + 1, round(days * 0.72))
+    plan = [Episode("clean", 0, ())]
+    if days > clean_days:
+        plan.append(Episode("campaigns", clean_days, FIRST_FAMILIES))
+    if days > later:
+        plan.append(Episode("new scam families", later, FIRST_FAMILIES + LATER_FAMILIES))
+    return plan
+
+
+def _episode_of(plan: list[Episode], day_index: int) -> Episode:
+    return [e for e in plan if e.first_day <= day_index][-1]
+
+
 def drift_plan(days: int) -> list[float]:
     """Share of drifted traffic per day: the first ~40% of days clean, then campaigns grow."""
     clean_days = max(1, round(days * 0.43))
@@ -56,6 +90,29 @@ class DemoDay:
 
 
 @dataclass(frozen=True)
+class DemoEpisode:
+    """One episode of the summary table: what the loop did while one traffic mix lasted."""
+
+    name: str
+    started: datetime
+    families: tuple[str, ...]
+    checks: int
+    drift_alerts: int
+    """Windows with ``drift_detected``."""
+    drift_confirmed: int
+    """Windows whose CUSUM confirmed text drift."""
+    retrains: int
+    drift_retrains: int
+    """Retrains started by (confirmed) drift."""
+    deployments: int
+    no_gain_retrains: int
+    """Drift- or accuracy-triggered retrains kept with no improvement above ``min_improvement``
+    (target <= 1 per episode; the scheduled weekly retrain is expected and not counted)."""
+    baseline_accepted: int
+    """Windows accepted into the drift baseline."""
+
+
+@dataclass(frozen=True)
 class DemoSummary:
     """What the demo did, for the summary table and the tests."""
 
@@ -70,6 +127,7 @@ class DemoSummary:
     retrains: int
     deployments: int
     seconds: float
+    episodes: tuple[DemoEpisode, ...] = ()
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -88,11 +146,13 @@ def has_history(settings: Settings) -> bool:
 
 
 def wipe(settings: Settings) -> None:
-    """Remove everything the system wrote under the home except the verified dataset cache."""
+    """Remove everything the system wrote under the home except the datasets (the verified
+    UCI cache and imported ones)."""
     if not settings.home.exists():
         return
     for child in settings.home.iterdir():
-        if child.resolve() == settings.dataset_dir.resolve():
+        if child.resolve() in (settings.dataset_dir.resolve(),
+                               (settings.home / "datasets").resolve()):
             continue
         if child.is_dir():
             shutil.rmtree(child)
@@ -131,11 +191,14 @@ def run_demo(settings: Settings, *, seed: int = 42, days: int = 7,
         scheduler = SimulatedScheduler(services.scheduled_jobs(start=start), services.store,
                                        clock)
         plan = drift_plan(days)
+        episodes = episode_plan(days)
         per_hour = max(1, messages_per_day // 24)
         day_rows = []
         for day_index, share in enumerate(plan):
             day_start = start + timedelta(days=day_index)
-            what = "clean traffic" if share == 0 else f"{share:.0%} from scam campaigns"
+            episode = _episode_of(episodes, day_index)
+            what = ("clean traffic" if share == 0 else
+                    f"{share:.0%} from {', '.join(episode.families)}")
             services.monitor_log.write(f"Demo day {day_index + 1} ({day_start:%a %d %b}): "
                                        f"{per_hour * 24} messages, {what}")
             labelled = 0
@@ -144,13 +207,13 @@ def run_demo(settings: Settings, *, seed: int = 42, days: int = 7,
                 result = services.simulate(
                     messages=per_hour, drift=share, label_rate=label_rate,
                     seed=seed * 100_000 + day_index * 100 + hour, label_delay=LABEL_DELAY,
-                    source="demo")
+                    source="demo", families=episode.families or None)
                 labelled += result.labelled
                 try:
                     scheduler.advance_to(day_start + timedelta(hours=hour + 1))
                 except ConflictError as exc:  # a job refused to double a running retrain
                     services.monitor_log.write(f"Scheduled job skipped: {exc}")
-            day_rows.append(_day_row(services, day_start, per_hour * 24, share, labelled))
+            day_rows.append(day_row(services, day_start, per_hour * 24, share, labelled))
         summary = DemoSummary(
             home=str(settings.home), seed=seed, started=start, ended=clock.now(),
             days=tuple(day_rows),
@@ -159,7 +222,8 @@ def run_demo(settings: Settings, *, seed: int = 42, days: int = 7,
             drift_detections=sum(d.drift_detections for d in day_rows),
             retrains=sum(d.retrains for d in day_rows),
             deployments=sum(d.deployments for d in day_rows),
-            seconds=time.perf_counter() - wall)
+            seconds=time.perf_counter() - wall,
+            episodes=tuple(_episode_rows(services, episodes, start, clock.now())))
         services.audit("demo.finished", "demo", {
             "seed": seed, "days": days, "messages_per_day": per_hour * 24,
             "drift_plan": plan, "champion_version": summary.champion_version},
@@ -171,8 +235,9 @@ def run_demo(settings: Settings, *, seed: int = 42, days: int = 7,
         services.close()
 
 
-def _day_row(services: Services, day_start: datetime, traffic: int, share: float,
-             labelled: int) -> DemoDay:
+def day_row(services: Services, day_start: datetime, traffic: int, share: float,
+            labelled: int) -> DemoDay:
+    """One row of the day table, read back from the history (``replay`` uses it too)."""
     day_end = day_start + timedelta(days=1)
     decisions = [d for d in services.decisions(1000) if day_start <= d.ts < day_end]
     snapshots = [s for s in services.drift_history(1000, since=day_start) if s.ts < day_end]
@@ -190,3 +255,32 @@ def _day_row(services: Services, day_start: datetime, traffic: int, share: float
         deployments=sum(e.deployment in ("DEPLOY", "APPROVED") for e in events),
         decisions=", ".join(f"{n}x {k}" for k, n in counts.items()) or "-",
         champion_version=services.registry.require_champion())
+
+
+def _episode_rows(services: Services, plan: list[Episode], start: datetime,
+                  end: datetime) -> list[DemoEpisode]:
+    margin = services.settings.thresholds.min_improvement
+    decisions = services.decisions(100_000)
+    snapshots = services.drift_history(100_000)
+    events = services.retraining_history(100_000)
+    accepted = services.store.baseline_windows(None, include_reset=True)
+    rows = []
+    for i, episode in enumerate(plan):
+        begin = start + timedelta(days=episode.first_day)
+        finish = start + timedelta(days=plan[i + 1].first_day) if i + 1 < len(plan) else end
+        inside = [e for e in events if begin <= e.started_at < finish]
+        snaps = [s for s in snapshots if begin <= s.ts < finish]
+        rows.append(DemoEpisode(
+            name=episode.name, started=begin, families=episode.families,
+            checks=sum(begin <= d.ts < finish for d in decisions),
+            drift_alerts=sum(s.drift_detected for s in snaps),
+            drift_confirmed=sum(s.drift_confirmed for s in snaps),
+            retrains=len(inside),
+            drift_retrains=sum("drift" in e.trigger.split("+") for e in inside),
+            deployments=sum(e.deployment in ("DEPLOY", "APPROVED") for e in inside),
+            no_gain_retrains=sum(e.trigger != "schedule" and e.status == "completed"
+                                 and e.deployment == "KEEP"
+                                 and (e.improvement is None or e.improvement <= margin)
+                                 for e in inside),
+            baseline_accepted=sum(begin <= w.accepted_at < finish for w in accepted)))
+    return rows

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import socket
 import threading
@@ -37,10 +38,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.audit import ANCHOR_PREFIX, Anchor, format_anchor, parse_anchors
+from engine.baseline import MIN_RECENT
 from engine.clock import Clock
 from engine.comparison import Comparison, compare_on_set
 from engine.config import Settings
+from engine.drift.sequential import cusum_step
 from engine.errors import Busy, ConflictError, NotFound, SpamopsError
+from engine.notify import events as notify
 from engine.records import Approval, AuditRecord, Decision, DriftSnapshot, RetrainingEvent
 from engine.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from engine.rules import (
@@ -62,6 +66,7 @@ if TYPE_CHECKING:
 
     from engine.champion_switch import ChampionSwitch
     from engine.dataset import Dataset
+    from engine.datasets import ChampionDatasets
     from engine.drift import DriftDetector, DriftReport
     from engine.store import Store
 
@@ -177,6 +182,9 @@ class AccuracyReading:
     low: float | None
     high: float | None
     n_labels: int
+    unreliable: bool = False
+    """A label-free (CBPE) estimate that cannot be trusted: drift was detected, or the labels
+    that arrived fall outside its interval (issue 13, item 5)."""
 
 
 @dataclass(frozen=True)
@@ -222,15 +230,21 @@ def rule_thresholds(settings: Settings) -> RuleThresholds:
                           significance=t.significance, max_fpr_increase=t.max_fpr_increase,
                           min_window=m.min_window, min_labels=m.min_labels,
                           approval_policy=m.approval_policy,
-                          retrain_cooldown_hours=m.retrain_cooldown_hours)
+                          retrain_cooldown_hours=m.retrain_cooldown_hours,
+                          prior_shift_action=t.prior_shift_action,
+                          min_new_labels=math.ceil(MIN_RECENT / m.holdout_fraction))
 
 
 def estimate_accuracy(spam_proba: np.ndarray) -> AccuracyReading:
     """Expected accuracy of calibrated probabilities: mean of max(p, 1-p), with a 95% interval.
 
     Each message is right with probability q = max(p, 1-p) if the model is calibrated on this
-    traffic, so accuracy is a Poisson-binomial mean with variance sum q(1-q) / n^2. Drift makes
-    this optimistic, which is why the drift score is checked beside it.
+    traffic, so accuracy is a Poisson-binomial mean with variance sum q(1-q) / n^2: NannyML's
+    Confidence-Based Performance Estimation (CBPE,
+    https://nannyml.readthedocs.io/en/stable/how_it_works/performance_estimation.html). It
+    assumes the model stays calibrated, which drift breaks: a check that detects drift marks
+    the estimate ``unreliable`` (issue 13, item 5), and labels are blended in by
+    ``blend_accuracy``.
     """
     if len(spam_proba) == 0:
         return AccuracyReading(None, True, None, None, 0)
@@ -251,11 +265,34 @@ def measured_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> AccuracyReading
     return AccuracyReading(p, False, float(centre - half), float(centre + half), n)
 
 
+def blend_accuracy(estimate: AccuracyReading, measured: AccuracyReading) -> AccuracyReading:
+    """Blend a label-free estimate with the few labels that arrived (fewer than ``min_labels``).
+
+    The value is the inverse-variance weighted mean of the two (the Wilson interval's and the
+    estimate's half-widths as standard errors); the reported interval is the hull of both
+    intervals, so it covers the measured accuracy. When the intervals do not even overlap the
+    labels contradict the estimate, and the reading is marked unreliable.
+    """
+    if estimate.value is None or measured.value is None:
+        return estimate
+    assert estimate.low is not None and estimate.high is not None
+    assert measured.low is not None and measured.high is not None
+    se_e = max((estimate.high - estimate.low) / 3.92, 1e-4)
+    se_m = max((measured.high - measured.low) / 3.92, 1e-4)
+    w_e, w_m = 1 / se_e**2, 1 / se_m**2
+    value = (w_e * estimate.value + w_m * measured.value) / (w_e + w_m)
+    disjoint = measured.high < estimate.low or measured.low > estimate.high
+    return AccuracyReading(float(value), True, min(estimate.low, measured.low),
+                           max(estimate.high, measured.high), measured.n_labels,
+                           unreliable=disjoint)
+
+
 class Monitor:
     """Runs checks and retrains for one data home."""
 
     def __init__(self, *, settings: Settings, store: Store, registry: Registry,
-                 dataset: Dataset, detector_for: Callable[[int], DriftDetector],
+                 dataset: Dataset | ChampionDatasets,
+                 detector_for: Callable[[int], DriftDetector],
                  clock: Clock, log: MonitorLog, switch: ChampionSwitch) -> None:
         self.settings = settings
         self.store = store
@@ -354,7 +391,7 @@ class Monitor:
         done = replace(event, status="interrupted", finished_at=self.clock.now(),
                        reasoning=(f"Interrupted: process {event.pid} stopped before the "
                                   "retrain finished; the champion was not changed."))
-        self.store.save_retraining(done)
+        self.store.save_retraining(done, events=notify.retraining(done))
         self.store.append_audit("system", "retrain.interrupted", done.id,
                                 {"pid": event.pid, "trigger": event.trigger},
                                 done.reasoning)
@@ -381,7 +418,7 @@ class Monitor:
         return latest.window_end if latest is not None else None
 
     def _accuracy(self, model: Any, since: datetime | None, until: datetime,
-                  window_proba: np.ndarray) -> AccuracyReading:
+                  window_proba: np.ndarray, *, drifted: bool = False) -> AccuracyReading:
         labelled = self.store.labels_received_between(since, until)
         n_labels = len(labelled)
         if n_labels >= self.settings.monitoring.min_labels:
@@ -389,7 +426,14 @@ class Monitor:
             y_true = labels_to_int(labelled["true_label"].tolist())
             y_pred = (spam_probability(model, texts) >= 0.5).astype(int)
             return measured_accuracy(y_true, y_pred)
-        return replace(estimate_accuracy(window_proba), n_labels=n_labels)
+        estimate = replace(estimate_accuracy(window_proba), n_labels=n_labels)
+        if n_labels:
+            y_true = labels_to_int(labelled["true_label"].tolist())
+            y_pred = (spam_probability(model, labelled["text"].tolist()) >= 0.5).astype(int)
+            estimate = blend_accuracy(estimate, measured_accuracy(y_true, y_pred))
+        if drifted and not estimate.unreliable:
+            estimate = replace(estimate, unreliable=True)
+        return estimate
 
     def check(self, *, trigger: str, actor: str = "scheduler",
               retrain: bool = True, progress: Callable[[str], None] | None = None
@@ -412,9 +456,12 @@ class Monitor:
         now = self.clock.now()
         thresholds = rule_thresholds(self.settings)
         champion = self.registry.champion_version()
-        since = self._window_start()
-        window = self.store.predictions_between(since, now,
-                                                limit=self.settings.monitoring.max_window)
+        since = self._window_start()  # labels are windowed by when they arrived
+        # Predictions are windowed by ingestion order (issue 14, item 8): those ingested late
+        # (another process's spool, a crashed worker's) fall in the next window, never none.
+        after_seq = self.store.last_window_seq()
+        window, seq_to = self.store.window_after(after_seq,
+                                                 limit=self.settings.monitoring.max_window)
         self.log.write(f"Monitoring check ({trigger}): {len(window)} predictions since "
                        f"{since:%Y-%m-%d %H:%M:%S}" if since else
                        f"Monitoring check ({trigger}): {len(window)} predictions so far")
@@ -428,21 +475,35 @@ class Monitor:
             detector = self.detector_for(champion)
             report = detector.score(texts, timestamp=now, source="monitor",
                                     spam_probabilities=proba)
-            snapshot = self._snapshot(report, window, champion, now)
-            self.store.save_snapshot(snapshot)
+            accuracy = self._accuracy(model, since, now, proba,
+                                      drifted=report.drift_detected)
+            step = cusum_step(self._previous_cusum(champion, report.baseline_key),
+                              report.text_p_value, h=thresholds.cusum_h)
+            snapshot = replace(self._snapshot(report, window, champion, now),
+                               cusum=step.statistic, drift_confirmed=step.alarm,
+                               accuracy_unreliable=accuracy.unreliable,
+                               ingest_seq_from=after_seq + 1, ingest_seq_to=seq_to)
+            which = f" [{', '.join(report.drift_components)}]" if report.drift_components else ""
             self.log.write(f"Drift metrics: vocab={report.vocabulary_drift:.2f}, "
                            f"tfidf={report.tfidf_drift:.2f}, score={report.drift_score:.2f} "
-                           f"(threshold {report.threshold:.2f})")
+                           f"(threshold {report.threshold:.2f}){which}, "
+                           f"CUSUM {step.statistic:.2f} of {thresholds.cusum_h:g}")
             if report.new_patterns:
                 terms = [p.term for p in report.new_patterns[:8]]
                 self.log.write(f"New patterns detected: {terms}")
-            accuracy = self._accuracy(model, since, now, proba)
             self._log_accuracy(accuracy)
         inputs = CheckInputs(
             window_size=len(window) if champion is not None else 0,
             drift_score=report.drift_score if report else None,
             accuracy=accuracy.value, accuracy_is_estimate=accuracy.is_estimate,
-            n_labels=accuracy.n_labels, hours_since_retrain=self._hours_since_retrain(now))
+            n_labels=accuracy.n_labels, hours_since_retrain=self._hours_since_retrain(now),
+            drift_components=report.drift_components if report else (),
+            drift_confirmed=snapshot.drift_confirmed if snapshot else None,
+            cusum=snapshot.cusum if snapshot else None,
+            accuracy_unreliable=accuracy.unreliable,
+            spam_rate=report.spam_rate if report else None,
+            reference_spam_rate=report.reference_spam_rate if report else None,
+            new_labels=self._new_labels(now) if report and report.text_drift else None)
         if champion is None:
             ruling_reasons: tuple[str, ...] = ("There is no champion model yet; train first.",)
             ruling_decision = NO_ACTION
@@ -456,12 +517,15 @@ class Monitor:
             reasons=ruling_reasons, window_size=len(window), accuracy=accuracy.value,
             accuracy_is_estimate=accuracy.is_estimate, accuracy_low=accuracy.low,
             accuracy_high=accuracy.high, n_labels=accuracy.n_labels,
+            accuracy_unreliable=accuracy.unreliable,
             drift_score=report.drift_score if report else None,
             thresholds=_thresholds_dict(thresholds), champion_version=champion,
             snapshot_id=snapshot.id if snapshot else None,
             outcome="retrain requested" if ruling_decision == RETRAIN else "no action",
             actor=actor)
-        self.store.save_decision(decision)
+        # One transaction: no window without its decision, no decision without its events.
+        self.store.save_check(snapshot, decision,
+                              events=notify.drift_detected(decision, snapshot))
         why = "; ".join(ruling_triggers) if ruling_triggers else ""
         self.log.write(f"Decision: {ruling_decision}" + (f" ({why})" if why else "")
                        + f" - {' '.join(ruling_reasons)}")
@@ -482,6 +546,9 @@ class Monitor:
                 decision = self.store.update_decision(
                     decision.id, retraining_id=retrain_result.event.id,
                     outcome=_outcome_text(retrain_result.deployment))
+                if report is not None and report.text_drift and snapshot is not None:
+                    # The cycle that handled a drifted window (whichever rule started it).
+                    self._accept_window(retrain_result, snapshot, actor)
             except SpamopsError as exc:
                 retrain_error = str(exc)
                 decision = self.store.update_decision(decision.id,
@@ -490,6 +557,46 @@ class Monitor:
         return CheckResult(decision=decision, snapshot=snapshot, report=report,
                            accuracy=accuracy, retrain=retrain_result,
                            retrain_error=retrain_error)
+
+    def _new_labels(self, now: datetime) -> int:
+        """Labels received since the last retrain started that a retrain could learn from."""
+        events = self.store.retraining_events(1)
+        since = events[0].started_at if events else None
+        labelled = self.store.labels_received_between(since, now)
+        test_texts = set(self.dataset.split().test_texts)
+        return int((~labelled["text"].isin(test_texts)).sum())
+
+    def _previous_cusum(self, champion: int, baseline_key: str) -> float:
+        """The CUSUM to continue: the latest snapshot's, unless a new sequence has begun.
+
+        A new sequence begins with another champion, another accepted baseline, or a retrain
+        started since that snapshot (``engine.drift.sequential``).
+        """
+        latest = self.store.latest_snapshot()
+        if (latest is None or latest.cusum is None or latest.model_version != champion
+                or latest.baseline_key != baseline_key):
+            return 0.0
+        events = self.store.retraining_events(1)
+        if events and events[0].started_at >= latest.ts:
+            return 0.0
+        return latest.cusum
+
+    def _accept_window(self, result: RetrainResult, snapshot: DriftSnapshot,
+                       actor: str) -> None:
+        """After a drift-triggered cycle, accept its window into the baseline when handled."""
+        from engine.baseline import Baseline, acceptance
+
+        outcome = result.deployment
+        ruling = acceptance(outcome.decision, champion_version=outcome.champion_version,
+                            challenger_version=outcome.challenger_version,
+                            comparison=outcome.comparison,
+                            min_improvement=self.settings.thresholds.min_improvement,
+                            accuracy_floor=self.settings.thresholds.accuracy_floor)
+        accepted = Baseline(self.store, self.clock).accept(
+            ruling, window_start=snapshot.window_start, window_end=snapshot.window_end
+            or snapshot.ts, n=snapshot.n, outcome=outcome.decision, actor=actor,
+            snapshot_id=snapshot.id, retraining_id=result.event.id)
+        self.log.write(("Baseline: " if accepted else "Baseline unchanged: ") + ruling.reason)
 
     def _hours_since_retrain(self, now: datetime) -> float | None:
         events = self.store.retraining_events(1)
@@ -500,6 +607,10 @@ class Monitor:
     def _log_accuracy(self, accuracy: AccuracyReading) -> None:
         if accuracy.value is None:
             self.log.write("Accuracy: unknown (no labels and no predictions)")
+        elif accuracy.is_estimate and accuracy.unreliable:
+            self.log.write(f"Accuracy: unknown under drift until labels arrive (the label-free "
+                           f"CBPE estimate {accuracy.value:.1%} is unreliable; "
+                           f"{accuracy.n_labels} labels)")
         elif accuracy.is_estimate:
             self.log.write(f"Accuracy: {accuracy.value:.1%} estimated from calibrated "
                            f"probabilities (95% {accuracy.low:.1%}-{accuracy.high:.1%}; "
@@ -519,7 +630,9 @@ class Monitor:
             p_value=report.p_value, threshold=report.threshold,
             drift_detected=report.drift_detected, new_patterns=tuple(report.new_patterns),
             recommendation=report.recommendation, spam_rate=report.spam_rate,
-            source="monitor")
+            source="monitor", drift_components=report.drift_components,
+            spam_rate_drift=report.spam_rate_drift, text_p_value=report.text_p_value,
+            baseline_key=report.baseline_key)
 
     # Retraining --------------------------------------------------------------------------
     def _training_data(self, trigger: str
@@ -545,6 +658,7 @@ class Monitor:
         for text, label in zip(train_fb["text"], train_fb["true_label"], strict=True):
             base[text] = label
         lineage = {
+            **split.lineage,  # the champion's datasets (engine.datasets.ChampionDatasets)
             "trigger": trigger,
             "feedback_train": str(len(train_fb)),
             "feedback_holdout": str(len(holdout)),
@@ -574,7 +688,7 @@ class Monitor:
                                     champion_version=champion, decision_id=decision_id,
                                     pid=os.getpid(), actor=actor,
                                     reasoning=" ".join(reasons))
-            self.store.save_retraining(event)
+            self.store.save_retraining(event, events=notify.retraining(event))
             self.store.append_audit(actor, "retrain.started", event.id,
                                     {"trigger": trigger, "champion_version": champion},
                                     event.reasoning or f"Retrain requested ({trigger}).")
@@ -585,7 +699,7 @@ class Monitor:
                 failed = replace(event, status="failed", finished_at=self.clock.now(),
                                  deployment="KEEP",
                                  reasoning=f"Training failed ({message}); the champion stays.")
-                self.store.save_retraining(failed)
+                self.store.save_retraining(failed, events=notify.retraining(failed))
                 self.store.append_audit(actor, "retrain.failed", event.id,
                                         {"trigger": trigger, "error": message},
                                         failed.reasoning)
@@ -691,7 +805,8 @@ class Monitor:
                        reasoning=" ".join(outcome.reasons),
                        comparison=outcome.comparison.as_dict() if outcome.comparison else None,
                        lineage=lineage)
-        self.store.save_retraining(done)
+        self.store.save_retraining(done, events=notify.retraining(
+            done, approval_id=outcome.approval_id))
         improvement = ("n/a" if outcome.improvement is None
                        else f"{outcome.improvement * 100:+.1f}")
         margin = self.settings.thresholds.min_improvement * 100
@@ -780,7 +895,7 @@ class Monitor:
                 reason: str) -> Approval:
         decided = replace(approval, status=status, decided_at=self.clock.now(),
                           decided_by=actor, reason=reason)
-        self.store.save_approval(decided)
+        self.store.save_approval(decided, events=notify.approval_decided(decided))
         try:
             event = self.store.retraining(approval.retraining_id)
             self.store.save_retraining(replace(event, deployment=deployment))
@@ -810,7 +925,9 @@ def _thresholds_dict(t: RuleThresholds) -> dict[str, Any]:
             "significance": t.significance, "max_fpr_increase": t.max_fpr_increase,
             "min_window": t.min_window, "min_labels": t.min_labels,
             "approval_policy": t.approval_policy,
-            "retrain_cooldown_hours": t.retrain_cooldown_hours}
+            "retrain_cooldown_hours": t.retrain_cooldown_hours,
+            "prior_shift_action": t.prior_shift_action, "cusum_h": t.cusum_h,
+            "min_new_labels": t.min_new_labels}
 
 
 def _ts(value: Any) -> str:

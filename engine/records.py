@@ -75,6 +75,26 @@ class DriftSnapshot:
     spam_rate: float | None = None
     """Predicted spam rate in the window."""
     source: str = "monitor"
+    drift_components: tuple[str, ...] = ()
+    """Components that exceed: ``vocabulary``, ``tfidf``, ``spam_rate`` (issue 13)."""
+    spam_rate_drift: float | None = None
+    """Calibrated score in [0, 1] of the spam-rate (prior) shift."""
+    text_p_value: float | None = None
+    """Calibrated p-value of the text statistics (what the CUSUM accumulates)."""
+    cusum: float | None = None
+    """The CUSUM statistic after this window (``engine.drift.sequential``)."""
+    drift_confirmed: bool = False
+    """The CUSUM confirmed text drift: a retrain may follow."""
+    baseline_key: str = ""
+    """The accepted-baseline state the window was scored against ("" : reference alone)."""
+    accuracy_unreliable: bool = False
+    """The check's label-free accuracy estimate is not to be trusted (drift, or labels
+    contradict it)."""
+    ingest_seq_from: int | None = None
+    """First ingestion sequence number of the window (monitoring windows are cut by
+    ingestion order, so every logged prediction is in exactly one window)."""
+    ingest_seq_to: int | None = None
+    """Last ingestion sequence number of the window (inclusive)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +122,9 @@ class Decision:
     outcome: str = ""
     """What followed: ``no action``, ``deployed v3``, ``kept v2``, ``pending approval``..."""
     actor: str = "scheduler"
+    accuracy_unreliable: bool = False
+    """The accuracy is a label-free estimate that cannot be trusted (drift detected, or the
+    labels that did arrive fall outside its interval)."""
 
 
 @dataclass(frozen=True)
@@ -241,3 +264,108 @@ class AliasMoveRecord:
     approval_id: str | None = None
     pid: int = 0
     finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BaselineWindow:
+    """A window of traffic accepted into a champion's drift baseline (issue 13, item 3).
+
+    A drift-triggered cycle that ended with DEPLOY, or with KEEP because the champion already
+    does as well on the recent labels, accepts its window: later drift is measured against the
+    reference plus the accepted windows, so the same traffic stops asking for retrains.
+    """
+
+    id: str
+    champion_version: int
+    window_start: datetime | None
+    window_end: datetime
+    n: int
+    """Predictions in the window (the newest ``n`` of ``[window_start, window_end)``)."""
+    accepted_at: datetime
+    outcome: str
+    """``DEPLOY`` or ``KEEP``."""
+    reason: str
+    snapshot_id: str | None = None
+    retraining_id: str | None = None
+    reset_at: datetime | None = None
+    """When ``spamops baseline reset`` removed it (None while it counts)."""
+    reset_by: str | None = None
+
+
+@dataclass(frozen=True)
+class LabelItem:
+    """One label of a bulk import: for a prediction id, or for every prediction of a text."""
+
+    line: str
+    """Where it came from, for errors: ``line 4`` of a file, ``item 3`` of a request."""
+    label: str
+    """``ham`` or ``spam``."""
+    prediction_id: str | None = None
+    text: str | None = None
+    """Matched to logged predictions by exact text when there is no ``prediction_id``."""
+
+
+@dataclass(frozen=True)
+class LabelImport:
+    """What a bulk label import recorded (all of it, or nothing)."""
+
+    received: int
+    """Labels given."""
+    matched_predictions: int
+    """Predictions they resolved to (a text can match several)."""
+    added: int
+    """Feedback rows written."""
+    unchanged: int
+    """Labels equal to the prediction's current label (or repeated): not stored again."""
+    conflicts: int
+    """Labels that contradict the prediction's current label: stored, flagged, and now count."""
+
+
+@dataclass(frozen=True)
+class OutboxDelivery:
+    """One webhook delivery in the outbox: an event for one receiver, until it is delivered.
+
+    Bookkeeping times (``created_at``, attempts) are wall-clock naive UTC, since retries happen
+    in real time; the event's own time is in ``payload``.
+    """
+
+    id: str
+    event_id: str
+    event_type: str
+    receiver: str
+    """The receiver's key (``Webhook.key``)."""
+    created_at: datetime
+    status: str
+    """``pending`` (not yet delivered, maybe retrying), ``delivered`` or ``failed`` (gave up)."""
+    attempts: int
+    next_attempt_at: datetime
+    payload: str
+    """The event as JSON (``NotifyEvent.to_json``), rendered per receiver format at send time."""
+    last_error: str = ""
+    last_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReceiverHealth:
+    """Deliveries to one webhook receiver, summed up for ``notify status`` and the UIs."""
+
+    receiver: str
+    pending: int
+    """Deliveries not yet made (including those being retried)."""
+    retrying: int
+    """Pending deliveries that have failed at least once."""
+    failed: int
+    """Deliveries given up on since the receiver's last successful delivery."""
+    delivered: int
+    last_error: str
+    last_attempt_at: datetime | None
+    last_delivered_at: datetime | None
+    oldest_pending_at: datetime | None
+    configured: bool = True
+    """False when ``spamops.toml`` no longer lists this receiver (its rows wait)."""
+
+    @property
+    def failing(self) -> bool:
+        """Retrying now, or its latest outcome was giving up."""
+        return self.retrying > 0 or self.failed > 0

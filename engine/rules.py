@@ -3,10 +3,12 @@
 Two decisions live here, each with one-sentence reasons a person can read:
 
 - ``decide_check``: after a monitoring check, ``RETRAIN`` or ``NO_ACTION`` by the rule
-  *drift score > drift threshold OR accuracy < accuracy floor*; a window smaller than the
-  minimum is ``INSUFFICIENT_DATA`` with that reason, never a false alarm (``window_verdict``
-  gives the same answer to ``spamops drift`` and the API); a rule that fires within the
-  retrain cooldown is ``NO_ACTION`` with the rule *and* the cooldown as reasons.
+  *confirmed text drift OR accuracy < accuracy floor*; a window smaller than the minimum is
+  ``INSUFFICIENT_DATA`` with that reason, never a false alarm (``window_verdict`` gives the
+  same answer to ``spamops drift`` and the API); a rule that fires within the retrain
+  cooldown is ``NO_ACTION`` with the rule *and* the cooldown as reasons. Drift in one window
+  that the CUSUM has not confirmed, and a spam-rate-only shift, are alerts (``NO_ACTION`` with
+  the alert as a reason); an unreliable estimate makes accuracy "unknown", never "fine".
 - ``decide_deployment``: after a challenger was trained and compared, ``DEPLOY``, ``KEEP`` or
   ``PENDING_APPROVAL``: deploy only when accuracy improves by *more than* the minimum
   improvement on the deciding set, the gain is significant there (McNemar's exact test), and
@@ -48,6 +50,13 @@ class RuleThresholds:
     min_labels: int = 50
     approval_policy: Literal["auto", "manual"] = "auto"
     retrain_cooldown_hours: float = 12.0
+    prior_shift_action: Literal["alert", "retrain"] = "alert"
+    """What a spam-rate-only shift does: ``alert`` (default) or ``retrain``."""
+    cusum_h: float = 3.0
+    """CUSUM decision interval that confirms drift (``engine.drift.sequential.CUSUM_H``)."""
+    min_new_labels: int = 0
+    """Labels a retrain could learn from (received since the last retrain) that confirmed
+    drift waits for; 0 disables the wait."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,20 @@ class CheckInputs:
     n_labels: int
     hours_since_retrain: float | None = None
     """Hours since the last retrain started (None: never)."""
+    drift_components: tuple[str, ...] = ()
+    """Drift components that exceed (``vocabulary``, ``tfidf``, ``spam_rate``); empty with a
+    score above threshold means "text" (older callers)."""
+    drift_confirmed: bool | None = None
+    """The CUSUM confirmed text drift across windows; None: no sequential test (one-off)."""
+    cusum: float | None = None
+    """The CUSUM statistic after this window."""
+    accuracy_unreliable: bool = False
+    """The (estimated) accuracy cannot be trusted: drift, or labels contradict it."""
+    spam_rate: float | None = None
+    reference_spam_rate: float | None = None
+    new_labels: int | None = None
+    """Labels received since the last retrain that a retrain could learn from (None: unknown,
+    no wait)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +117,8 @@ def window_verdict(window_size: int, drift_detected: bool, min_window: int
 
     Below ``min_window`` the answer is ``INSUFFICIENT_DATA`` whatever the scores say: two
     messages cannot justify a retrain. Otherwise ``RETRAIN`` when drift was detected, else
-    ``NO_ACTION`` (reason None: the scores speak for themselves).
+    ``NO_ACTION`` (reason None: the scores speak for themselves). ``drift_detected`` is the text
+    drift: a spam-rate-only shift (prior shift) is an alert, not a reason to retrain.
     """
     if window_size < min_window:
         return "INSUFFICIENT_DATA", insufficient_reason(window_size, min_window, "messages")
@@ -102,20 +126,66 @@ def window_verdict(window_size: int, drift_detected: bool, min_window: int
 
 
 def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecision:
-    """Apply *drift > threshold OR accuracy < floor* to one monitoring window."""
+    """Apply *drift > threshold OR accuracy < floor* to one monitoring window.
+
+    Drift asks for a retrain only when a text component (vocabulary, TF-IDF) exceeds and,
+    when the monitor runs the sequential test, the CUSUM confirms it across windows (issue 13,
+    item 8); a window that exceeds alone is an alert. A spam-rate-only shift (prior shift) is
+    an alert unless ``prior_shift_action`` is ``retrain``; with an accuracy breach the accuracy
+    rule retrains. A label-free estimate marked unreliable never counts as "accuracy is fine".
+    """
     if inputs.window_size < thresholds.min_window:
         return CheckDecision(INSUFFICIENT_DATA, (), (
             insufficient_reason(inputs.window_size, thresholds.min_window),))
     triggers: list[str] = []
     reasons: list[str] = []
-    if inputs.drift_score is not None and inputs.drift_score > thresholds.drift:
-        triggers.append("drift")
-        reasons.append(f"Drift score {inputs.drift_score:.3f} is above the "
-                       f"{thresholds.drift:.2f} threshold.")
+    alerts: list[str] = []
+    components = inputs.drift_components
+    above = inputs.drift_score is not None and inputs.drift_score > thresholds.drift
+    text_drift = above and (not components or any(c in ("vocabulary", "tfidf")
+                                                  for c in components))
+    prior_shift = "spam_rate" in components
+    if text_drift and inputs.drift_score is not None:
+        named = [c for c in components if c != "spam_rate"]
+        which = f" ({', '.join(named)})" if named else ""
+        waiting = (inputs.new_labels is not None
+                   and inputs.new_labels < thresholds.min_new_labels)
+        if inputs.drift_confirmed is not False and waiting:
+            # A challenger trained without labels of the new traffic cannot learn it, and the
+            # gate cannot judge it: the retrain would end KEEP with no gain (issue 13).
+            alerts.append(f"Drift score {inputs.drift_score:.3f}{which} is above the "
+                          f"{thresholds.drift:.2f} threshold, but only {inputs.new_labels} "
+                          f"labels arrived since the last retrain (fewer than "
+                          f"{thresholds.min_new_labels}), so the retrain waits for labels "
+                          "of the new traffic.")
+        elif inputs.drift_confirmed is None or inputs.drift_confirmed:
+            triggers.append("drift")
+            confirmed = ("" if inputs.drift_confirmed is None else
+                         f", confirmed across windows by the CUSUM "
+                         f"({_cusum(inputs.cusum)} > {thresholds.cusum_h:g})")
+            reasons.append(f"Drift score {inputs.drift_score:.3f}{which} is above the "
+                           f"{thresholds.drift:.2f} threshold{confirmed}.")
+        else:
+            alerts.append(f"Drift score {inputs.drift_score:.3f}{which} is above the "
+                          f"{thresholds.drift:.2f} threshold in this window, but the CUSUM "
+                          f"across windows ({_cusum(inputs.cusum)}) has not reached "
+                          f"{thresholds.cusum_h:g}, so this is an alert, not yet a retrain.")
+    if prior_shift:
+        moved = _rate_move(inputs.spam_rate, inputs.reference_spam_rate)
+        if thresholds.prior_shift_action == "retrain":
+            triggers.append("spam_rate")
+            reasons.append(f"The predicted spam rate{moved}, beyond what unchanged traffic "
+                           "of this size produces (prior shift), and the rules say to retrain "
+                           "on it.")
+        else:
+            alerts.append(f"The predicted spam rate{moved}, beyond what unchanged traffic of "
+                          "this size produces (prior shift); a spam-rate shift alone is an "
+                          "alert: it retrains only with an accuracy breach.")
     accuracy_kind = "estimated" if inputs.accuracy_is_estimate else "measured"
     label_note = ("from calibrated probabilities" if inputs.accuracy_is_estimate
                   else f"on {inputs.n_labels} labelled messages")
     accuracy = None if inputs.accuracy is None else round(inputs.accuracy, _DECIMALS)
+    unknown = inputs.accuracy_is_estimate and inputs.accuracy_unreliable
     if accuracy is not None and accuracy < thresholds.accuracy_floor:
         triggers.append("accuracy")
         reasons.append(f"The {accuracy_kind} accuracy {_pct(accuracy)} ({label_note}) is "
@@ -126,22 +196,38 @@ def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecisi
         reasons.append(f"The last retrain started {since:.1f} h ago, within the "
                        f"{thresholds.retrain_cooldown_hours:g} h cooldown, so no new retrain "
                        "yet.")
-        return CheckDecision(NO_ACTION, tuple(triggers), tuple(reasons))
+        return CheckDecision(NO_ACTION, tuple(triggers), tuple(reasons + alerts))
     if triggers:
-        return CheckDecision(RETRAIN, tuple(triggers), tuple(reasons))
+        return CheckDecision(RETRAIN, tuple(triggers), tuple(reasons + alerts))
     parts = []
     if inputs.drift_score is not None:
-        parts.append(f"drift score {inputs.drift_score:.3f} is within the "
-                     f"{thresholds.drift:.2f} threshold")
+        if not above:
+            parts.append(f"drift score {inputs.drift_score:.3f} is within the "
+                         f"{thresholds.drift:.2f} threshold")
     else:
         parts.append("drift could not be measured")
-    if inputs.accuracy is not None:
+    if inputs.accuracy is not None and unknown:
+        parts.append(f"accuracy is unknown under drift until labels arrive (the label-free "
+                     f"CBPE estimate {_pct(inputs.accuracy)} is unreliable)")
+    elif inputs.accuracy is not None:
         parts.append(f"{accuracy_kind} accuracy {_pct(inputs.accuracy)} meets the "
                      f"{_pct(thresholds.accuracy_floor)} floor")
     else:
         parts.append("accuracy is unknown")
     sentence = " and ".join(parts)
-    return CheckDecision(NO_ACTION, (), (sentence[0].upper() + sentence[1:] + ".",))
+    return CheckDecision(NO_ACTION, (), (*alerts, sentence[0].upper() + sentence[1:] + "."))
+
+
+def _cusum(value: float | None) -> str:
+    return "S n/a" if value is None else f"S = {value:.2f}"
+
+
+def _rate_move(rate: float | None, reference: float | None) -> str:
+    if rate is None:
+        return " moved"
+    if reference is None:
+        return f" moved to {_pct(rate)}"
+    return f" moved from {_pct(reference)} to {_pct(rate)}"
 
 
 @dataclass(frozen=True)

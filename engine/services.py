@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.dataset import Dataset, DatasetInfo, DatasetSplit
+from engine.datasets import ChampionDatasets, DatasetCatalog, DatasetRecord, ImportResult
 from engine.errors import (
     InvalidInput,
     ModelNotFound,
@@ -30,14 +31,19 @@ from engine.records import (
     Approval,
     AuditRecord,
     AuditVerification,
+    BaselineWindow,
     DailyAccuracy,
     DailyTraffic,
     Decision,
     DriftSnapshot,
     FeedbackRecord,
     JobRun,
+    LabelImport,
+    LabelItem,
+    OutboxDelivery,
     PredictionRecord,
     QueryResult,
+    ReceiverHealth,
     RetrainingEvent,
 )
 from engine.registry import CHAMPION, PREVIOUS, Aliases, AliasMove, ModelVersionInfo, Registry
@@ -49,7 +55,10 @@ if TYPE_CHECKING:
     from engine.backup import BackupReport, RestoreReport
     from engine.champion_switch import ChampionSwitch
     from engine.drift import DetectorCache, DriftDetector, DriftReport
+    from engine.files import Messages
     from engine.monitoring import CheckResult, Monitor, MonitorLog, RetrainResult
+    from engine.notify.events import NotifyEvent
+    from engine.notify.sender import DeliveryResult, OutboxSender, PassSummary
     from engine.retention import PruneReport
     from engine.scheduling import HolderInfo, JobContext, JobSpec, SchedulerEvent, SchedulerHost
     from engine.store import Store
@@ -110,6 +119,24 @@ class SimulationResult:
     label_delay_seconds: float
 
 
+BASELINE_SCHEMA = 5
+"""The migration that created the accepted drift baseline (005_drift_baseline.sql)."""
+
+
+@dataclass(frozen=True)
+class BaselineView:
+    """A champion's drift baseline: the accepted windows on top of its training reference."""
+
+    champion_version: int
+    windows: tuple[BaselineWindow, ...]
+    """Accepted windows, oldest first, reset ones included (``reset_at`` set)."""
+
+    @property
+    def active(self) -> tuple[BaselineWindow, ...]:
+        """The windows that count now."""
+        return tuple(w for w in self.windows if w.reset_at is None)
+
+
 @dataclass(frozen=True)
 class ChampionCard:
     """The champion as the console and the dashboard show it."""
@@ -131,6 +158,8 @@ class ChampionCard:
     previous_version: int | None
     previous_accuracy: float | None
     previous_f1: float | None
+    live_accuracy_unreliable: bool = False
+    """The live accuracy is a label-free estimate that drift (or the labels) made unreliable."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +176,28 @@ class Overview:
     now: datetime
 
 
+@dataclass(frozen=True)
+class AlertGauges:
+    """What the Prometheus alert rules watch (``deploy/prometheus/spamops-rules.yml``), read
+    at scrape time. Times are naive UTC."""
+
+    last_check_at: datetime | None
+    """The newest monitoring decision (any trigger)."""
+    check_interval_seconds: float
+    accuracy: float | None
+    """The newest check's accuracy that has a value (measured or estimated)."""
+    accuracy_is_estimate: bool
+    accuracy_floor: float
+    accuracy_estimate_unreliable: bool
+    """That estimate was made on a drifted window (drift makes it optimistic)."""
+    pending_approvals: int
+    oldest_pending_approval_at: datetime | None
+    spool_segments: int
+    spool_bytes: int
+    scheduler_holder_present: bool
+    receivers: tuple[ReceiverHealth, ...]
+
+
 class Services:
     """Everything the UIs may ask the engine for."""
 
@@ -157,6 +208,7 @@ class Services:
         self.read_only = read_only
         self.dataset = Dataset(settings.dataset_url, settings.dataset_dir, seed=settings.seed,
                                test_size=settings.test_size)
+        self.datasets = DatasetCatalog(settings.home / "datasets", self.dataset)
         self.registry = Registry(settings.tracking_uri, settings.model_name,
                                  str(settings.artifacts_dir.resolve()))
         self.champion = ChampionCache(self.registry, settings.server.champion_refresh_seconds,
@@ -173,6 +225,8 @@ class Services:
         self._monitor_log: MonitorLog | None = None
         self._store_lock = threading.Lock()
         self._drift_cache: DetectorCache | None = None
+        self._sender: OutboxSender | None = None
+        self._enqueued = False
 
     @property
     def store(self) -> Store:
@@ -209,7 +263,8 @@ class Services:
             self._spool_store = Store(self.settings.db_path, self.settings.spool_dir,
                                       clock=self.clock, read_only=self.read_only,
                                       flush_seconds=self.settings.server.log_flush_seconds,
-                                      recover=False)
+                                      recover=False, notify=self.settings.notify)
+            self._spool_store.on_outbox_written(self._outbox_written)
             if not self.read_only:  # every audit head is anchored outside the database
                 self._spool_store.audit_anchor = self.monitor_log.anchor
         return self._spool_store
@@ -297,7 +352,13 @@ class Services:
                            {"values": current, "changed": changed if last else {}}, reasoning)
 
     def close(self) -> None:
-        """Release resources held by this process (ingest the prediction spool)."""
+        """Release resources held by this process (ingest the prediction spool).
+
+        Stops the notification sender; a process without one (a CLI command) that enqueued
+        notifications makes one delivery pass first, so `spamops retrain` from cron tells its
+        receivers at once (what fails waits in the outbox for the next sender).
+        """
+        self._close_notifications()
         self._closing = True
         if self._opener is not None:
             self._opener.join(timeout=1.0)  # it stops at its next retry; daemon either way
@@ -319,14 +380,43 @@ class Services:
         """The persisted train/test split."""
         return self.dataset.split()
 
+    def import_dataset(self, messages: Messages, name: str, *,
+                       actor: str | None = None) -> ImportResult:
+        """Store labelled ``messages`` (read by ``engine.files``) as dataset ``name``."""
+        result = self.datasets.import_messages(messages, name, self.clock.now())
+        if result.created:
+            r = result.record
+            self.audit("dataset.import", name, {
+                "fingerprint": r.fingerprint, "source": r.source, "encoding": r.encoding,
+                "messages": r.messages, "ham": r.ham, "spam": r.spam,
+                "duplicates_removed": r.duplicates_removed,
+                "blank_dropped": r.blank_dropped},
+                f"imported dataset {name} ({r.messages} messages: {r.ham} ham, {r.spam} spam) "
+                f"from {r.source}", actor=actor)
+        return result
+
+    def dataset_records(self) -> list[DatasetRecord]:
+        """Every dataset of this home (``uci`` once fetched, then imported ones)."""
+        return self.datasets.records()
+
+    def dataset_record(self, name: str) -> DatasetRecord:
+        """One dataset; raises ``NotFound``."""
+        return self.datasets.record(name)
+
+    def _champion_tags(self) -> dict[str, str] | None:
+        """The champion's lineage tags (None before the first model)."""
+        version = self.registry.champion_version() if self._registry_exists() else None
+        return None if version is None else self.registry.version(version).tags
+
     # Models ------------------------------------------------------------------------------
     def train(self, *, trigger: str = "manual", progress: Progress | None = None,
-              actor: str | None = None) -> TrainOutcome:
-        """Train on the training split, register a version; the first becomes champion."""
+              actor: str | None = None, datasets: Sequence[str] = ()) -> TrainOutcome:
+        """Train on the training split of ``datasets`` (default ``uci``), register a version;
+        the first becomes champion. Lineage tags name the datasets and fingerprints."""
         from engine.training import TRAINED_AT, train_and_log
 
-        split = self.dataset.split(progress)
-        lineage = {"trigger": trigger,
+        split = self.datasets.split(datasets, progress=progress)
+        lineage = {**split.lineage, "trigger": trigger,
                    TRAINED_AT: self.clock.now().isoformat(timespec="seconds")}
         data = TrainingData(split.train_texts, split.train_labels, split.test_texts,
                             split.test_labels, split.fingerprint, lineage)
@@ -399,6 +489,8 @@ class Services:
             expected_champion: the champion the caller saw when deciding to roll back; refused
                 (``ConflictError``) if another is champion by the time the move runs.
         """
+        from engine.notify.events import rolled_back
+
         with self.champion_switch.locked() as current:
             _expect(current, expected_champion)
             target = self.registry.plan_rollback(current)
@@ -408,19 +500,26 @@ class Services:
                 current, target, kind="rollback", actor=self._actor(actor), action="rollback",
                 subject=f"v{move.champion}", reasoning=reasoning,
                 details={"champion": move.champion, "previous": move.previous,
-                         "demoted": move.demoted})
+                         "demoted": move.demoted},
+                events=rolled_back(self.clock.now(), move.champion, move.demoted,
+                                   self._actor(actor), reasoning))
         return move
 
     # Scoring -----------------------------------------------------------------------------
     def predict(self, texts: Sequence[str], *, source: str = "cli",
-                wait: bool = True) -> list[Prediction]:
+                wait: bool = True,
+                timestamps: Sequence[datetime] | None = None) -> list[Prediction]:
         """Score ``texts`` with the champion and log them through the spool.
 
         Args:
             wait: wait for the first champion load if none is loaded yet. ``False`` never
                 blocks (an event loop): it raises ``ChampionLoading`` instead. Logging never
                 waits for the database either way.
+            timestamps: log each text at its own time instead of the engine clock's now
+                (``replay`` logs a file's traffic at its times).
         """
+        if timestamps is not None and len(timestamps) != len(texts):
+            raise InvalidInput("predict needs one timestamp per text")
         for text in texts:
             if not text or not text.strip():
                 raise InvalidInput("a message must not be empty")
@@ -436,12 +535,12 @@ class Services:
         ]
         if not self.read_only:
             latency_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
-            now = self.clock.now()
+            times = timestamps if timestamps is not None else [self.clock.now()] * len(texts)
             (self._store or self._unopened_store()).log_predictions(
-                PredictionRecord(id=p.id, ts=now, text=p.text, model_version=p.model_version,
+                PredictionRecord(id=p.id, ts=ts, text=p.text, model_version=p.model_version,
                                  label=p.label, spam_probability=p.spam_probability,
                                  latency_ms=latency_ms, source=source)
-                for p in predictions)
+                for p, ts in zip(predictions, times, strict=True))
         return predictions
 
     # History store -----------------------------------------------------------------------
@@ -453,6 +552,20 @@ class Services:
         """Record the true label of a logged prediction."""
         return self.store.add_feedback(prediction_id, label.strip().lower(), source)
 
+    def import_labels(self, items: Sequence[LabelItem], *, source: str, origin: str,
+                      actor: str | None = None) -> LabelImport:
+        """Record many true labels at once, all or nothing (``engine.store.labels``)."""
+        result = self.store.import_labels(items, source, origin=origin)
+        if result.added:
+            self.audit("feedback.import", origin, {
+                "source": source, "received": result.received, "added": result.added,
+                "unchanged": result.unchanged, "conflicts": result.conflicts,
+                "matched_predictions": result.matched_predictions},
+                f"imported {result.added} labels from {origin} ({result.conflicts} "
+                f"contradicting an earlier label, {result.unchanged} already known)",
+                actor=actor)
+        return result
+
     def sql(self, query: str, limit: int | None = None) -> QueryResult:
         """Run an analyst's read-only query over the history."""
         return self.store.sql(query, limit)
@@ -462,10 +575,11 @@ class Services:
         return self.store.export_parquet(directory)
 
     def audit(self, action: str, subject: str, details: dict[str, Any], reasoning: str,
-              actor: str | None = None) -> AuditRecord:
-        """Append a record to the audit trail (actor defaults to the operator name)."""
+              actor: str | None = None, events: Sequence[NotifyEvent] = ()) -> AuditRecord:
+        """Append a record to the audit trail (actor defaults to the operator name);
+        ``events`` go to the webhook outbox in the same transaction."""
         return self.store.append_audit(actor or self.settings.operator_name, action, subject,
-                                       details, reasoning)
+                                       details, reasoning, events=events)
 
     def audit_records(self, limit: int | None = None) -> list[AuditRecord]:
         """The audit trail in chain order (the newest ``limit`` records if given)."""
@@ -496,11 +610,14 @@ class Services:
         reference is that version's training texts; built once per version.
 
         Fetched by version, never through the serving cache, which may still hold the
-        previous champion (issue 14). Cached in memory (bounded) and under
-        ``<home>/cache/drift``, keyed by model version, drift threshold and false-alarm rate;
-        that version's ``predict_proba`` is attached.
+        previous champion (issue 14). The baseline is the reference plus the windows accepted
+        for that version (issue 13, item 3). Cached in memory (bounded) and under
+        ``<home>/cache/drift``, keyed by model version, baseline state, drift threshold and
+        false-alarm rate; that version's ``predict_proba`` is attached. The spam-rate null's
+        reference is the version's predictions on the persisted test split, which no model
+        trains on (out of sample).
         """
-        from engine.drift import DetectorCache, DriftDetector, word_subspace
+        from engine.drift import AcceptedWindow, DetectorCache, DriftDetector, word_subspace
         from engine.training import feature_space
 
         if version is None:
@@ -525,10 +642,50 @@ class Services:
             return DriftDetector.fit(
                 reference,
                 feature_space=word_subspace(feature_space(model)), predict_proba=predict,
+                prior_probabilities=predict(self.dataset.split().test_texts),
                 threshold=thresholds.drift, false_alarm_rate=thresholds.false_alarm_rate,
                 seed=self.settings.seed, model_version=version)
 
-        return self._drift_cache.get(version, build).with_predictor(predict)
+        accepted = self._accepted_windows(version)
+
+        def extend(base: DriftDetector) -> DriftDetector:
+            windows = []
+            for w in accepted:
+                frame = self.store.predictions_between(w.window_start, w.window_end, limit=w.n)
+                texts = frame["text"].tolist()
+                logged = frame["model_version"] == version
+                proba = (frame["spam_probability"].tolist() if bool(logged.all())
+                         else [float(p) for p in predict(texts)])
+                windows.append(AcceptedWindow(w.id, tuple(texts), tuple(proba)))
+            return base.with_baseline(windows)
+
+        key = "+".join(w.id for w in accepted)
+        return self._drift_cache.get(version, build, baseline_key=key,
+                                     extend=extend).with_predictor(predict)
+
+    def _accepted_windows(self, version: int) -> list[BaselineWindow]:
+        """The champion's accepted drift baseline ([] before migration 005 on a reader)."""
+        if not self.settings.db_path.exists():
+            return []
+        if self.read_only and self.store.schema_version() < BASELINE_SCHEMA:
+            return []
+        return self.store.baseline_windows(version)
+
+    def baseline(self, version: int | None = None) -> BaselineView:
+        """The accepted drift baseline of ``version`` (default: the champion), reset ones too."""
+        champion = version if version is not None else self.registry.require_champion()
+        windows = [] if not self.settings.db_path.exists() else \
+            self.store.baseline_windows(champion, include_reset=True)
+        return BaselineView(champion, tuple(windows))
+
+    def reset_baseline(self, *, actor: str | None = None,
+                       version: int | None = None) -> BaselineView:
+        """Drop the accepted windows of ``version`` (default: the champion); audited."""
+        from engine.baseline import Baseline
+
+        champion = version if version is not None else self.registry.require_champion()
+        Baseline(self.store, self.clock).reset(champion, actor=self._actor(actor))
+        return self.baseline(champion)
 
     def drift_reports(self, current: Sequence[tuple[str, Sequence[str]]],
                       reference: Sequence[str] | None = None,
@@ -576,13 +733,13 @@ class Services:
             for source, texts in current
         ]
         if reference is None and self._drift_cache is not None and not self.read_only:
-            self._drift_cache.save(detector.model_version)
+            self._drift_cache.save(detector.model_version, detector.baseline_key)
         from engine.rules import window_verdict
 
         least = self.settings.monitoring.min_window if min_window is None else min_window
         judged = []
         for report in reports:
-            recommendation, reason = window_verdict(report.n, report.drift_detected, least)
+            recommendation, reason = window_verdict(report.n, report.text_drift, least)
             judged.append(replace(report, recommendation=recommendation,
                                               reason=reason))
         return judged
@@ -604,7 +761,7 @@ class Services:
             from engine.monitoring import Monitor
 
             monitor = Monitor(settings=self.settings, store=self.store, registry=self.registry,
-                              dataset=self.dataset,
+                              dataset=ChampionDatasets(self.datasets, self._champion_tags),
                               detector_for=self.drift_detector,
                               clock=self.clock, log=self.monitor_log,
                               switch=self.champion_switch)
@@ -683,11 +840,33 @@ class Services:
         """A scheduler host running the monitoring and retraining jobs of this data home."""
         from engine.scheduling import SchedulerHost, SchedulerLock
 
+        standing_by = False
+
+        def relay(event: SchedulerEvent) -> None:
+            # A host that stood by and then became active took over from a holder that went
+            # away: worth telling people (issue 17), since that holder probably crashed.
+            nonlocal standing_by
+            if event.kind == "standby":
+                standing_by = True
+            elif event.kind == "active" and standing_by:
+                standing_by = False
+                self._record_takeover(event)
+            if on_event is not None:
+                on_event(event)
+
         return SchedulerHost(self.scheduled_jobs(), self.store,
                              SchedulerLock.for_home(self.settings.home), self.clock,
                              kind=kind, mode=mode,  # type: ignore[arg-type]
                              misfire_grace_seconds=self.settings.monitoring.misfire_grace_seconds,
-                             on_event=on_event)
+                             on_event=relay)
+
+    def _record_takeover(self, event: SchedulerEvent) -> None:
+        from engine.notify.events import scheduler_takeover
+
+        holder = event.holder.describe() if event.holder is not None else "this process"
+        self.audit("scheduler.takeover", holder, {"holder": holder}, event.message,
+                   actor="system",
+                   events=scheduler_takeover(self.clock.now(), holder, event.message))
 
     def scheduled_jobs(self, start: datetime | None = None) -> list[JobSpec]:
         """The monitoring (interval), retraining (cron) and retention (daily) jobs."""
@@ -747,23 +926,25 @@ class Services:
     # Traffic simulation ------------------------------------------------------------------
     def simulate(self, *, messages: int, drift: float = 0.0, label_rate: float = 0.0,
                  seed: int = 42, label_delay: timedelta = timedelta(0), batch: int = 500,
-                 source: str = "simulate", progress: Progress | None = None
-                 ) -> SimulationResult:
+                 source: str = "simulate", progress: Progress | None = None,
+                 families: Sequence[str] | None = None) -> SimulationResult:
         """Score ``messages`` held-out clean messages mixed with a share ``drift`` of drifted
         ones exactly as the API would, and file true labels for a share ``label_rate``.
 
-        Labels are dated ``label_delay`` after their prediction (late feedback).
+        Labels are dated ``label_delay`` after their prediction (late feedback); ``families``
+        limits the drifted share to those ``engine.traffic`` families (default: all).
         """
         import random
 
-        from engine.traffic import mix
+        from engine.traffic import FAMILIES, mix
 
         if messages < 1:
             raise InvalidInput("--messages must be at least 1")
         if not 0 <= drift <= 1 or not 0 <= label_rate <= 1:
             raise InvalidInput("--drift and --label-rate must be between 0 and 1")
         split = self.dataset.split()
-        window = mix(split.test_texts, split.test_labels, n=messages, fraction=drift, seed=seed)
+        window = mix(split.test_texts, split.test_labels, n=messages, fraction=drift, seed=seed,
+                     families=tuple(families) if families else FAMILIES)
         rng = random.Random(seed + 1)
         feedback: list[FeedbackRecord] = []
         spam = correct = labelled = 0
@@ -815,6 +996,8 @@ class Services:
                 live_accuracy_low=latest_measured.accuracy_low if latest_measured else None,
                 live_accuracy_high=latest_measured.accuracy_high if latest_measured else None,
                 live_labels=latest_measured.n_labels if latest_measured else 0,
+                live_accuracy_unreliable=bool(latest_measured
+                                              and latest_measured.accuracy_unreliable),
                 previous_version=previous.version if previous else None,
                 previous_accuracy=previous.metrics.get("accuracy") if previous else None,
                 previous_f1=previous.metrics.get("f1") if previous else None)
@@ -871,6 +1054,7 @@ class Services:
             self.audit("retention.prune", "predictions", {
                 "cutoff": report.cutoff.isoformat(timespec="seconds"),
                 "text_days": report.text_days, "texts_pruned": report.texts_pruned,
+                "evaluation_texts_dropped": report.evaluation_texts_dropped,
                 "references_dropped": list(report.references_dropped),
                 "caches_dropped": report.caches_dropped},
                 f"texts older than {report.text_days} days replaced by their keyed hash; "
@@ -892,6 +1076,100 @@ class Services:
         """Measured (by prediction day) and estimated (by check day) accuracy per UTC day."""
         return self.store.daily_accuracy(since, until)
 
+    # Notifications (issue 17): webhooks through the store's outbox --------------------------
+    def _outbox_written(self) -> None:
+        self._enqueued = True
+        if self._sender is not None:
+            self._sender.wake()
+
+    def _outbox_sender(self) -> OutboxSender:
+        if self._sender is None:
+            from engine.notify.sender import OutboxSender
+
+            with self._store_lock:  # never waits for the database (the API's start-up)
+                store = self._store or self._unopened_store()
+            self._sender = OutboxSender(store, self.settings.notify)
+        return self._sender
+
+    def start_notifier(self) -> bool:
+        """Deliver webhook events in a background thread of this long-lived process (serve,
+        monitor, console); ``False`` when no receiver is configured or the store is
+        read-only. Stopped by ``close``."""
+        if not self.settings.notify.webhooks or self.read_only:
+            return False
+        self._outbox_sender().start()
+        return True
+
+    def deliver_notifications(self) -> PassSummary:
+        """Deliver every due webhook event now, in the calling thread (``notify send``)."""
+        return self._outbox_sender().deliver_due()
+
+    def notify_test(self) -> list[DeliveryResult]:
+        """POST a test event to every configured receiver now (not through the outbox)."""
+        from engine.notify.events import test_event
+
+        return self._outbox_sender().send_test(lambda key: test_event(self.clock.now(), key))
+
+    def notify_status(self, limit: int = 200) -> tuple[list[ReceiverHealth],
+                                                       list[OutboxDelivery]]:
+        """Each receiver's delivery health, and the pending and failed deliveries."""
+        if not self._store_exists():
+            return [ReceiverHealth(h.key, 0, 0, 0, 0, "", None, None, None)
+                    for h in self.settings.notify.webhooks], []
+        return self.store.receiver_health(), self.store.outbox_deliveries(limit=limit)
+
+    def failing_receivers(self) -> list[ReceiverHealth]:
+        """Receivers retrying or given up on since their last success (console, dashboard)."""
+        if not self._store_exists():
+            return []
+        return [r for r in self.store.receiver_health() if r.failing]
+
+    def _close_notifications(self) -> None:
+        sender, self._sender = self._sender, None
+        if sender is None and self._enqueued and self._store is not None:
+            from engine.notify.sender import OutboxSender
+
+            sender = OutboxSender(self._store, self.settings.notify)
+        if sender is None:
+            return
+        try:
+            if not sender.running and self._enqueued:
+                self._enqueued = False
+                sender.deliver_due()
+        except SpamopsError as exc:
+            logger.warning("notifications left in the outbox: %s", exc)
+        finally:
+            sender.stop()
+
+    def alert_gauges(self) -> AlertGauges:
+        """Everything the Prometheus alert rules need, in one read (``/metrics``).
+
+        Whether the newest estimate is unreliable is the check's own verdict
+        (``Decision.accuracy_unreliable``: the confidence-based estimate assumes the model is
+        calibrated on this traffic, which drift breaks).
+        """
+        holder = self.scheduler_holder() is not None
+        interval = self.settings.monitoring.interval_minutes * 60
+        floor = self.settings.thresholds.accuracy_floor
+        if not self._store_exists():
+            return AlertGauges(None, interval, None, True, floor, False, 0, None, 0, 0, holder,
+                               ())
+        decisions = self.store.decisions(50)
+        with_accuracy = next((d for d in decisions if d.accuracy is not None), None)
+        unreliable = (with_accuracy is not None and with_accuracy.accuracy_is_estimate
+                      and with_accuracy.accuracy_unreliable)
+        pending = self.store.approvals("pending")
+        segments, size = self.store.spool_backlog()
+        return AlertGauges(
+            last_check_at=decisions[0].ts if decisions else None,
+            check_interval_seconds=interval,
+            accuracy=with_accuracy.accuracy if with_accuracy else None,
+            accuracy_is_estimate=with_accuracy.accuracy_is_estimate if with_accuracy else True,
+            accuracy_floor=floor, accuracy_estimate_unreliable=unreliable,
+            pending_approvals=len(pending),
+            oldest_pending_approval_at=min((a.created_at for a in pending), default=None),
+            spool_segments=segments, spool_bytes=size, scheduler_holder_present=holder,
+            receivers=tuple(self.store.receiver_health()))
 
 def _expect(current: Aliases, expected_champion: int | None) -> None:
     """Refuse a move decided on another champion than the one there now."""

@@ -24,7 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -49,16 +52,15 @@ READY = """(() => {
 """True once Streamlit has finished the page's script and drawn the metric cards."""
 
 
-class _DevTools:
+class DevTools:
     """A minimal Chrome DevTools Protocol client over one page's WebSocket."""
 
-    def __init__(self, url: str) -> None:
-        from websockets.sync.client import connect
-
-        self._ws = connect(url, max_size=None, open_timeout=30)
+    def __init__(self, websocket: Any) -> None:
+        self._ws = websocket
         self._next = 0
 
-    def call(self, method: str, **params: object) -> dict[str, object]:
+    def call(self, method: str, **params: object) -> dict[str, Any]:
+        """Send one command and return its result."""
         self._next += 1
         self._ws.send(json.dumps({"id": self._next, "method": method, "params": params}))
         while True:
@@ -68,61 +70,66 @@ class _DevTools:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return dict(message.get("result", {}))
 
-    def close(self) -> None:
-        self._ws.close()
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page."""
+        return self.call("Runtime.evaluate", expression=expression,
+                         returnByValue=True).get("result", {}).get("value")
 
 
-def _render(browser: str, url: str, profile: Path, *, width: int, height: int,
-            timeout: float) -> bytes:
-    """Open ``url`` in headless Chromium, wait until ``READY``, return a PNG of the window."""
-    port = _free_port()
-    chromium = subprocess.Popen(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         "--no-first-run", f"--user-data-dir={profile}", f"--remote-debugging-port={port}",
-         f"--window-size={width},{height}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        pages: list[dict[str, str]] = []
-        while time.monotonic() < deadline and not pages:
-            try:
-                pages = [p for p in httpx.get(f"http://127.0.0.1:{port}/json/list",
-                                              timeout=2).json() if p.get("type") == "page"]
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        if not pages:
-            raise SystemExit("headless Chromium did not start")
-        tools = _DevTools(pages[0]["webSocketDebuggerUrl"])
-        try:
-            tools.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
-                       deviceScaleFactor=1, mobile=False)
-            tools.call("Page.navigate", url=url)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                result = tools.call("Runtime.evaluate", expression=READY, returnByValue=True)
-                if (result.get("result") or {}).get("value") is True:  # type: ignore[union-attr]
-                    break
-                time.sleep(1)
-            else:
-                raise SystemExit(f"the dashboard did not finish drawing within {timeout:.0f} s")
-            time.sleep(3)  # plotly animates its first draw
-            shot = tools.call("Page.captureScreenshot", format="png")
-            return base64.b64decode(str(shot["data"]))
-        finally:
-            tools.close()
-    finally:
-        chromium.terminate()
-        try:
-            chromium.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            chromium.kill()
+@contextmanager
+def dashboard_page(url: str, *, width: int = 1400, height: int = 1660,
+                   timeout: float = 300) -> Iterator[DevTools]:
+    """Headless Chromium showing ``url`` once ``READY`` holds; stopped on exit."""
+    from websockets.sync.client import connect
 
-
-def screenshot(home: Path, out: Path, *, width: int, height: int, timeout: float) -> None:
-    """Serve ``home`` with ``spamops dashboard`` and render it into ``out`` with Chromium."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         raise SystemExit("chromium not found: apt-get install -y chromium")
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="spamops-chromium-") as profile:
+        chromium = subprocess.Popen(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--no-first-run", f"--user-data-dir={profile}", f"--remote-debugging-port={port}",
+             f"--window-size={width},{height}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with connect(_page_socket(port), max_size=None, open_timeout=30) as websocket:
+                tools = DevTools(websocket)
+                tools.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                           deviceScaleFactor=1, mobile=False)
+                tools.call("Page.navigate", url=url)
+                deadline = time.monotonic() + timeout
+                while tools.evaluate(READY) is not True:
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"the dashboard did not finish drawing within "
+                                         f"{timeout:.0f} s")
+                    time.sleep(1)
+                yield tools
+        finally:
+            chromium.terminate()
+            try:
+                chromium.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                chromium.kill()
+
+
+def _page_socket(port: int) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            pages = [p for p in httpx.get(f"http://127.0.0.1:{port}/json/list",
+                                          timeout=2).json() if p.get("type") == "page"]
+            if pages:
+                return str(pages[0]["webSocketDebuggerUrl"])
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("headless Chromium did not start")
+
+
+@contextmanager
+def serving_dashboard(home: Path) -> Iterator[str]:
+    """``spamops dashboard`` on a free port of ``home``, healthy; yields its URL."""
     port = _free_port()
     dashboard = subprocess.Popen(
         [sys.executable, "-c", "from engine.cli import main; main()", "dashboard", "--port",
@@ -140,17 +147,23 @@ def screenshot(home: Path, out: Path, *, width: int, height: int, timeout: float
             time.sleep(0.5)
         else:
             raise SystemExit("the dashboard did not answer within 180 s")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="spamops-chromium-") as profile:
-            png = _render(browser, f"http://127.0.0.1:{port}/", Path(profile), width=width,
-                          height=height, timeout=timeout)
-        out.write_bytes(png)
+        yield f"http://127.0.0.1:{port}/"
     finally:
         dashboard.send_signal(signal.SIGTERM)
         try:
             dashboard.wait(timeout=30)
         except subprocess.TimeoutExpired:
             dashboard.kill()
+
+
+def screenshot(home: Path, out: Path, *, width: int, height: int, timeout: float) -> None:
+    """Serve ``home`` with ``spamops dashboard`` and render it into ``out`` with Chromium."""
+    with serving_dashboard(home) as url, dashboard_page(url, width=width, height=height,
+                                                        timeout=timeout) as page:
+        time.sleep(3)  # plotly animates its first draw
+        shot = page.call("Page.captureScreenshot", format="png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(base64.b64decode(str(shot["data"])))
     print(f"wrote {out} ({out.stat().st_size:,} bytes)")
 
 

@@ -11,7 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 if TYPE_CHECKING:
     from engine.drift import DriftReport
@@ -101,6 +108,38 @@ class FeedbackPublic(_Public):
                    received_at=r.ts)
 
 
+class LabelPublicItem(_Request):
+    """One label of ``POST /feedback/batch``: for a prediction id, or for a text (matched
+    exactly to every logged prediction of that text). Give exactly one of the two."""
+
+    prediction_id: str | None = Field(None, min_length=1, max_length=64)
+    text: Text | None = None
+    label: Label
+
+    @model_validator(mode="after")
+    def _one_key(self) -> LabelPublicItem:
+        if (self.prediction_id is None) == (self.text is None):
+            raise ValueError("give exactly one of prediction_id and text")
+        return self
+
+
+class FeedbackBatchRequest(_Request):
+    """Up to 1,000 true labels, recorded all or nothing."""
+
+    labels: list[LabelPublicItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class FeedbackBatchPublic(_Public):
+    """What a batch recorded: repeats of a known label are not stored again; a label that
+    contradicts an earlier one is stored, flagged, and counts."""
+
+    received: int
+    matched_predictions: int
+    added: int
+    unchanged: int
+    conflicts: int
+
+
 # Health ------------------------------------------------------------------------------------
 class SchedulerHolderPublic(_Public):
     host: str
@@ -164,6 +203,15 @@ class DriftSnapshotPublic(_Public):
     recommendation: str
     spam_rate: float | None
     source: str
+    drift_components: list[str] = []
+    """Components that exceed: ``vocabulary``, ``tfidf``, ``spam_rate`` (prior shift)."""
+    spam_rate_drift: float | None = None
+    """Calibrated score of the spam-rate shift."""
+    cusum: float | None = None
+    """The CUSUM over windows after this one; ``drift_confirmed`` when above its interval."""
+    drift_confirmed: bool = False
+    accuracy_unreliable: bool = False
+    """The check's label-free (CBPE) accuracy estimate is unreliable (drift detected)."""
 
     @classmethod
     def from_snapshot(cls, s: DriftSnapshot) -> DriftSnapshotPublic:
@@ -177,7 +225,10 @@ class DriftSnapshotPublic(_Public):
             new_patterns=[PatternPublic(term=p.term, count=p.count, window_rate=p.window_rate,
                                         reference_rate=p.reference_rate)
                           for p in s.new_patterns],
-            recommendation=s.recommendation, spam_rate=s.spam_rate, source=s.source)
+            recommendation=s.recommendation, spam_rate=s.spam_rate, source=s.source,
+            drift_components=list(s.drift_components), spam_rate_drift=s.spam_rate_drift,
+            cusum=s.cusum, drift_confirmed=s.drift_confirmed,
+            accuracy_unreliable=s.accuracy_unreliable)
 
 
 class DriftSnapshotsPublic(_Public):
@@ -457,6 +508,8 @@ class CheckPublic(_Public):
     window_size: int
     accuracy: float | None
     accuracy_is_estimate: bool
+    accuracy_unreliable: bool = False
+    """A label-free estimate that drift (or the labels) made unreliable: accuracy unknown."""
     n_labels: int
     drift: DriftSnapshotPublic | None
     deployment: DeploymentPublic | None
@@ -471,7 +524,7 @@ class CheckPublic(_Public):
             decision=d.decision,
             reasons=list(d.reasons), outcome=d.outcome, window_size=d.window_size,
             accuracy=d.accuracy, accuracy_is_estimate=d.accuracy_is_estimate,
-            n_labels=d.n_labels,
+            accuracy_unreliable=d.accuracy_unreliable, n_labels=d.n_labels,
             drift=DriftSnapshotPublic.from_snapshot(r.snapshot) if r.snapshot else None,
             deployment=DeploymentPublic.from_result(r.retrain) if r.retrain else None,
             retrain_error=r.retrain_error, actor=d.actor)

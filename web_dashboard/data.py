@@ -116,6 +116,16 @@ def overview(_services: Services, home: str, epoch: int) -> Overview:
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=32, show_spinner=False)
+def failing_receivers(_services: Services, home: str, epoch: int) -> list[str]:
+    """One line per failing webhook receiver (name, last error, counts); empty when none is
+    configured or all deliver."""
+    if not _services.settings.notify.webhooks:
+        return []
+    return [f"{r.receiver}: {r.last_error or 'failing'} ({r.pending} pending, "
+            f"{r.failed} given up)" for r in _services.failing_receivers()]
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=32, show_spinner=False)
 def versions(_services: Services, home: str, epoch: int, count: int) -> pd.DataFrame:
     """Every registered version, newest first.
 
@@ -123,7 +133,7 @@ def versions(_services: Services, home: str, epoch: int, count: int) -> pd.DataF
     not touched at all, so a fresh home stays untouched and fast.
 
     Columns: version, aliases, created_at, accuracy, precision, recall, f1, roc_auc, trigger,
-    training_data, feedback_labels, dataset.
+    training_data, feedback_labels, dataset (``name:fingerprint`` of each dataset).
     """
     infos = _services.models() if count else []
     return versions_frame(infos)
@@ -142,11 +152,21 @@ def versions_frame(infos: list[ModelVersionInfo]) -> pd.DataFrame:
             "trigger": tags.get("trigger", ""),
             "training_data": training_range(tags),
             "feedback_labels": int(tags.get("feedback_train") or 0),
-            "dataset": tags.get("dataset_fingerprint", "")[:12],
+            "dataset": dataset_lineage(tags),
         })
     columns = ["version", "aliases", "created_at", *METRICS, "trigger", "training_data",
                "feedback_labels", "dataset"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def dataset_lineage(tags: dict[str, str]) -> str:
+    """The datasets a version was trained on, ``name:fingerprint`` each (``spamops data
+    list``); versions trained before datasets had names were trained on uci."""
+    named = tags.get("dataset_fingerprints", "")
+    if named:
+        return named
+    fingerprint = tags.get("dataset_fingerprint", "")
+    return f"uci:{fingerprint[:16]}" if fingerprint else ""
 
 
 def training_range(tags: dict[str, str]) -> str:
@@ -164,7 +184,8 @@ def drift(_services: Services, home: str, since: datetime | None, epoch: int) ->
 
     Columns: ts, model_version, n, drift_score, threshold, drift_detected, p_value,
     vocabulary_drift, tfidf_drift, prediction_drift, spam_rate, recommendation, patterns
-    (the new patterns as hover text, ``"-"`` when none).
+    (the new patterns as hover text, ``"-"`` when none), components (the drift components that
+    exceeded, comma-separated), accuracy_unreliable (the check's estimate was unreliable).
     """
     if not _services.has_history():
         return drift_frame([])
@@ -175,13 +196,15 @@ def drift_frame(snapshots: list[Any]) -> pd.DataFrame:
     """The drift frame from ``DriftSnapshot`` records (any order)."""
     columns = ["ts", "model_version", "n", "drift_score", "threshold", "drift_detected",
                "p_value", "vocabulary_drift", "tfidf_drift", "prediction_drift", "spam_rate",
-               "recommendation", "patterns"]
+               "recommendation", "patterns", "components", "accuracy_unreliable"]
     rows = [{
         "ts": s.ts, "model_version": s.model_version, "n": s.n, "drift_score": s.drift_score,
         "threshold": s.threshold, "drift_detected": s.drift_detected, "p_value": s.p_value,
         "vocabulary_drift": s.vocabulary_drift, "tfidf_drift": s.tfidf_drift,
         "prediction_drift": s.prediction_drift, "spam_rate": s.spam_rate,
         "recommendation": s.recommendation, "patterns": patterns_text(s.new_patterns),
+        "components": ", ".join(s.drift_components) or "-",
+        "accuracy_unreliable": s.accuracy_unreliable,
     } for s in snapshots]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("ts", kind="stable").reset_index(drop=True)
@@ -222,11 +245,12 @@ def outcome_of(status: str, deployment: str | None, champion: int | None,
 
 
 def decisive_p_value(comparison: dict[str, Any] | None) -> float | None:
-    """McNemar's p-value of the set the deployment rule judged on (recent labels first)."""
+    """McNemar's p-value of the set the deployment rule judged on (``decided_on``; for older
+    records, recent labels first)."""
     sets = (comparison or {}).get("sets") or []
     by_name = {s.get("name"): s for s in sets}
-    chosen = by_name.get("recent_feedback") or by_name.get("test_split") or (
-        sets[0] if sets else None)
+    chosen = by_name.get((comparison or {}).get("decided_on")) or by_name.get(
+        "recent_feedback") or by_name.get("test_split") or (sets[0] if sets else None)
     value = chosen.get("mcnemar_p_value") if chosen else None
     return float(value) if value is not None else None
 

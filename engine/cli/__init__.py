@@ -19,15 +19,19 @@ import click
 
 from engine import __version__
 from engine.cli import (
+    baseline_cmd,
     config_cmd,
     console_cmd,
     dashboard_cmd,
     data,
     demo_cmd,
     drift_cmd,
+    feedback_cmd,
     home_cmds,
     models,
     monitor_cmds,
+    notify_cmd,
+    replay_cmd,
     serve_cmd,
     store_cmds,
     up_cmd,
@@ -44,7 +48,7 @@ EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {code:<4} {meaning}"
 @click.version_option(__version__, prog_name="spamops")
 @click.option("--home", type=click.Path(path_type=Path), default=None,
               help="Data home (overrides SPAMOPS_HOME; default ./data). Only set-up commands "
-                   "(data fetch, setup-database, train, demo) create a missing one.")
+                   "(data fetch, setup-database, train, demo, restore) create a missing one.")
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None) -> None:
     """spamops: keep an SMS-spam classifier healthy in production.
@@ -56,9 +60,12 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 
 for _group in (config_cmd.commands + data.commands + models.commands
-               + store_cmds.commands + drift_cmd.commands + monitor_cmds.commands
+               + store_cmds.commands + feedback_cmd.commands + drift_cmd.commands
+               + monitor_cmds.commands
+               + notify_cmd.commands
                + serve_cmd.commands + demo_cmd.commands + console_cmd.commands
-               + dashboard_cmd.commands + up_cmd.commands + home_cmds.commands):
+               + dashboard_cmd.commands + up_cmd.commands + home_cmds.commands
+               + baseline_cmd.commands + replay_cmd.commands):
     cli.add_command(_group)
 
 

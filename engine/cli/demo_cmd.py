@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +16,23 @@ from engine.cli._common import (
     state_of,
     yes_option,
 )
+
+if TYPE_CHECKING:
+    from engine.demo import DemoDay
+
+
+def render_days(days: Sequence[DemoDay], share: str) -> str:
+    """The per-day table of ``demo`` and ``replay``; ``share`` heads the share column
+    (``drift``: drifted traffic in the demo; ``spam``: predicted spam in a replay)."""
+    lines = [f"{'day':<10} {'traffic':>7} {share:>5} {'labels':>6} {'checks':>6} "
+             f"{'max score':>9} {'alerts':>6} {'retrains':>8} {'deploys':>7} {'champion':>8}"
+             "  decisions"]
+    for d in days:
+        score = "-" if d.max_drift_score is None else f"{d.max_drift_score:.2f}"
+        lines.append(f"{d.day:%a %d %b} {d.traffic:>7} {d.drift_share:>5.0%} {d.labelled:>6} "
+                     f"{d.checks:>6} {score:>9} {d.drift_detections:>6} {d.retrains:>8} "
+                     f"{d.deployments:>7} {'v' + str(d.champion_version):>8}  {d.decisions}")
+    return "\n".join(lines)
 
 
 @click.command("demo")
@@ -59,14 +78,14 @@ def demo(ctx: click.Context, fresh: bool, seed: int, days: int, messages_per_day
         emit_json(summary)
         return
     click.echo("")
-    click.echo(f"{'day':<10} {'traffic':>7} {'drift':>5} {'labels':>6} {'checks':>6} "
-               f"{'max score':>9} {'alerts':>6} {'retrains':>8} {'deploys':>7} {'champion':>8}"
-               "  decisions")
-    for d in summary.days:
-        score = "-" if d.max_drift_score is None else f"{d.max_drift_score:.2f}"
-        click.echo(f"{d.day:%a %d %b} {d.traffic:>7} {d.drift_share:>5.0%} {d.labelled:>6} "
-                   f"{d.checks:>6} {score:>9} {d.drift_detections:>6} {d.retrains:>8} "
-                   f"{d.deployments:>7} {'v' + str(d.champion_version):>8}  {d.decisions}")
+    click.echo(render_days(summary.days, "drift"))
+    click.echo("")
+    click.echo(f"{'episode':<18} {'from':<10} {'checks':>6} {'alerts':>6} {'confirmed':>9} "
+               f"{'retrains':>8} {'by drift':>8} {'deploys':>7} {'no-gain':>7} {'accepted':>8}")
+    for e in summary.episodes:
+        click.echo(f"{e.name:<18} {e.started:%a %d %b} {e.checks:>6} {e.drift_alerts:>6} "
+                   f"{e.drift_confirmed:>9} {e.retrains:>8} {e.drift_retrains:>8} "
+                   f"{e.deployments:>7} {e.no_gain_retrains:>7} {e.baseline_accepted:>8}")
     click.echo("")
     click.echo(f"{summary.drift_detections} drift alerts, {summary.retrains} retrains, "
                f"{summary.deployments} deployments; champion v{summary.champion_version} of "

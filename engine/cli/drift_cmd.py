@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from engine.cli._common import emit_json, json_option, services_of
+from engine.cli._files import reading_options
 
 if TYPE_CHECKING:
     from engine.drift import DriftReport
@@ -44,11 +45,16 @@ def render_report(report: DriftReport) -> str:
     if report.prediction_drift is None or report.spam_rate is None:
         lines.append("  Prediction Drift: n/a (no model)")
     else:
+        shift = ("" if report.spam_rate_drift is None
+                 else f" {report.spam_rate_drift:.2f} {verdict(report.spam_rate_drift)}")
+        p_value = ("" if report.prediction_p_value is None
+                   else f", calibrated p={report.prediction_p_value:.3g}")
         lines.append(
-            f"  Prediction Drift: {report.prediction_drift:.2f} (spam rate "
-            f"{report.spam_rate:.1%} vs {report.reference_spam_rate or 0.0:.1%} in the "
-            f"reference, p={report.prediction_p_value:.3g})")
+            f"  Spam-rate Drift: {shift.strip() or 'n/a'}  [spam rate {report.spam_rate:.1%} vs "
+            f"{report.reference_spam_rate or 0.0:.1%} in the reference{p_value}]")
     decision = "DRIFT DETECTED" if report.drift_detected else "no drift"
+    if report.drift_components:
+        decision += f" ({', '.join(report.drift_components)})"
     if not judged:
         decision = "not judged"
     lines.append(f"  Drift Score:      {report.drift_score:.2f} (threshold "
@@ -70,20 +76,25 @@ def render_report(report: DriftReport) -> str:
 @click.option("--min-window", type=click.IntRange(1, None), default=None,
               help="Fewest messages a window needs to be judged (default: monitoring."
                    "min_window, 200); a smaller one is recommended INSUFFICIENT_DATA.")
+@reading_options(labels=False)
 @json_option
 @click.pass_context
 def drift(ctx: click.Context, reference: Path | None, currents: tuple[Path, ...],
-          min_window: int | None, as_json: bool) -> None:
+          min_window: int | None, encoding: str | None, text_column: str | None,
+          as_json: bool) -> None:
     """Measure vocabulary, TF-IDF and prediction drift of each --current window.
 
-    Files hold one message per line, or are CSV/TSV with a `text` column, or UCI
-    (`label<TAB>text`). A window smaller than --min-window is scored but not judged:
-    its recommendation is INSUFFICIENT_DATA, with the reason.
+    Files hold one message per line, or are CSV/TSV with a text column (text, message, sms,
+    v2, ...), JSON Lines, Parquet, or UCI (`label<TAB>text`); UTF-8 or a detected legacy
+    encoding. A window smaller than --min-window is scored but not judged: its
+    recommendation is INSUFFICIENT_DATA, with the reason.
     """
-    from engine.message_files import read_messages, read_windows
+    from engine.files import read_messages, read_windows
 
-    windows = [window for path in currents for window in read_windows(path)]
-    reference_texts = read_messages(reference) if reference is not None else None
+    windows = [window for path in currents
+               for window in read_windows(path, encoding=encoding, text_column=text_column)]
+    reference_texts = (read_messages(reference, encoding=encoding, text_column=text_column)
+                       if reference is not None else None)
     # With --reference no model is needed, so neither is a data home.
     services = services_of(ctx, check_home=reference is None)
     reports = services.drift_reports(windows, reference_texts, min_window=min_window)

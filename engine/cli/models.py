@@ -9,16 +9,24 @@ from pathlib import Path
 import click
 
 from engine.cli._common import emit_json, json_option, progress_echo, services_of, to_jsonable
-from engine.errors import InvalidInput
+from engine.cli._files import read_file, reading_options
 
 
 @click.command("train")
+@click.option("--dataset", "datasets", multiple=True, metavar="NAME",
+              help="Train on this dataset (default uci); repeat to combine several "
+                   "(concatenated, duplicates removed). See `spamops data list`.")
 @json_option
 @click.pass_context
-def train(ctx: click.Context, as_json: bool) -> None:
-    """Train on the training split and register a new version (the first becomes champion)."""
+def train(ctx: click.Context, datasets: tuple[str, ...], as_json: bool) -> None:
+    """Train on the training split and register a new version (the first becomes champion).
+
+    Each dataset, or combination, has its own persisted train/test split; the version's
+    lineage tags record the dataset names and fingerprints.
+    """
     outcome = services_of(ctx, create_home=True).train(trigger="manual",
-                                                       progress=progress_echo)
+                                                       progress=progress_echo,
+                                                       datasets=datasets)
     result = outcome.result
     if as_json:
         emit_json({
@@ -26,10 +34,14 @@ def train(ctx: click.Context, as_json: bool) -> None:
             "metrics": result.metrics, "train_seconds": round(result.train_seconds, 3),
             "n_train": result.n_train, "n_test": result.n_test,
             "champion_version": outcome.champion_version,
+            "datasets": result.lineage.get("datasets", ""),
+            "dataset_fingerprints": result.lineage.get("dataset_fingerprints", ""),
             "aliases": ["champion"] if outcome.champion_version == result.version else [],
         })
         return
     m = result.metrics
+    click.echo(f"trained on {result.lineage.get('dataset_fingerprints', 'uci')}: "
+               f"{result.n_train:,} train / {result.n_test:,} test messages")
     click.echo(f"registered version {result.version}: accuracy {m.accuracy:.4f}, "
                f"precision {m.precision:.4f}, recall {m.recall:.4f}, F1 {m.f1:.4f}")
     if outcome.became_champion:
@@ -51,12 +63,13 @@ def models(ctx: click.Context, as_json: bool) -> None:
     if not versions:
         click.echo("no model registered yet: run `spamops train`")
         return
-    click.echo(f"{'version':>7}  {'aliases':<20} {'accuracy':>8} {'f1':>7}  created")
+    click.echo(f"{'version':>7}  {'aliases':<20} {'accuracy':>8} {'f1':>7}  "
+               f"{'created':<16}  datasets")
     for v in versions:
         click.echo(f"{v.version:>7}  {','.join(v.aliases) or '-':<20} "
                    f"{v.metrics.get('accuracy', float('nan')):>8.4f} "
                    f"{v.metrics.get('f1', float('nan')):>7.4f}  "
-                   f"{v.created_at:%Y-%m-%d %H:%M}")
+                   f"{v.created_at:%Y-%m-%d %H:%M}  {dataset_lineage(v.tags)}")
 
 
 _EXPECT_HELP = ("Refuse unless version N is still the champion (the one you decided on); "
@@ -92,21 +105,37 @@ def rollback(ctx: click.Context, expect_champion: int | None, as_json: bool) -> 
                f"(previous: {move.previous})")
 
 
+def dataset_lineage(tags: dict[str, str]) -> str:
+    """``name:fingerprint`` of each dataset a version was trained on (``uci`` before tags)."""
+    return tags.get("dataset_fingerprints") or "uci"
+
+
 @click.command("predict")
 @click.argument("text", required=False)
 @click.option("--file", "file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Score every line of this file ('-' for stdin).")
+              help="Score every message of this file: text (one per line), CSV/TSV, JSON "
+                   "Lines, Parquet or UCI ('-' for stdin, one per line).")
+@reading_options(labels=False)
 @json_option
 @click.pass_context
-def predict(ctx: click.Context, text: str | None, file: Path | None, as_json: bool) -> None:
-    """Score TEXT, or every line of --file, with the champion.
+def predict(ctx: click.Context, text: str | None, file: Path | None, encoding: str | None,
+            text_column: str | None, as_json: bool) -> None:
+    """Score TEXT, or every message of --file, with the champion.
 
     Each line shows label, spam probability, prediction id (for `spamops feedback`) and text;
     --json prints one object per message with the keys of the API's /predict.
     """
     if (text is None) == (file is None):
         raise click.UsageError("give either TEXT or --file F")
-    texts = _read_lines(file) if file is not None else [text or ""]
+    if file is None:
+        texts = [text or ""]
+    elif str(file) == "-":
+        from engine.files import read_stdin_lines
+
+        texts = read_stdin_lines(sys.stdin.read())
+    else:
+        texts = read_file(file, encoding=encoding, text_column=text_column,
+                          labels="ignore", quiet=as_json).texts
     predictions = services_of(ctx).predict(texts, source="cli")
     for p in predictions:
         if as_json:  # the keys of the API's /predict, plus the text
@@ -116,19 +145,6 @@ def predict(ctx: click.Context, text: str | None, file: Path | None, as_json: bo
                 "model_version": p.model_version, "text": p.text})))
         else:
             click.echo(f"{p.label:<4} {p.spam_probability:6.3f}  {p.id}  {p.text}")
-
-
-def _read_lines(file: Path) -> list[str]:
-    try:
-        raw = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput(f"file not found: {file}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"could not read {file}: {exc}") from None
-    texts = [line.strip() for line in raw.splitlines() if line.strip()]
-    if not texts:
-        raise InvalidInput(f"{file} has no messages")
-    return texts
 
 
 commands: list[click.Command] = [train, models, promote, rollback, predict]

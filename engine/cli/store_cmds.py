@@ -1,4 +1,4 @@
-"""History commands: ``setup-database``, ``sql``, ``export``, ``audit verify|list``, ``feedback``.
+"""History commands: ``setup-database``, ``sql``, ``export``, ``audit verify|list``.
 
 Each command goes through ``Services`` (readers open the store read-only, so they work while
 the API and the monitor write). Nothing here imports duckdb or pandas: the store is loaded
@@ -193,20 +193,4 @@ def audit_list(ctx: click.Context, limit: int, as_json: bool) -> None:
         [(r.seq, r.ts, r.actor, r.action, r.subject, r.reasoning) for r in records]))
 
 
-@click.command("feedback")
-@click.argument("prediction_id")
-@click.argument("label", type=click.Choice(["ham", "spam"], case_sensitive=False))
-@click.option("--source", default="cli", show_default=True, help="Who supplied the label.")
-@json_option
-@click.pass_context
-def feedback(ctx: click.Context, prediction_id: str, label: str, source: str,
-             as_json: bool) -> None:
-    """Record the true LABEL (ham or spam) of the logged prediction PREDICTION_ID."""
-    record = services_of(ctx).add_feedback(prediction_id, label, source=source)
-    if as_json:
-        emit_json(record)
-        return
-    click.echo(f"feedback recorded: {record.prediction_id} is {record.label}")
-
-
-commands: list[click.Command] = [setup_database, sql, export, audit_group, feedback]
+commands: list[click.Command] = [setup_database, sql, export, audit_group]

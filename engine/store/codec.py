@@ -52,6 +52,7 @@ def plain(value: Any) -> Any:
 
 def decode_snapshot(row: dict[str, Any]) -> DriftSnapshot:
     row["new_patterns"] = tuple(PatternCount(**p) for p in json.loads(row["new_patterns"]))
+    row["drift_components"] = tuple(json.loads(row.get("drift_components") or "[]"))
     return DriftSnapshot(**row)
 
 

@@ -37,6 +37,12 @@ def _port_free(port: int) -> bool:
         return True
 
 
+def _sockets_on(port: int) -> str:
+    """What ``ss`` shows on ``port``, for a failure message."""
+    ss = subprocess.run(["ss", "-tanp"], capture_output=True, text=True, check=False).stdout
+    return "; ".join(line for line in ss.splitlines() if f":{port} " in line) or "none"
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -62,7 +68,7 @@ def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-unty
         except (httpx.HTTPError, OSError, ValueError, KeyError):
             pass
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 def _healthy(port: int) -> bool:
@@ -94,7 +100,7 @@ def test_a_signal_to_dashboard_leaves_no_process(trained_home: Path,
                 os.kill(pid, signal.SIGKILL)
     assert wrapper.returncode == 0, out
     _wait(lambda: not _alive(server), 5, "the Streamlit server to go")
-    assert _port_free(port)
+    _wait(lambda: _port_free(port), 15, lambda: f"port {port} to be free ({_sockets_on(port)})")
 
 
 @pytest.mark.slow
@@ -108,7 +114,7 @@ def test_a_killed_dashboard_wrapper_takes_its_server_with_it(trained_home: Path)
     finally:
         if _alive(server):
             os.kill(server, signal.SIGKILL)
-    assert _port_free(port)
+    _wait(lambda: _port_free(port), 15, lambda: f"port {port} to be free ({_sockets_on(port)})")
 
 
 GRANDCHILD = ("import socket, time; s = socket.socket(); s.bind(('127.0.0.1', {port})); "

@@ -106,10 +106,10 @@ def test_threshold_is_the_null_upper_quantile_at_every_size(sut: DriftDetector) 
     # Same meaning at 200 and 20,000: the score equals the threshold exactly at the edge of
     # what unchanged traffic of that size produces.
     for size in (200, 20000):
-        null = sut._null(size)
+        null = sut._text_null(size, 1)
         assert null.combined_quantile > 0
         assert np.mean(null.combined > null.combined_quantile) <= sut.false_alarm_rate
-    assert sut._null(200).scale[0] > sut._null(20000).scale[0]
+    assert sut._text_null(200, 1).scale[0] > sut._text_null(20000, 1).scale[0]
 
 
 def test_new_patterns_name_injected_terms(sut: DriftDetector, split: DatasetSplit) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from engine.dataset import Dataset, DatasetSplit
 from engine.errors import InvalidInput
-from engine.message_files import read_messages, read_windows
+from engine.files import read_messages, read_windows
 from engine.traffic import mix
 from tests.cli_helpers import run_cli
 from tests.conftest import dataset_source
@@ -93,7 +93,7 @@ def test_default_reference_is_the_champion_training_data(
     ("", "has no messages"),
     ("\n  \n", "has no messages"),
     (None, "file not found"),
-    (b"\xff\xfe\x00bad", "not UTF-8"),
+    (b"hello\x00\x81bad", "byte 5 (0x00) is NUL"),
 ])
 def test_bad_input_is_one_error_line_and_non_zero_exit(
         data_home: Path, tmp_path: Path, files: tuple[Path, Path], content: str | bytes | None,
@@ -135,7 +135,7 @@ def test_message_file_formats(tmp_path: Path) -> None:
     assert read_windows(plain) == [(str(plain), ["one message", "another, with a comma"])]
     no_text = tmp_path / "x.csv"
     no_text.write_text("a,b\n1,2\n")
-    with pytest.raises(InvalidInput, match="no `text` column"):
+    with pytest.raises(InvalidInput, match="has no text column"):
         read_messages(no_text)
 
 

@@ -75,7 +75,7 @@ def test_without_labels_accuracy_is_an_estimate_with_an_interval(services: Servi
 
 
 def test_drift_without_retrain_flag_only_decides(services: Services) -> None:
-    services.simulate(messages=400, drift=0.5, seed=6)
+    services.simulate(messages=400, drift=0.5, label_rate=0.6, seed=6)
     result = services.check_now(retrain=False)
     assert result.decision.decision == RETRAIN
     assert "drift" in result.decision.reasons[0].lower()
@@ -241,6 +241,12 @@ def test_a_second_retrain_during_a_running_one_is_refused(trained_home: Path) ->
     services = Services(load_settings())
     proc = _retrain_subprocess(trained_home)
     _wait_for_lock(services, proc)
+    # The lock is also held for a moment by the subprocess's start-up recovery: wait until
+    # its retrain has really started (its event is recorded) before competing for it.
+    deadline = time.monotonic() + 60
+    while not services.store.running_retrainings():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
     with pytest.raises(ConflictError, match="already running"):
         services.retrain(trigger="operator")
     out, err = proc.communicate(timeout=120)

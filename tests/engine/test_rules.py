@@ -246,3 +246,65 @@ def test_cooldown_reason_keeps_the_rule_that_fired() -> None:
     assert sut.triggers == ("drift",)
     assert "0.300" in sut.reasons[0]
     assert "3.0 h ago" in sut.reasons[1] and "12 h cooldown" in sut.reasons[1]
+
+
+# Issue 13: the sequential test, prior shift and unreliable estimates ------------------------
+def drifted(**fields: object) -> CheckInputs:
+    base = CheckInputs(500, 0.4, 0.98, False, 100, drift_components=("vocabulary", "tfidf"))
+    return CheckInputs(**{**base.__dict__, **fields})  # type: ignore[arg-type]
+
+
+def test_drift_the_cusum_has_not_confirmed_is_an_alert_not_a_retrain() -> None:
+    sut = decide_check(drifted(drift_confirmed=False, cusum=1.2), T)
+    assert sut.decision == NO_ACTION and sut.triggers == ()
+    assert "alert, not yet a retrain" in sut.reasons[0] and "S = 1.20" in sut.reasons[0]
+
+
+def test_drift_the_cusum_confirmed_retrains_and_says_so() -> None:
+    sut = decide_check(drifted(drift_confirmed=True, cusum=4.5), T)
+    assert sut.decision == RETRAIN and sut.triggers == ("drift",)
+    assert "confirmed across windows by the CUSUM (S = 4.50 > 3)" in sut.reasons[0]
+
+
+def test_a_spam_rate_only_shift_alerts_by_default_and_names_the_rates() -> None:
+    sut = decide_check(drifted(drift_components=("spam_rate",), drift_confirmed=False,
+                               spam_rate=0.4, reference_spam_rate=0.13), T)
+    assert sut.decision == NO_ACTION and sut.triggers == ()
+    assert "moved from 13.0% to 40.0%" in sut.reasons[0] and "prior shift" in sut.reasons[0]
+    assert "retrains only with an accuracy breach" in sut.reasons[0]
+
+
+def test_a_spam_rate_shift_with_an_accuracy_breach_retrains_on_accuracy() -> None:
+    sut = decide_check(drifted(drift_components=("spam_rate",), accuracy=0.9,
+                               drift_confirmed=False), T)
+    assert sut.decision == RETRAIN and sut.triggers == ("accuracy",)
+    assert any("prior shift" in r for r in sut.reasons)
+
+
+def test_the_rules_can_make_a_spam_rate_shift_retrain() -> None:
+    sut = decide_check(drifted(drift_components=("spam_rate",), drift_confirmed=False),
+                       RuleThresholds(prior_shift_action="retrain"))
+    assert sut.decision == RETRAIN and sut.triggers == ("spam_rate",)
+
+
+def test_an_unreliable_estimate_is_never_why_accuracy_is_fine() -> None:
+    sut = decide_check(drifted(drift_confirmed=False, accuracy=0.97,
+                               accuracy_is_estimate=True, n_labels=0,
+                               accuracy_unreliable=True), T)
+    assert sut.decision == NO_ACTION
+    assert not any("meets the" in r for r in sut.reasons)
+    assert "ccuracy is unknown under drift until labels arrive" in sut.reasons[-1]
+    assert "CBPE estimate 97.0% is unreliable" in sut.reasons[-1]
+    # A measured accuracy is never "unreliable": labels are the ground truth.
+    measured = decide_check(drifted(drift_score=0.05, drift_components=(),
+                                    accuracy_unreliable=True), T)
+    assert "measured accuracy 98.0% meets" in measured.reasons[0]
+
+
+def test_confirmed_drift_waits_for_labels_of_the_new_traffic() -> None:
+    thresholds = RuleThresholds(min_new_labels=100)
+    sut = decide_check(drifted(drift_confirmed=True, cusum=5.0, new_labels=12), thresholds)
+    assert sut.decision == NO_ACTION and sut.triggers == ()
+    assert "only 12 labels arrived since the last retrain" in sut.reasons[0]
+    ready = decide_check(drifted(drift_confirmed=True, cusum=5.0, new_labels=100), thresholds)
+    assert ready.decision == RETRAIN and ready.triggers == ("drift",)

@@ -122,6 +122,13 @@ def test_p_value_is_taken_from_recent_feedback_when_there_is_any() -> None:
     assert data.decisive_p_value(None) is None
 
 
+def test_p_value_is_taken_from_the_set_the_gate_named() -> None:
+    comparison = {"decided_on": "test_split",
+                  "sets": [{"name": "test_split", "mcnemar_p_value": 0.01},
+                           {"name": "recent_feedback", "mcnemar_p_value": 1.0}]}
+    assert data.decisive_p_value(comparison) == 0.01
+
+
 @pytest.mark.parametrize("builder", [
     lambda: charts.drift_chart(data.drift_frame([]), data.retrain_markers(
         data.drift_frame([]), data.retraining_frame([], None))),

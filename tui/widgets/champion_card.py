@@ -39,6 +39,9 @@ class ChampionPanel(Static):
         now: datetime = overview.now
         if card.live_accuracy is None:
             live = Text("no check yet", style="dim")
+        elif card.live_accuracy_is_estimate and card.live_accuracy_unreliable:
+            live = Text.assemble(("unknown", "bold"), " under drift (estimate ",
+                                 pct(card.live_accuracy), " unreliable)")
         else:
             kind = "estimated" if card.live_accuracy_is_estimate else "measured"
             live = Text.assemble((pct(card.live_accuracy), "bold"),

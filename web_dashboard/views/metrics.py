@@ -58,6 +58,11 @@ def render(ctx: ViewContext) -> None:
     live = st.columns(4)
     if card.live_accuracy is None:
         live[0].metric("Live accuracy", "n/a", help="No monitoring check has run yet.")
+    elif card.live_accuracy_is_estimate and card.live_accuracy_unreliable:
+        live[0].metric("Live accuracy", "unknown (unreliable)",
+                       help=f"Drift was detected, so the label-free CBPE estimate "
+                            f"({card.live_accuracy:.1%}) is unreliable: accuracy is unknown "
+                            "until labels arrive.")
     elif card.live_accuracy_is_estimate:
         interval = (f" (95% interval {card.live_accuracy_low:.1%}–{card.live_accuracy_high:.1%})"
                     if card.live_accuracy_low is not None and card.live_accuracy_high is not None
@@ -78,7 +83,9 @@ def render(ctx: ViewContext) -> None:
     live[2].metric("Predictions logged", f"{ctx.overview.predictions_total:,}")
     live[3].metric("Pending approvals", str(ctx.overview.pending_approvals))
     if card.live_accuracy is not None:
-        how = ("estimated from calibrated probabilities (no or too few labels)"
+        how = ("unknown under drift until labels arrive (the label-free estimate is unreliable)"
+               if card.live_accuracy_is_estimate and card.live_accuracy_unreliable
+               else "estimated from calibrated probabilities (no or too few labels)"
                if card.live_accuracy_is_estimate
                else f"measured on {card.live_labels} labelled messages")
         st.caption(f"Live accuracy of the latest check: {how}.")

@@ -35,6 +35,7 @@ def render(ctx: ViewContext) -> None:
                 "accuracy": _METRIC, "precision": _METRIC, "recall": _METRIC, "f1": _METRIC,
                 "roc_auc": _METRIC,
                 "training_data": st.column_config.TextColumn("training data", width="large"),
+                "dataset": st.column_config.TextColumn("datasets", width="medium"),
             })
     st.markdown("**Latest champion/challenger comparison**")
     if comparison.empty:
