@@ -75,3 +75,15 @@ def test_rollback_swaps_champion_and_previous_and_is_audited(
     last = services.audit_records(1)[0]
     assert last.action == "rollback" and last.actor.startswith("api:")
     assert "test-api-key" not in last.actor
+
+
+def test_rollback_decided_on_another_champion_is_refused(populated_client: TestClient) -> None:
+    pending = populated_client.get("/approvals", headers=KEY).json()["data"][0]
+    populated_client.post(f"/approvals/{pending['id']}/approve", headers=KEY)
+    champion = pending["challenger_version"]
+    stale = populated_client.post("/models/rollback", headers=KEY,
+                                  params={"expected_champion": pending["champion_version"]})
+    assert stale.status_code == 409 and f"v{champion} now" in stale.json()["detail"]
+    fresh = populated_client.post("/models/rollback", headers=KEY,
+                                  params={"expected_champion": champion})
+    assert fresh.status_code == 200 and fresh.json()["champion"] == pending["champion_version"]
