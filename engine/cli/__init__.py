@@ -47,7 +47,8 @@ EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {code:<4} {meaning}"
 @click.version_option(__version__, prog_name="spamops")
 @click.option("--home", type=click.Path(path_type=Path), default=None,
               help="Data home (overrides SPAMOPS_HOME; default ./data). Only set-up commands "
-                   "(data fetch, setup-database, train, demo, restore) create a missing one.")
+                   "(data fetch/import, setup-database, train, demo, replay, restore) create a "
+                   "missing one.")
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None) -> None:
     """spamops: keep an SMS-spam classifier healthy in production.

@@ -56,7 +56,7 @@ def import_(ctx: click.Context, file: Path, name: str, encoding: str | None,
     """
     messages = read_file(file, encoding=encoding, text_column=text_column,
                          label_column=label_column, label_map=label_map, labels="required")
-    result = services_of(ctx).import_dataset(messages, name)
+    result = services_of(ctx, create_home=True).import_dataset(messages, name)
     if as_json:
         emit_json({**to_jsonable(result.record), "created": result.created})
         return
