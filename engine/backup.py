@@ -15,7 +15,7 @@ makes the parts agree without stopping anyone:
 4. **artifacts**, after the registry, so every version the copied registry knows has its
    complete model files (MLflow writes the files before it registers the version);
 5. everything else in the home (dataset and split, logs, key files such as
-   ``retention.key``), except ``locks/``, ``run/`` and ``cache/`` (rebuilt on use).
+   ``spamops.key``, the data home key), except ``locks/``, ``run/`` and ``cache/`` (rebuilt on use).
 
 The copied registry is re-pointed at the backup's own ``mlartifacts`` (``engine.relocation``),
 then verified: the copy's table counts equal those taken at copy time, its audit chain

@@ -32,7 +32,7 @@ import fcntl
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 from engine.clock import Clock
 from engine.errors import ConflictError, SpamopsError
 from engine.failpoints import failpoint
+from engine.notify.events import NotifyEvent, approval_decided, rolled_back
 from engine.records import AliasMoveRecord
 from engine.registry import CHAMPION, Aliases, Registry
 
@@ -114,12 +115,14 @@ class ChampionSwitch:
     def move(self, current: Aliases, target: Aliases, *, kind: str, actor: str,
              reasoning: str, action: str, subject: str, details: dict[str, object],
              approval_id: str | None = None,
-             complete: Callable[[], None] | None = None) -> AliasMoveRecord:
+             complete: Callable[[], None] | None = None,
+             events: Sequence[NotifyEvent] = ()) -> AliasMoveRecord:
         """Move the aliases from ``current`` (read under ``locked()``) to ``target``.
 
         ``complete`` writes what the move decides (an approval's status) after the aliases
         moved and before the move is marked done. The audit record (``action`` on
-        ``subject``) carries ``details`` plus ``move_id`` and the resulting ``aliases``.
+        ``subject``) carries ``details`` plus ``move_id`` and the resulting ``aliases``;
+        ``events`` (webhook notifications) are enqueued in the audit record's transaction.
 
         Raises:
             SpamopsError: a write failed; the aliases were put back (or, if even that failed,
@@ -142,7 +145,7 @@ class ChampionSwitch:
                                f"{describe(current)}") from exc
         self.store.append_audit(actor, action, subject,
                                 {**details, "move_id": record.id, "aliases": dict(target)},
-                                reasoning)
+                                reasoning, events=events)
         done = self.store.finish_alias_move(record, "done", self.clock.now())
         self._moved(target)
         return done
@@ -154,6 +157,9 @@ class ChampionSwitch:
             if current == pending.aliases_after:
                 if pending.kind == "approve" and pending.approval_id:
                     self.complete_approval(pending.approval_id, pending.actor, pending.reasoning)
+                told = (rolled_back(self.clock.now(), pending.aliases_after.get(CHAMPION),
+                                    pending.aliases_before.get(CHAMPION), pending.actor,
+                                    pending.reasoning) if pending.kind == "rollback" else [])
                 self.store.append_audit(
                     "system", "champion.move_recovered", pending.id,
                     {"kind": pending.kind, "move_id": pending.id,
@@ -161,7 +167,7 @@ class ChampionSwitch:
                      "pid": pending.pid},
                     f"Finished on start: process {pending.pid} moved the aliases "
                     f"({pending.kind}: {describe(pending.aliases_after)}) but stopped before "
-                    "recording it.")
+                    "recording it.", events=told)
                 settled.append(self.store.finish_alias_move(pending, "recovered",
                                                             self.clock.now()))
                 self._log(f"Champion change {pending.id[:8]} ({pending.kind}) left half-done by "
@@ -194,9 +200,9 @@ class ChampionSwitch:
 
         approval = self.store.approval(approval_id)
         if approval.status != "approved":
-            self.store.save_approval(replace(approval, status="approved",
-                                             decided_at=self.clock.now(), decided_by=actor,
-                                             reason=reason))
+            decided = replace(approval, status="approved", decided_at=self.clock.now(),
+                              decided_by=actor, reason=reason)
+            self.store.save_approval(decided, events=approval_decided(decided))
         try:
             event = self.store.retraining(approval.retraining_id)
         except NotFound:

@@ -9,7 +9,8 @@ defaults                    the field defaults below
 ``spamops.toml``            in the working directory, or the file named by
                             ``SPAMOPS_CONFIG``; tables ``[thresholds]``,
                             ``[monitoring]``, ``[server]``, ``[dashboard]``,
-                            ``[retention]``
+                            ``[retention]``, ``[notify]`` with
+                            ``[[notify.webhooks]]``
 environment                 ``SPAMOPS_<KEY>``; nested keys with ``__``, e.g.
                             ``SPAMOPS_THRESHOLDS__DRIFT=0.2``
 ==========================  ==================================================
@@ -50,6 +51,7 @@ from pydantic_settings import (
 )
 
 from engine.errors import ConfigError
+from engine.notify.config import NotifySettings
 
 UCI_DATASET_URL = "https://archive.ics.uci.edu/static/public/228/sms+spam+collection.zip"
 """Where real users download the UCI SMS Spam Collection from."""
@@ -223,6 +225,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     dashboard: DashboardSettings = DashboardSettings()
     retention: RetentionSettings = RetentionSettings()
+    notify: NotifySettings = NotifySettings()
 
     @field_validator("api_key")
     @classmethod
@@ -436,7 +439,7 @@ def _config_error(exc: ValidationError, path: Path) -> ConfigError:
     key = ".".join(str(part) for part in first["loc"])
     source = _source_of(key, _read_toml(path), path)
     shown = first.get("input")
-    if "api_key" in key:
+    if "api_key" in key or "secret" in key:
         shown = "***"
     message = first["msg"]
     if first["type"] == "extra_forbidden":
@@ -444,6 +447,8 @@ def _config_error(exc: ValidationError, path: Path) -> ConfigError:
     if source == "default":
         # An override passed in code (the CLI's --home), or a value pydantic derived.
         source = "command line" if key == "home" else "defaults"
+    if isinstance(shown, dict | list | tuple):  # a whole table: may hold secrets, and is long
+        return ConfigError(f"invalid config value {key} (from {source}): {message}")
     return ConfigError(f"invalid config value {key}={shown!r} (from {source}): {message}")
 
 
@@ -471,6 +476,9 @@ def _source_of(key: str, toml_data: dict[str, Any], path: Path) -> str:
         return f"env {env_var_for(section)}__*"
     node: Any = toml_data
     for part in key.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]  # [[notify.webhooks]] entries are addressed by index
+            continue
         if not isinstance(node, dict) or part not in node:
             return "default"
         node = node[part]
@@ -492,6 +500,13 @@ def _field_docs(model: type[BaseModel]) -> dict[str, str]:
     return {name: (field.description or "") for name, field in model.model_fields.items()}
 
 
+def _shown(value: Any) -> Any:
+    """A value as ``config show`` and the audit trail see it: webhooks without their secret."""
+    if isinstance(value, tuple):  # a list, as it reads back from the audit trail's JSON
+        return [v.public() if hasattr(v, "public") else v for v in value]
+    return value
+
+
 def describe(settings: Settings) -> list[ConfigValue]:
     """List every effective value with the source that set it and its documentation."""
     path = config_file_path()
@@ -506,7 +521,7 @@ def describe(settings: Settings) -> list[ConfigValue]:
                 key = f"{name}.{sub}"
                 values.append(
                     ConfigValue(
-                        key, getattr(value, sub), _source_of(key, toml_data, path),
+                        key, _shown(getattr(value, sub)), _source_of(key, toml_data, path),
                         env_var_for(key), sub_docs.get(sub, ""),
                     )
                 )

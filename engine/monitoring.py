@@ -44,6 +44,7 @@ from engine.comparison import Comparison, compare_on_set
 from engine.config import Settings
 from engine.drift.sequential import cusum_step
 from engine.errors import Busy, ConflictError, NotFound, SpamopsError
+from engine.notify import events as notify
 from engine.records import Approval, AuditRecord, Decision, DriftSnapshot, RetrainingEvent
 from engine.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry
 from engine.rules import (
@@ -390,7 +391,7 @@ class Monitor:
         done = replace(event, status="interrupted", finished_at=self.clock.now(),
                        reasoning=(f"Interrupted: process {event.pid} stopped before the "
                                   "retrain finished; the champion was not changed."))
-        self.store.save_retraining(done)
+        self.store.save_retraining(done, events=notify.retraining(done))
         self.store.append_audit("system", "retrain.interrupted", done.id,
                                 {"pid": event.pid, "trigger": event.trigger},
                                 done.reasoning)
@@ -455,9 +456,12 @@ class Monitor:
         now = self.clock.now()
         thresholds = rule_thresholds(self.settings)
         champion = self.registry.champion_version()
-        since = self._window_start()
-        window = self.store.predictions_between(since, now,
-                                                limit=self.settings.monitoring.max_window)
+        since = self._window_start()  # labels are windowed by when they arrived
+        # Predictions are windowed by ingestion order (issue 14, item 8): those ingested late
+        # (another process's spool, a crashed worker's) fall in the next window, never none.
+        after_seq = self.store.last_window_seq()
+        window, seq_to = self.store.window_after(after_seq,
+                                                 limit=self.settings.monitoring.max_window)
         self.log.write(f"Monitoring check ({trigger}): {len(window)} predictions since "
                        f"{since:%Y-%m-%d %H:%M:%S}" if since else
                        f"Monitoring check ({trigger}): {len(window)} predictions so far")
@@ -477,8 +481,8 @@ class Monitor:
                               report.text_p_value, h=thresholds.cusum_h)
             snapshot = replace(self._snapshot(report, window, champion, now),
                                cusum=step.statistic, drift_confirmed=step.alarm,
-                               accuracy_unreliable=accuracy.unreliable)
-            self.store.save_snapshot(snapshot)
+                               accuracy_unreliable=accuracy.unreliable,
+                               ingest_seq_from=after_seq + 1, ingest_seq_to=seq_to)
             which = f" [{', '.join(report.drift_components)}]" if report.drift_components else ""
             self.log.write(f"Drift metrics: vocab={report.vocabulary_drift:.2f}, "
                            f"tfidf={report.tfidf_drift:.2f}, score={report.drift_score:.2f} "
@@ -519,7 +523,9 @@ class Monitor:
             snapshot_id=snapshot.id if snapshot else None,
             outcome="retrain requested" if ruling_decision == RETRAIN else "no action",
             actor=actor)
-        self.store.save_decision(decision)
+        # One transaction: no window without its decision, no decision without its events.
+        self.store.save_check(snapshot, decision,
+                              events=notify.drift_detected(decision, snapshot))
         why = "; ".join(ruling_triggers) if ruling_triggers else ""
         self.log.write(f"Decision: {ruling_decision}" + (f" ({why})" if why else "")
                        + f" - {' '.join(ruling_reasons)}")
@@ -682,7 +688,7 @@ class Monitor:
                                     champion_version=champion, decision_id=decision_id,
                                     pid=os.getpid(), actor=actor,
                                     reasoning=" ".join(reasons))
-            self.store.save_retraining(event)
+            self.store.save_retraining(event, events=notify.retraining(event))
             self.store.append_audit(actor, "retrain.started", event.id,
                                     {"trigger": trigger, "champion_version": champion},
                                     event.reasoning or f"Retrain requested ({trigger}).")
@@ -693,7 +699,7 @@ class Monitor:
                 failed = replace(event, status="failed", finished_at=self.clock.now(),
                                  deployment="KEEP",
                                  reasoning=f"Training failed ({message}); the champion stays.")
-                self.store.save_retraining(failed)
+                self.store.save_retraining(failed, events=notify.retraining(failed))
                 self.store.append_audit(actor, "retrain.failed", event.id,
                                         {"trigger": trigger, "error": message},
                                         failed.reasoning)
@@ -799,7 +805,8 @@ class Monitor:
                        reasoning=" ".join(outcome.reasons),
                        comparison=outcome.comparison.as_dict() if outcome.comparison else None,
                        lineage=lineage)
-        self.store.save_retraining(done)
+        self.store.save_retraining(done, events=notify.retraining(
+            done, approval_id=outcome.approval_id))
         improvement = ("n/a" if outcome.improvement is None
                        else f"{outcome.improvement * 100:+.1f}")
         margin = self.settings.thresholds.min_improvement * 100
@@ -888,7 +895,7 @@ class Monitor:
                 reason: str) -> Approval:
         decided = replace(approval, status=status, decided_at=self.clock.now(),
                           decided_by=actor, reason=reason)
-        self.store.save_approval(decided)
+        self.store.save_approval(decided, events=notify.approval_decided(decided))
         try:
             event = self.store.retraining(approval.retraining_id)
             self.store.save_retraining(replace(event, deployment=deployment))

@@ -90,6 +90,11 @@ class DriftSnapshot:
     accuracy_unreliable: bool = False
     """The check's label-free accuracy estimate is not to be trusted (drift, or labels
     contradict it)."""
+    ingest_seq_from: int | None = None
+    """First ingestion sequence number of the window (monitoring windows are cut by
+    ingestion order, so every logged prediction is in exactly one window)."""
+    ingest_seq_to: int | None = None
+    """Last ingestion sequence number of the window (inclusive)."""
 
 
 @dataclass(frozen=True)
@@ -314,3 +319,53 @@ class LabelImport:
     """Labels equal to the prediction's current label (or repeated): not stored again."""
     conflicts: int
     """Labels that contradict the prediction's current label: stored, flagged, and now count."""
+
+
+@dataclass(frozen=True)
+class OutboxDelivery:
+    """One webhook delivery in the outbox: an event for one receiver, until it is delivered.
+
+    Bookkeeping times (``created_at``, attempts) are wall-clock naive UTC, since retries happen
+    in real time; the event's own time is in ``payload``.
+    """
+
+    id: str
+    event_id: str
+    event_type: str
+    receiver: str
+    """The receiver's key (``Webhook.key``)."""
+    created_at: datetime
+    status: str
+    """``pending`` (not yet delivered, maybe retrying), ``delivered`` or ``failed`` (gave up)."""
+    attempts: int
+    next_attempt_at: datetime
+    payload: str
+    """The event as JSON (``NotifyEvent.to_json``), rendered per receiver format at send time."""
+    last_error: str = ""
+    last_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReceiverHealth:
+    """Deliveries to one webhook receiver, summed up for ``notify status`` and the UIs."""
+
+    receiver: str
+    pending: int
+    """Deliveries not yet made (including those being retried)."""
+    retrying: int
+    """Pending deliveries that have failed at least once."""
+    failed: int
+    """Deliveries given up on since the receiver's last successful delivery."""
+    delivered: int
+    last_error: str
+    last_attempt_at: datetime | None
+    last_delivered_at: datetime | None
+    oldest_pending_at: datetime | None
+    configured: bool = True
+    """False when ``spamops.toml`` no longer lists this receiver (its rows wait)."""
+
+    @property
+    def failing(self) -> bool:
+        """Retrying now, or its latest outcome was giving up."""
+        return self.retrying > 0 or self.failed > 0

@@ -12,9 +12,11 @@ operators):
   built from them under ``<home>/cache/drift``): only the champion's, and a challenger's while
   it waits for approval. Older versions' are deleted; if one of them becomes champion again
   (rollback), its drift reference falls back to the persisted training split.
-- **The key** (``<home>/retention.key``, 32 random bytes as hex, mode 0600): created on the
-  first prune and kept with the home (backups include it). With it an operator can tell
-  whether a given message was seen; without it a short text cannot be guessed from its hash.
+- **Evaluation-set messages** (``evaluation_messages``, recent labels held out of retrains
+  and scored in later comparisons): deleted once labelled more than ``text_days`` ago.
+- **The key**: a sub-key (``retention text``) of the data home key ``<home>/spamops.key``
+  (``engine.datakey``, mode 0600, backups include it). With it an operator can tell whether a
+  given message was seen; without it a short text cannot be guessed from its hash.
 
 ``prune`` is run by ``spamops prune`` and daily by the scheduler (job ``prune``); every prune
 that changes something is audited by the caller. This module reads no clock: ``now`` is
@@ -24,14 +26,10 @@ passed in.
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from engine.errors import SpamopsError
 
 if TYPE_CHECKING:
     from engine.config import Settings
@@ -40,8 +38,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("spamops.retention")
 
-KEY_FILE = "retention.key"
-"""The HMAC key's file name inside the data home."""
+KEY_PURPOSE = "retention text"
+"""What the data home key's sub-key for text hashes is derived for (``DataKey.derive``)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +54,8 @@ class PruneReport:
     """Prediction texts replaced by their hash in this run (would be, with ``dry_run``)."""
     texts_pruned_before: int
     """Predictions whose text had already been pruned."""
+    evaluation_texts_dropped: int
+    """Evaluation-set messages labelled before the cutoff, deleted (would be)."""
     references_kept: tuple[int, ...]
     """Versions whose drift reference stays: the champion (and a pending challenger)."""
     references_dropped: tuple[int, ...]
@@ -67,37 +67,14 @@ class PruneReport:
     def changed(self) -> bool:
         """Whether the prune removed anything."""
         return not self.dry_run and bool(self.texts_pruned or self.references_dropped
-                                         or self.caches_dropped)
+                                         or self.caches_dropped
+                                         or self.evaluation_texts_dropped)
 
 
-def retention_key(home: Path, *, create: bool) -> bytes | None:
-    """The home's HMAC key; created (0600, never overwritten) when ``create`` and missing.
-
-    Raises:
-        SpamopsError: the key file exists but cannot be read or is not a key.
-    """
-    path = home / KEY_FILE
-    if not path.exists():
-        if not create:
-            return None
-        home.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it a moment ago
-            return retention_key(home, create=False)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
-    try:
-        text = path.read_text(encoding="ascii").strip()
-        key = bytes.fromhex(text)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise SpamopsError(f"{path} is not a retention key (64 hex characters): {exc}") from None
-    if len(key) < 16:
-        raise SpamopsError(f"{path} is too short to be a retention key")
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o600)
-        logger.warning("%s was readable by others; its mode is now 0600", path)
-    return key
+def text_key(store: Store) -> bytes:
+    """The HMAC key of pruned texts: the data home key's ``retention text`` sub-key (the key
+    file is created, and the audit chain marks it, if the home has none yet)."""
+    return store.ensure_audit_key().derive(KEY_PURPOSE)
 
 
 def _cache_versions(cache_dir: Path) -> dict[int, list[Path]]:
@@ -125,10 +102,10 @@ def prune(*, settings: Settings, store: Store, registry: Registry | None, now: d
     before = store.pruned_texts()
     if dry_run:
         texts = store.texts_older_than(cutoff)
+        evaluation = store.evaluation_texts_older_than(cutoff)
     else:
-        key = retention_key(settings.home, create=True)
-        assert key is not None
-        texts = store.prune_texts(cutoff, key)
+        texts = store.prune_texts(cutoff, text_key(store))
+        evaluation = store.drop_evaluation_texts(cutoff)
     kept: set[int] = set()
     dropped: list[int] = []
     if registry is not None:
@@ -149,5 +126,6 @@ def prune(*, settings: Settings, store: Store, registry: Registry | None, now: d
                 if not dry_run:
                     path.unlink(missing_ok=True)
     return PruneReport(cutoff=cutoff, text_days=days, dry_run=dry_run, texts_pruned=texts,
-                       texts_pruned_before=before, references_kept=tuple(sorted(kept)),
+                       texts_pruned_before=before, evaluation_texts_dropped=evaluation,
+                       references_kept=tuple(sorted(kept)),
                        references_dropped=tuple(sorted(dropped)), caches_dropped=caches)

@@ -40,8 +40,10 @@ from engine.records import (
     JobRun,
     LabelImport,
     LabelItem,
+    OutboxDelivery,
     PredictionRecord,
     QueryResult,
+    ReceiverHealth,
     RetrainingEvent,
 )
 from engine.registry import CHAMPION, PREVIOUS, Aliases, AliasMove, ModelVersionInfo, Registry
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
     from engine.drift import DetectorCache, DriftDetector, DriftReport
     from engine.files import Messages
     from engine.monitoring import CheckResult, Monitor, MonitorLog, RetrainResult
+    from engine.notify.events import NotifyEvent
+    from engine.notify.sender import DeliveryResult, OutboxSender, PassSummary
     from engine.retention import PruneReport
     from engine.scheduling import HolderInfo, JobContext, JobSpec, SchedulerEvent, SchedulerHost
     from engine.store import Store
@@ -172,6 +176,28 @@ class Overview:
     now: datetime
 
 
+@dataclass(frozen=True)
+class AlertGauges:
+    """What the Prometheus alert rules watch (``deploy/prometheus/spamops-rules.yml``), read
+    at scrape time. Times are naive UTC."""
+
+    last_check_at: datetime | None
+    """The newest monitoring decision (any trigger)."""
+    check_interval_seconds: float
+    accuracy: float | None
+    """The newest check's accuracy that has a value (measured or estimated)."""
+    accuracy_is_estimate: bool
+    accuracy_floor: float
+    accuracy_estimate_unreliable: bool
+    """That estimate was made on a drifted window (drift makes it optimistic)."""
+    pending_approvals: int
+    oldest_pending_approval_at: datetime | None
+    spool_segments: int
+    spool_bytes: int
+    scheduler_holder_present: bool
+    receivers: tuple[ReceiverHealth, ...]
+
+
 class Services:
     """Everything the UIs may ask the engine for."""
 
@@ -199,6 +225,8 @@ class Services:
         self._monitor_log: MonitorLog | None = None
         self._store_lock = threading.Lock()
         self._drift_cache: DetectorCache | None = None
+        self._sender: OutboxSender | None = None
+        self._enqueued = False
 
     @property
     def store(self) -> Store:
@@ -235,7 +263,8 @@ class Services:
             self._spool_store = Store(self.settings.db_path, self.settings.spool_dir,
                                       clock=self.clock, read_only=self.read_only,
                                       flush_seconds=self.settings.server.log_flush_seconds,
-                                      recover=False)
+                                      recover=False, notify=self.settings.notify)
+            self._spool_store.on_outbox_written(self._outbox_written)
             if not self.read_only:  # every audit head is anchored outside the database
                 self._spool_store.audit_anchor = self.monitor_log.anchor
         return self._spool_store
@@ -323,7 +352,13 @@ class Services:
                            {"values": current, "changed": changed if last else {}}, reasoning)
 
     def close(self) -> None:
-        """Release resources held by this process (ingest the prediction spool)."""
+        """Release resources held by this process (ingest the prediction spool).
+
+        Stops the notification sender; a process without one (a CLI command) that enqueued
+        notifications makes one delivery pass first, so `spamops retrain` from cron tells its
+        receivers at once (what fails waits in the outbox for the next sender).
+        """
+        self._close_notifications()
         self._closing = True
         if self._opener is not None:
             self._opener.join(timeout=1.0)  # it stops at its next retry; daemon either way
@@ -454,6 +489,8 @@ class Services:
             expected_champion: the champion the caller saw when deciding to roll back; refused
                 (``ConflictError``) if another is champion by the time the move runs.
         """
+        from engine.notify.events import rolled_back
+
         with self.champion_switch.locked() as current:
             _expect(current, expected_champion)
             target = self.registry.plan_rollback(current)
@@ -463,7 +500,9 @@ class Services:
                 current, target, kind="rollback", actor=self._actor(actor), action="rollback",
                 subject=f"v{move.champion}", reasoning=reasoning,
                 details={"champion": move.champion, "previous": move.previous,
-                         "demoted": move.demoted})
+                         "demoted": move.demoted},
+                events=rolled_back(self.clock.now(), move.champion, move.demoted,
+                                   self._actor(actor), reasoning))
         return move
 
     # Scoring -----------------------------------------------------------------------------
@@ -536,10 +575,11 @@ class Services:
         return self.store.export_parquet(directory)
 
     def audit(self, action: str, subject: str, details: dict[str, Any], reasoning: str,
-              actor: str | None = None) -> AuditRecord:
-        """Append a record to the audit trail (actor defaults to the operator name)."""
+              actor: str | None = None, events: Sequence[NotifyEvent] = ()) -> AuditRecord:
+        """Append a record to the audit trail (actor defaults to the operator name);
+        ``events`` go to the webhook outbox in the same transaction."""
         return self.store.append_audit(actor or self.settings.operator_name, action, subject,
-                                       details, reasoning)
+                                       details, reasoning, events=events)
 
     def audit_records(self, limit: int | None = None) -> list[AuditRecord]:
         """The audit trail in chain order (the newest ``limit`` records if given)."""
@@ -800,11 +840,33 @@ class Services:
         """A scheduler host running the monitoring and retraining jobs of this data home."""
         from engine.scheduling import SchedulerHost, SchedulerLock
 
+        standing_by = False
+
+        def relay(event: SchedulerEvent) -> None:
+            # A host that stood by and then became active took over from a holder that went
+            # away: worth telling people (issue 17), since that holder probably crashed.
+            nonlocal standing_by
+            if event.kind == "standby":
+                standing_by = True
+            elif event.kind == "active" and standing_by:
+                standing_by = False
+                self._record_takeover(event)
+            if on_event is not None:
+                on_event(event)
+
         return SchedulerHost(self.scheduled_jobs(), self.store,
                              SchedulerLock.for_home(self.settings.home), self.clock,
                              kind=kind, mode=mode,  # type: ignore[arg-type]
                              misfire_grace_seconds=self.settings.monitoring.misfire_grace_seconds,
-                             on_event=on_event)
+                             on_event=relay)
+
+    def _record_takeover(self, event: SchedulerEvent) -> None:
+        from engine.notify.events import scheduler_takeover
+
+        holder = event.holder.describe() if event.holder is not None else "this process"
+        self.audit("scheduler.takeover", holder, {"holder": holder}, event.message,
+                   actor="system",
+                   events=scheduler_takeover(self.clock.now(), holder, event.message))
 
     def scheduled_jobs(self, start: datetime | None = None) -> list[JobSpec]:
         """The monitoring (interval), retraining (cron) and retention (daily) jobs."""
@@ -992,6 +1054,7 @@ class Services:
             self.audit("retention.prune", "predictions", {
                 "cutoff": report.cutoff.isoformat(timespec="seconds"),
                 "text_days": report.text_days, "texts_pruned": report.texts_pruned,
+                "evaluation_texts_dropped": report.evaluation_texts_dropped,
                 "references_dropped": list(report.references_dropped),
                 "caches_dropped": report.caches_dropped},
                 f"texts older than {report.text_days} days replaced by their keyed hash; "
@@ -1013,6 +1076,100 @@ class Services:
         """Measured (by prediction day) and estimated (by check day) accuracy per UTC day."""
         return self.store.daily_accuracy(since, until)
 
+    # Notifications (issue 17): webhooks through the store's outbox --------------------------
+    def _outbox_written(self) -> None:
+        self._enqueued = True
+        if self._sender is not None:
+            self._sender.wake()
+
+    def _outbox_sender(self) -> OutboxSender:
+        if self._sender is None:
+            from engine.notify.sender import OutboxSender
+
+            with self._store_lock:  # never waits for the database (the API's start-up)
+                store = self._store or self._unopened_store()
+            self._sender = OutboxSender(store, self.settings.notify)
+        return self._sender
+
+    def start_notifier(self) -> bool:
+        """Deliver webhook events in a background thread of this long-lived process (serve,
+        monitor, console); ``False`` when no receiver is configured or the store is
+        read-only. Stopped by ``close``."""
+        if not self.settings.notify.webhooks or self.read_only:
+            return False
+        self._outbox_sender().start()
+        return True
+
+    def deliver_notifications(self) -> PassSummary:
+        """Deliver every due webhook event now, in the calling thread (``notify send``)."""
+        return self._outbox_sender().deliver_due()
+
+    def notify_test(self) -> list[DeliveryResult]:
+        """POST a test event to every configured receiver now (not through the outbox)."""
+        from engine.notify.events import test_event
+
+        return self._outbox_sender().send_test(lambda key: test_event(self.clock.now(), key))
+
+    def notify_status(self, limit: int = 200) -> tuple[list[ReceiverHealth],
+                                                       list[OutboxDelivery]]:
+        """Each receiver's delivery health, and the pending and failed deliveries."""
+        if not self._store_exists():
+            return [ReceiverHealth(h.key, 0, 0, 0, 0, "", None, None, None)
+                    for h in self.settings.notify.webhooks], []
+        return self.store.receiver_health(), self.store.outbox_deliveries(limit=limit)
+
+    def failing_receivers(self) -> list[ReceiverHealth]:
+        """Receivers retrying or given up on since their last success (console, dashboard)."""
+        if not self._store_exists():
+            return []
+        return [r for r in self.store.receiver_health() if r.failing]
+
+    def _close_notifications(self) -> None:
+        sender, self._sender = self._sender, None
+        if sender is None and self._enqueued and self._store is not None:
+            from engine.notify.sender import OutboxSender
+
+            sender = OutboxSender(self._store, self.settings.notify)
+        if sender is None:
+            return
+        try:
+            if not sender.running and self._enqueued:
+                self._enqueued = False
+                sender.deliver_due()
+        except SpamopsError as exc:
+            logger.warning("notifications left in the outbox: %s", exc)
+        finally:
+            sender.stop()
+
+    def alert_gauges(self) -> AlertGauges:
+        """Everything the Prometheus alert rules need, in one read (``/metrics``).
+
+        Whether the newest estimate is unreliable is the check's own verdict
+        (``Decision.accuracy_unreliable``: the confidence-based estimate assumes the model is
+        calibrated on this traffic, which drift breaks).
+        """
+        holder = self.scheduler_holder() is not None
+        interval = self.settings.monitoring.interval_minutes * 60
+        floor = self.settings.thresholds.accuracy_floor
+        if not self._store_exists():
+            return AlertGauges(None, interval, None, True, floor, False, 0, None, 0, 0, holder,
+                               ())
+        decisions = self.store.decisions(50)
+        with_accuracy = next((d for d in decisions if d.accuracy is not None), None)
+        unreliable = (with_accuracy is not None and with_accuracy.accuracy_is_estimate
+                      and with_accuracy.accuracy_unreliable)
+        pending = self.store.approvals("pending")
+        segments, size = self.store.spool_backlog()
+        return AlertGauges(
+            last_check_at=decisions[0].ts if decisions else None,
+            check_interval_seconds=interval,
+            accuracy=with_accuracy.accuracy if with_accuracy else None,
+            accuracy_is_estimate=with_accuracy.accuracy_is_estimate if with_accuracy else True,
+            accuracy_floor=floor, accuracy_estimate_unreliable=unreliable,
+            pending_approvals=len(pending),
+            oldest_pending_approval_at=min((a.created_at for a in pending), default=None),
+            spool_segments=segments, spool_bytes=size, scheduler_holder_present=holder,
+            receivers=tuple(self.store.receiver_health()))
 
 def _expect(current: Aliases, expected_champion: int | None) -> None:
     """Refuse a move decided on another champion than the one there now."""

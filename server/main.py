@@ -121,6 +121,12 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
         # of ~350,000: pauses of 100-200 ms under load become ~7 ms (docs/architecture.md).
         gc.collect()
         gc.freeze()
+        if close_services:  # this server owns its process (not the console's --serve)
+            try:
+                # Deliver webhook events in the background (issue 17); no-op without receivers.
+                await run_in_threadpool(services.start_notifier)
+            except SpamopsError as exc:
+                logger.warning("webhook delivery not started: %s", exc)
         try:
             yield
         finally:

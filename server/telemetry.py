@@ -4,10 +4,12 @@ apps in one process, as in tests, never share counters).
 ``MetricsMiddleware`` counts requests and times them by route template (``/approvals/{id}/
 approve``, never the raw path, and ``unmatched`` for unknown paths, so fuzzing cannot grow the
 label set). ``ServingCollector`` reads the champion version and the latest drift scores from
-``Services`` at scrape time. Under several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set
-by ``spamops serve --workers``), ``prometheus_client`` keeps every worker's counters in that
-directory and the exposition adds them up, whichever worker answers the scrape. This module
-must not hold business logic.
+``Services`` at scrape time, and the gauges the shipped alert rules
+(``deploy/prometheus/spamops-rules.yml``) watch: the last check's time and accuracy, pending
+approvals, the spool backlog, the scheduler holder and the webhook receivers. Under several
+worker processes (``PROMETHEUS_MULTIPROC_DIR`` set by ``spamops serve --workers``),
+``prometheus_client`` keeps every worker's counters in that directory and the exposition adds
+them up, whichever worker answers the scrape. This module must not hold business logic.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
@@ -26,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engine.errors import SpamopsError
 
 if TYPE_CHECKING:
-    from engine.services import Prediction, Services
+    from engine.services import AlertGauges, Prediction, Services
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ class ServingCollector(Collector):
                                   value=float(self._audit_records))
         if not health.store_reachable:
             return
+        yield from self._alert_gauges()
         try:
             snapshot = self._services.latest_drift()
         except SpamopsError as exc:
@@ -85,6 +89,67 @@ class ServingCollector(Collector):
                                 "drift.", value=float(snapshot.drift_detected))
         yield GaugeMetricFamily("spamops_drift_window_size", "Messages in the latest drift "
                                 "window.", value=float(snapshot.n))
+
+    def _alert_gauges(self) -> Iterator[Metric]:
+        try:
+            gauges = self._services.alert_gauges()
+        except SpamopsError as exc:
+            logger.warning("metrics: no alert gauges: %s", exc)
+            return
+        yield from alert_metrics(gauges)
+
+
+def _epoch(ts: datetime) -> float:
+    return ts.replace(tzinfo=UTC).timestamp()
+
+
+def alert_metrics(g: AlertGauges) -> Iterator[Metric]:
+    """The gauges behind the shipped alert rules (one family each; absent when unknown)."""
+    def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+        return GaugeMetricFamily(name, doc, value=value)
+
+    yield gauge("spamops_check_interval_seconds", "Configured seconds between scheduled "
+                "monitoring checks.", g.check_interval_seconds)
+    if g.last_check_at is not None:
+        yield gauge("spamops_last_check_timestamp_seconds", "Unix time of the newest "
+                    "monitoring decision.", _epoch(g.last_check_at))
+    yield gauge("spamops_accuracy_floor", "Accuracy below which the rules retrain.",
+                g.accuracy_floor)
+    if g.accuracy is not None:
+        accuracy = GaugeMetricFamily("spamops_accuracy", "The newest check's champion "
+                                     "accuracy, measured on labels or estimated.",
+                                     labels=["kind"])
+        accuracy.add_metric(["estimated" if g.accuracy_is_estimate else "measured"],
+                            g.accuracy)
+        yield accuracy
+        yield gauge("spamops_accuracy_estimate_unreliable", "1 when the newest accuracy is "
+                    "an estimate made on a drifted window.",
+                    float(g.accuracy_estimate_unreliable))
+    yield gauge("spamops_pending_approvals", "Challengers waiting for an operator.",
+                float(g.pending_approvals))
+    if g.oldest_pending_approval_at is not None:
+        yield gauge("spamops_oldest_pending_approval_timestamp_seconds", "Unix time the "
+                    "oldest pending approval was created.", _epoch(g.oldest_pending_approval_at))
+    yield gauge("spamops_spool_backlog_segments", "Prediction spool segments not yet "
+                "ingested (every process's).", float(g.spool_segments))
+    yield gauge("spamops_spool_backlog_bytes", "Bytes of prediction spool segments not yet "
+                "ingested.", float(g.spool_bytes))
+    yield gauge("spamops_scheduler_holder_present", "1 when some process holds the data "
+                "home's scheduler.", float(g.scheduler_holder_present))
+    if g.receivers:
+        deliveries = GaugeMetricFamily("spamops_webhook_deliveries", "Webhook deliveries by "
+                                       "receiver and state (pending includes retrying; failed: "
+                                       "given up since the last success).",
+                                       labels=["receiver", "state"])
+        failing = GaugeMetricFamily("spamops_webhook_receiver_failing", "1 when the receiver "
+                                    "is being retried or was given up on.", labels=["receiver"])
+        for r in g.receivers:
+            deliveries.add_metric([r.receiver, "pending"], float(r.pending))
+            deliveries.add_metric([r.receiver, "retrying"], float(r.retrying))
+            deliveries.add_metric([r.receiver, "failed"], float(r.failed))
+            failing.add_metric([r.receiver], float(r.failing))
+        yield deliveries
+        yield failing
 
 
 class ApiMetrics:

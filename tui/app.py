@@ -41,6 +41,7 @@ from tui.messages import (
     HistoryLoaded,
     LogLineWritten,
     OverviewRefreshed,
+    ReceiversChecked,
     RetrainFinished,
     RetrainProgressed,
     RolledBack,
@@ -144,6 +145,8 @@ class SpamopsConsole(App[None]):
         self.scheduler_changed: Signal[SchedulerView] = Signal(self, "scheduler")
         self.work_changed: Signal[str] = Signal(self, "work")
         self.log_written: Signal[str] = Signal(self, "log")
+        self.failing_receivers: tuple[str, ...] = ()
+        self.receivers_changed: Signal[tuple[str, ...]] = Signal(self, "receivers")
         self._work: dict[str, str] = {}
         self._scheduler_host: SchedulerHost | None = None
         self._last_run: JobRun | None = None
@@ -166,6 +169,10 @@ class SpamopsConsole(App[None]):
         self.services.monitor_log.subscribe(self._log_listener)
         self.refresh_data(force_history=True)
         self.set_interval(self.poll_seconds, self._poll)
+        if self.services.settings.notify.webhooks:
+            # A long-lived process delivers webhook events (issue 17); opens the store.
+            self.run_worker(self.services.start_notifier, thread=True, group="notifier",
+                            description="starting webhook delivery", exit_on_error=False)
         if self.run_scheduler:
             # After the first frame: building the host opens the store and imports APScheduler.
             self.call_after_refresh(self._start_scheduler)
@@ -219,6 +226,8 @@ class SpamopsConsole(App[None]):
         if force_history or signature != self._history_signature:
             self._history_signature = signature
             self.post_message(HistoryLoaded(services.decisions(HISTORY_ROWS), events))
+        if services.settings.notify.webhooks:
+            self.post_message(ReceiversChecked(services.failing_receivers()))
 
     def on_snapshot_added(self, message: SnapshotAdded) -> None:
         self.snapshot_history = list(message.history)
@@ -228,6 +237,19 @@ class SpamopsConsole(App[None]):
         self.overview = message.overview
         self._publish_scheduler(publish=False)
         self.overview_changed.publish(message.overview)
+
+    def on_receivers_checked(self, message: ReceiversChecked) -> None:
+        names = tuple(r.receiver for r in message.failing)
+        if names == self.failing_receivers:
+            return
+        newly = [r for r in message.failing if r.receiver not in self.failing_receivers]
+        self.failing_receivers = names
+        self.receivers_changed.publish(names)
+        for receiver in newly:  # say it once when a receiver starts failing, not every poll
+            self.notify(f"{receiver.receiver}: {receiver.last_error or 'failing'} "
+                        f"({receiver.pending} pending, {receiver.failed} given up); "
+                        "see `spamops notify status`", title="webhook receiver failing",
+                        severity="warning", timeout=10)
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
         self.history_rows = history_rows(message.decisions, message.events)

@@ -16,10 +16,17 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from engine.monitoring import CheckResult, RetrainResult
-    from engine.records import Approval, Decision, DriftSnapshot, RetrainingEvent
+    from engine.records import Approval, Decision, DriftSnapshot, ReceiverHealth, RetrainingEvent
     from engine.registry import AliasMove
     from engine.scheduling import SchedulerEvent
     from engine.services import Overview
+
+
+@dataclass
+class ReceiversChecked(Message):
+    """The webhook receivers that are failing now (empty: all deliver), read by the poll."""
+
+    failing: list[ReceiverHealth]
 
 
 @dataclass

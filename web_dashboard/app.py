@@ -58,6 +58,10 @@ def _body(services: Services, home: str, label: str) -> None:
                f"{overview.now:%H:%M:%S} UTC")
     if data.is_empty(overview):
         st.info(f"This data home has no history yet. {NEXT_STEPS}", icon="ℹ️")
+    failing, _ = data.safely(data.failing_receivers, services, home, epoch)
+    for line in failing or []:
+        st.warning(f"Webhook receiver failing — {line}. See `spamops notify status`.",
+                   icon="✉️")
     metrics.render(ctx)
     performance.render(ctx)
     drift.render(ctx)

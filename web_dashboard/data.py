@@ -116,6 +116,16 @@ def overview(_services: Services, home: str, epoch: int) -> Overview:
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=32, show_spinner=False)
+def failing_receivers(_services: Services, home: str, epoch: int) -> list[str]:
+    """One line per failing webhook receiver (name, last error, counts); empty when none is
+    configured or all deliver."""
+    if not _services.settings.notify.webhooks:
+        return []
+    return [f"{r.receiver}: {r.last_error or 'failing'} ({r.pending} pending, "
+            f"{r.failed} given up)" for r in _services.failing_receivers()]
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, max_entries=32, show_spinner=False)
 def versions(_services: Services, home: str, epoch: int, count: int) -> pd.DataFrame:
     """Every registered version, newest first.
 

@@ -30,6 +30,7 @@ from engine.cli import (
     home_cmds,
     models,
     monitor_cmds,
+    notify_cmd,
     replay_cmd,
     serve_cmd,
     store_cmds,
@@ -62,6 +63,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 for _group in (config_cmd.commands + data.commands + models.commands
                + store_cmds.commands + feedback_cmd.commands + drift_cmd.commands
                + monitor_cmds.commands
+               + notify_cmd.commands
                + serve_cmd.commands + demo_cmd.commands + console_cmd.commands
                + dashboard_cmd.commands + up_cmd.commands + home_cmds.commands
                + baseline_cmd.commands + replay_cmd.commands):

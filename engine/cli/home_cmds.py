@@ -106,9 +106,10 @@ def prune(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     """Apply the retention policy now (the scheduler also runs it daily).
 
     Prediction texts older than retention.text_days (default 90) are replaced by a keyed hash
-    (HMAC-SHA256, key in HOME/retention.key) and their length; metrics, labels, drift windows
-    and decisions stay. Drift references are kept only for the champion (and a challenger
-    waiting for approval). Each prune that removes something is audited.
+    (HMAC-SHA256 with a sub-key of HOME/spamops.key) and their length; metrics, labels, drift
+    windows and decisions stay. Drift references are kept only for the champion (and a challenger
+    waiting for approval); evaluation-set messages labelled before the cutoff are deleted.
+    Each prune that removes something is audited.
     """
     services = services_of(ctx)
     if not services.has_history():

@@ -109,6 +109,9 @@ def _run_scheduler(services: Services) -> None:
             services.monitor_log.write(event.message[:1].upper() + event.message[1:])
 
     host = services.scheduler(kind="monitor", mode="background", on_event=on_event)
+    if services.start_notifier():  # long-lived: deliver webhook events in the background
+        services.monitor_log.write("Webhook delivery started for "
+                                   f"{len(services.settings.notify.webhooks)} receiver(s)")
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -4,7 +4,8 @@ One module per concern: ``connection`` (opening with back-off, transactions), ``
 (migrations), ``spool`` (durable logging and ingestion), ``predictions`` (windows, feedback,
 daily aggregates), ``labels`` (bulk label imports), ``evaluation`` (the growing held-out
 evaluation set), ``events`` (snapshots, decisions, retrainings, approvals, job runs),
-``audit_log`` (the hash chain's table), ``analyst`` (read-only SQL, export), ``codec`` (rows
+``audit_log`` (the hash chain's table), ``outbox`` (webhook deliveries, enqueued in
+the writes' own transactions), ``analyst`` (read-only SQL, export), ``codec`` (rows
 to records); ``history`` composes them into ``Store``.
 
 Owns the history file (``settings.db_path``) and the spool directory (``settings.spool_dir``).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -19,6 +19,9 @@ from engine.datakey import DataKey, load_key, load_or_create_key
 from engine.records import AuditRecord, AuditVerification
 from engine.store.codec import decode_audit, row_of
 from engine.store.connection import StoreBase
+
+if TYPE_CHECKING:
+    from engine.notify.events import NotifyEvent
 
 logger = logging.getLogger("spamops.store")
 
@@ -40,9 +43,11 @@ class AuditMixin(StoreBase):
 
     # Audit ---------------------------------------------------------------------------------
     def append_audit(self, actor: str, action: str, subject: str, details: dict[str, Any],
-                     reasoning: str) -> AuditRecord:
+                     reasoning: str, *, events: Sequence[NotifyEvent] = ()) -> AuditRecord:
         """Append a record to the keyed hash chain (reads the last record in the same
-        transaction; creates the data home key if there is none yet)."""
+        transaction; creates the data home key if there is none yet); ``events`` go to the
+        webhook outbox in that transaction too (for actions whose only record is the audit
+        trail: rollback, scheduler takeover)."""
         with self._transaction() as con:
             previous = self._last_audit_record(con)
             key, previous = self._audit_key(con, previous)
@@ -50,6 +55,8 @@ class AuditMixin(StoreBase):
                                        action=action, subject=subject, details=details,
                                        reasoning=reasoning, key=chain_key(key))
             self._insert_audit(con, record)
+            queued = self._enqueue(con, events) if events else 0
+        self._outbox_committed(queued)
         self._anchor(record)
         return record
 

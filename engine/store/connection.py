@@ -18,13 +18,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 import pandas as pd
 
 from engine.clock import Clock
 from engine.errors import StoreBusy, StoreError
+
+if TYPE_CHECKING:
+    from engine.notify.events import NotifyEvent
 
 _MAX_BACKOFF = 0.1
 """Longest single wait between two open attempts: short, so a freed file is taken quickly."""
@@ -84,6 +87,15 @@ class StoreBase(abc.ABC):
     @abc.abstractmethod
     def _flush_if_pending(self) -> None:
         """Ingest this process's spool before a read that must see its own writes."""
+
+    @abc.abstractmethod
+    def _enqueue(self, con: duckdb.DuckDBPyConnection, events: Sequence[NotifyEvent]) -> int:
+        """Write the outbox rows of ``events`` in the caller's transaction
+        (``engine.store.outbox``); returns how many."""
+
+    @abc.abstractmethod
+    def _outbox_committed(self, rows: int) -> None:
+        """Tell this process's outbox sender that ``rows`` new deliveries are committed."""
 
     # Connections ---------------------------------------------------------------------------
     def _require_database(self) -> None:
@@ -147,12 +159,16 @@ class StoreBase(abc.ABC):
             rows = cursor.fetchall()
         return [decode(dict(zip(columns, row, strict=True))) for row in rows]
 
-    def _upsert(self, table: str, row: dict[str, Any]) -> None:
+    def _upsert(self, table: str, row: dict[str, Any],
+                events: Sequence[NotifyEvent] = ()) -> None:
+        """Insert or replace ``row``; the outbox rows of ``events`` commit with it."""
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._transaction() as con:
             con.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})",
                         list(row.values()))
+            queued = self._enqueue(con, events) if events else 0
+        self._outbox_committed(queued)
 
     def query_frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """Engine-internal read helper (aggregations): the result as a DataFrame."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidInput, NotFound
 from engine.records import Approval, Decision, DriftSnapshot, JobRun, RetrainingEvent
@@ -26,6 +27,17 @@ from engine.store.codec import (
 )
 from engine.store.connection import StoreBase
 
+if TYPE_CHECKING:
+    from engine.notify.events import NotifyEvent
+
+
+def _snapshot_row(snapshot: DriftSnapshot) -> dict[str, Any]:
+    return row_of(snapshot, ("new_patterns", "drift_components"))
+
+
+def _decision_row(decision: Decision) -> dict[str, Any]:
+    return row_of(decision, ("reasons", "thresholds"))
+
 
 class EventsMixin(StoreBase):
     """Snapshots, decisions, retraining events, approvals, job runs, model versions."""
@@ -33,7 +45,26 @@ class EventsMixin(StoreBase):
     # Drift snapshots -----------------------------------------------------------------------
     def save_snapshot(self, snapshot: DriftSnapshot) -> None:
         """Insert (or replace, by id) a drift snapshot."""
-        self._upsert("drift_snapshots", row_of(snapshot, ("new_patterns", "drift_components")))
+        self._upsert("drift_snapshots", _snapshot_row(snapshot))
+
+    def save_check(self, snapshot: DriftSnapshot | None, decision: Decision, *,
+                   events: Sequence[NotifyEvent] = ()) -> None:
+        """Save a check's snapshot (if any), its decision and the outbox rows of ``events``
+        in one transaction.
+
+        The snapshot ends its window: saved alone, a failure before the decision would use
+        the window up with no decision (issue 14, item 11).
+        """
+        rows = [("drift_snapshots", _snapshot_row(snapshot))] if snapshot else []
+        rows.append(("decisions", _decision_row(decision)))
+        with self._transaction() as con:
+            for table, row in rows:
+                columns = ", ".join(row)
+                marks = ", ".join("?" for _ in row)
+                con.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})",
+                            list(row.values()))
+            queued = self._enqueue(con, events) if events else 0
+        self._outbox_committed(queued)
 
     def snapshots(self, limit: int = 100, since: datetime | None = None,
                   until: datetime | None = None) -> list[DriftSnapshot]:
@@ -48,9 +79,10 @@ class EventsMixin(StoreBase):
         return found[0] if found else None
 
     # Decisions -----------------------------------------------------------------------------
-    def save_decision(self, decision: Decision) -> None:
-        """Insert (or replace, by id) a monitoring decision."""
-        self._upsert("decisions", row_of(decision, ("reasons", "thresholds")))
+    def save_decision(self, decision: Decision, *, events: Sequence[NotifyEvent] = ()) -> None:
+        """Insert (or replace, by id) a monitoring decision; ``events`` go to the webhook
+        outbox in the same transaction."""
+        self._upsert("decisions", _decision_row(decision), events)
 
     def update_decision(self, id: str, **fields: Any) -> Decision:
         """Change some fields of a decision (e.g. ``outcome``, ``retraining_id``).
@@ -89,9 +121,11 @@ class EventsMixin(StoreBase):
         return found[0] if found else None
 
     # Retraining, approvals, jobs, model versions -------------------------------------------
-    def save_retraining(self, event: RetrainingEvent) -> None:
-        """Insert or replace (by id) a retraining event."""
-        self._upsert("retraining_events", row_of(event, ("comparison", "lineage")))
+    def save_retraining(self, event: RetrainingEvent, *,
+                        events: Sequence[NotifyEvent] = ()) -> None:
+        """Insert or replace (by id) a retraining event; ``events`` go to the webhook outbox
+        in the same transaction."""
+        self._upsert("retraining_events", row_of(event, ("comparison", "lineage")), events)
 
     def retraining(self, id: str) -> RetrainingEvent:
         """One retraining event. Raises ``NotFound``."""
@@ -111,9 +145,11 @@ class EventsMixin(StoreBase):
         return self._records("SELECT * FROM retraining_events WHERE status = 'running' "
                              "ORDER BY started_at", [], decode_retraining)
 
-    def save_approval(self, approval: Approval) -> None:
-        """Insert or replace (by id) an approval."""
-        self._upsert("approvals", row_of(approval, ("comparison",)))
+    def save_approval(self, approval: Approval, *,
+                      events: Sequence[NotifyEvent] = ()) -> None:
+        """Insert or replace (by id) an approval; ``events`` go to the webhook outbox in the
+        same transaction."""
+        self._upsert("approvals", row_of(approval, ("comparison",)), events)
 
     def approval(self, id: str) -> Approval:
         """One approval. Raises ``NotFound``."""

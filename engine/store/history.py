@@ -13,6 +13,7 @@ from pathlib import Path
 from engine.clock import Clock
 from engine.datakey import KEY_FILE, load_key, load_or_create_key
 from engine.errors import StoreError
+from engine.notify.config import NotifySettings
 from engine.store.alias_moves import AliasMovesMixin
 from engine.store.analyst import AnalystMixin
 from engine.store.audit_log import AuditMixin
@@ -21,6 +22,7 @@ from engine.store.baseline import BaselineMixin
 from engine.store.evaluation import EvaluationMixin
 from engine.store.events import EventsMixin
 from engine.store.labels import LabelsMixin
+from engine.store.outbox import OutboxMixin
 from engine.store.predictions import PredictionsMixin
 from engine.store.retention import RetentionMixin
 from engine.store.schema import SchemaMixin
@@ -30,8 +32,8 @@ logger = logging.getLogger("spamops.store")
 
 
 class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMixin,
-            BaselineMixin, AuditMixin, AnalystMixin, SchemaMixin, AliasMovesMixin, BackupMixin,
-            RetentionMixin):
+            BaselineMixin, AuditMixin, OutboxMixin, AnalystMixin, SchemaMixin, AliasMovesMixin,
+            BackupMixin, RetentionMixin):
     """The history of one data home: predictions, feedback, snapshots, decisions, the evaluation
     set, the accepted drift baseline, audit...
 
@@ -49,12 +51,15 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
             the file). ``False`` makes construction free of I/O, for a server that must answer
             at once; ``migrate()`` does both later.
         key_path: the data home key; default ``spamops.key`` beside ``db_path``.
+        notify: the webhook receivers; events handed to the write methods become one outbox
+            row per subscribed receiver (none without receivers).
     """
 
     def __init__(self, db_path: Path, spool_dir: Path, *, clock: Clock,
                  read_only: bool = False, flush_seconds: float = 0.5,
                  busy_timeout: float = 30.0, recover: bool = True,
-                 key_path: Path | None = None) -> None:
+                 key_path: Path | None = None,
+                 notify: NotifySettings | None = None) -> None:
         self.db_path = Path(db_path)
         self.spool_dir = Path(spool_dir)
         self.key_path = Path(key_path) if key_path else self.db_path.with_name(KEY_FILE)
@@ -62,6 +67,8 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
         self.read_only = read_only
         self.flush_seconds = flush_seconds
         self.busy_timeout = busy_timeout
+        self.notify = notify or NotifySettings()
+        self._outbox_listeners = []
         self._spool = Spool(self.spool_dir, key=self._cached_spool_key)
         self._spool_key_cache: bytes | None = None
         self._flush_lock = threading.Lock()

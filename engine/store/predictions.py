@@ -47,6 +47,35 @@ class PredictionsMixin(StoreBase):
             sql = f"SELECT * FROM ({sql} ORDER BY ts DESC LIMIT {int(limit)})"
         return self.query_frame(sql + " ORDER BY ts", params)
 
+    def window_after(self, after_seq: int, limit: int | None = None
+                     ) -> tuple[pd.DataFrame, int]:
+        """The monitoring window: predictions ingested after ``after_seq``, up to the newest
+        ingested now; only the newest ``limit`` of them, ordered by ts.
+
+        Returns:
+            The frame (columns: id, ts, text, model_version, label, spam_probability, source,
+            ingest_seq) and the window's last ingestion number (``after_seq`` when empty).
+            Predictions ingested later have higher numbers: they fall in the next window.
+        """
+        self._flush_if_pending()
+        with self._connection(write=False) as con:
+            row = con.execute("SELECT coalesce(max(ingest_seq), 0) FROM predictions"
+                              ).fetchone()
+            head = max(int(row[0]) if row else 0, after_seq)
+            sql = ("SELECT id, ts, text, model_version, label, spam_probability, source, "
+                   "ingest_seq FROM predictions WHERE ingest_seq > ? AND ingest_seq <= ?")
+            if limit is not None:
+                sql = f"SELECT * FROM ({sql} ORDER BY ingest_seq DESC LIMIT {int(limit)})"
+            frame = con.execute(sql + " ORDER BY ts, ingest_seq", [after_seq, head]).df()
+        return frame, head
+
+    def last_window_seq(self) -> int:
+        """The last ingestion number covered by a drift snapshot (0 before the first)."""
+        with self._connection(write=False) as con:
+            row = con.execute("SELECT coalesce(max(ingest_seq_to), 0) FROM drift_snapshots"
+                              ).fetchone()
+        return int(row[0]) if row else 0
+
     def labelled_between(self, since: datetime | None,
                          until: datetime | None) -> pd.DataFrame:
         """Predictions in the window that have feedback, with the latest true label (rows

@@ -4,7 +4,9 @@ Owns the one write that removes personal text from ``predictions``: rows older t
 get ``text = NULL``, ``text_hmac`` (HMAC-SHA256 of the UTF-8 text, hex) and ``text_length``
 (characters), in one transaction; every other column (time, label, probability, version,
 true label) stays, so the daily views, drift windows and decisions are unchanged. The key and
-the policy (how old is too old) are ``engine.retention``'s business; this module must not
+the policy (how old is too old) are ``engine.retention``'s business. Messages of the
+evaluation set past the cutoff are deleted (they are kept to be scored, so a hash would not
+do); this module must not
 read the clock or the key file.
 """
 
@@ -31,6 +33,26 @@ class RetentionMixin(StoreBase):
         with self._connection(write=False) as con:
             row = con.execute("SELECT count(*) FROM predictions WHERE ts < ? AND text IS NOT "
                               "NULL", [cutoff]).fetchone()
+        return int(row[0]) if row else 0
+
+    def evaluation_texts_older_than(self, cutoff: datetime) -> int:
+        """Evaluation-set messages (``engine.store.evaluation``) labelled before ``cutoff``."""
+        with self._connection(write=False) as con:
+            row = con.execute("SELECT count(*) FROM evaluation_messages WHERE labelled_at < ?",
+                              [cutoff]).fetchone()
+        return int(row[0]) if row else 0
+
+    def drop_evaluation_texts(self, cutoff: datetime) -> int:
+        """Delete evaluation-set messages labelled before ``cutoff``; returns how many.
+
+        The evaluation set keeps raw texts to score later challengers on, so it cannot hold a
+        hash instead: past the retention period its messages go, and later comparisons use
+        the test split and the newer held-out labels.
+        """
+        with self._transaction() as con:
+            row = con.execute("SELECT count(*) FROM evaluation_messages WHERE labelled_at < ?",
+                              [cutoff]).fetchone()
+            con.execute("DELETE FROM evaluation_messages WHERE labelled_at < ?", [cutoff])
         return int(row[0]) if row else 0
 
     def pruned_texts(self) -> int:

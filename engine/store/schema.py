@@ -46,10 +46,14 @@ class SchemaMixin(StoreBase):
         with self._connection(write=True, create=True) as con:
             con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY "
                         "KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
-            row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-            current = int(row[0]) if row else 0
+            # Every shipped migration not applied yet runs, not only those above the highest
+            # applied: branches take numbers in parallel, so a file numbered below one already
+            # applied (005 landing after 011) must still run.
+            applied = {int(r[0]) for r in con.execute("SELECT version FROM schema_version")
+                       .fetchall()}
+            current = max(applied, default=0)
             for version, name, sql in migrations():
-                if version <= current:
+                if version in applied:
                     continue
                 con.execute("BEGIN TRANSACTION")
                 try:
@@ -61,7 +65,7 @@ class SchemaMixin(StoreBase):
                     raise
                 con.execute("COMMIT")
                 logger.info("applied migration %s", name)
-                current = version
+                current = max(current, version)
         self.ensure_audit_key()
         self.recover_spool()
         return current

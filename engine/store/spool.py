@@ -394,8 +394,13 @@ class SpoolMixin(StoreBase):
             if incoming.num_rows:
                 con.register("incoming_predictions", incoming)
                 columns = ", ".join(_PREDICTION_COLUMNS)
-                con.execute(f"INSERT INTO predictions ({columns}) SELECT {columns} "
-                            "FROM incoming_predictions")
+                # Ingestion order: one writer at a time holds the file, so numbers given in
+                # this transaction are above every number already committed (and above every
+                # window already evaluated, whatever happened to the rows since).
+                con.execute(f"INSERT INTO predictions ({columns}, ingest_seq) SELECT {columns}, "
+                            "greatest((SELECT coalesce(max(ingest_seq), 0) FROM predictions), "
+                            "(SELECT coalesce(max(ingest_seq_to), 0) FROM drift_snapshots)) "
+                            "+ row_number() OVER () FROM incoming_predictions")
                 con.unregister("incoming_predictions")
             now = self.clock.now()
             ledger = pd.DataFrame({"name": [p.name for p, _, _ in fresh],
@@ -407,6 +412,18 @@ class SpoolMixin(StoreBase):
                         "SELECT name, ingested_at, rows, sha256 FROM incoming_segments")
             con.unregister("incoming_segments")
             return int(incoming.num_rows)
+
+    def spool_backlog(self) -> tuple[int, int]:
+        """Segments waiting in the spool directory (every process's) and their total bytes:
+        what has been logged but not yet ingested, for the ``spool backlog growing`` alert."""
+        segments = size = 0
+        for path in self.spool_dir.glob(f"*{SEGMENT_SUFFIX}"):
+            try:
+                size += path.stat().st_size
+            except FileNotFoundError:  # ingested and deleted meanwhile
+                continue
+            segments += 1
+        return segments, size
 
     def _orphan_candidates(self) -> list[Path]:
         if not self.spool_dir.is_dir():

@@ -90,8 +90,7 @@ def test_copied_home_works_and_never_touches_the_original(trained_home: Path,
 
 
 def test_restored_backup_predicts_and_retrains(trained_home: Path, tmp_path: Path) -> None:
-    (trained_home / "retention.key").write_text("ab" * 32 + "\n")
-    (trained_home / "retention.key").chmod(0o600)
+    data_key = (trained_home / "spamops.key").read_text()
     registry_before = fingerprint(trained_home / "mlartifacts")
     backup_dir = tmp_path / "backups" / "monday"
 
@@ -107,8 +106,8 @@ def test_restored_backup_predicts_and_retrains(trained_home: Path, tmp_path: Pat
     assert "--yes" in refused.stderr and not target.exists()
     restored = spamops(target, "restore", str(backup_dir), "--yes", "--json")
     assert restored.returncode == 0, restored.stderr
-    assert (target / "retention.key").read_text() == "ab" * 32 + "\n"
-    assert oct((target / "retention.key").stat().st_mode & 0o777) == "0o600"
+    assert (target / "spamops.key").read_text() == data_key  # the audit chain's key too
+    assert oct((target / "spamops.key").stat().st_mode & 0o777) == "0o600"
 
     predict_and_retrain(target)
 

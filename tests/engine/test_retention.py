@@ -14,8 +14,9 @@ import pytest
 
 from engine.clock import SimulatedClock
 from engine.config import load_settings
+from engine.datakey import KEY_FILE, load_key
 from engine.records import FeedbackRecord, PredictionRecord
-from engine.retention import KEY_FILE, retention_key
+from engine.retention import KEY_PURPOSE
 from engine.services import Services
 from tests.cli_helpers import run_cli
 
@@ -61,10 +62,10 @@ def test_prune_replaces_old_texts_by_keyed_hash_and_keeps_every_metric(
     assert services.daily_traffic() == traffic_before
     assert services.daily_accuracy() == accuracy_before
     assert services.sql("SELECT * FROM v_daily_accuracy ORDER BY day").rows == views_before
-    key_path = trained_home / KEY_FILE
-    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
-    key = retention_key(trained_home, create=False)
-    assert key is not None
+    data_key = load_key(trained_home / KEY_FILE)
+    assert data_key is not None
+    assert stat.S_IMODE((trained_home / KEY_FILE).stat().st_mode) == 0o600
+    key = data_key.derive(KEY_PURPOSE)
     rows = {r[0]: r[1:] for r in services.sql(
         "SELECT id, text, text_hmac, text_length, label, true_label FROM predictions").rows}
     for r in records:
@@ -107,7 +108,7 @@ def test_dry_run_counts_and_changes_nothing(services: Services, trained_home: Pa
     # Days 31..39 and day 30 but its first minute (exactly at the cutoff, which is kept).
     assert report.texts_pruned == sum(r.ts < report.cutoff for r in records) == 9 * 5 + 4
     assert services.store.texts_older_than(report.cutoff) == report.texts_pruned
-    assert not (trained_home / KEY_FILE).exists()
+    assert services.store.pruned_texts() == 0
     assert len(services.audit_records()) == audited
 
 
@@ -127,18 +128,6 @@ def test_prune_cli_json_and_text(trained_home: Path, capsys: pytest.CaptureFixtu
     assert done.code == 0, done.err
     assert done.out.startswith("1 prediction texts older than 1 days")
     assert "drift references kept: v1" in done.out
-
-
-def test_a_readable_key_is_tightened_and_a_bad_key_is_one_line(tmp_path: Path) -> None:
-    key = retention_key(tmp_path, create=True)
-    path = tmp_path / KEY_FILE
-    path.chmod(0o644)
-
-    assert retention_key(tmp_path, create=False) == key
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    path.write_text("not hex\n")
-    with pytest.raises(Exception, match="is not a retention key"):
-        retention_key(tmp_path, create=False)
 
 
 @pytest.mark.slow
@@ -163,6 +152,23 @@ def test_drift_references_are_kept_only_for_the_champion(services: Services,
     assert detector.model_version == 2
 
 
+def test_evaluation_messages_past_the_cutoff_are_deleted(services: Services) -> None:
+    import pandas as pd
+
+    held_out = pd.DataFrame({
+        "text": ["old held-out message", "recent held-out message"],
+        "true_label": ["spam", "ham"],
+        "labelled_at": [NOW - timedelta(days=45), NOW - timedelta(days=2)]})
+    services.store.add_evaluation_messages(held_out, "r1", added_at=NOW - timedelta(days=1))
+
+    dry = services.prune(dry_run=True)
+    report = services.prune()
+
+    assert dry.evaluation_texts_dropped == report.evaluation_texts_dropped == 1
+    assert services.store.evaluation_messages()["text"].tolist() == ["recent held-out message"]
+    assert services.audit_records()[-1].details["evaluation_texts_dropped"] == 1
+
+
 def test_prune_in_small_batches_prunes_every_old_text_once(services: Services) -> None:
     records = _traffic(services, days=40, per_day=5)
     cutoff = NOW - timedelta(days=30)
@@ -172,3 +178,22 @@ def test_prune_in_small_batches_prunes_every_old_text_once(services: Services) -
     assert pruned == sum(r.ts < cutoff for r in records)
     assert services.store.texts_older_than(cutoff) == 0
     assert services.store.pruned_texts() == pruned
+
+
+def test_the_scheduler_prunes_daily_at_0415_utc(services: Services) -> None:
+    from engine.scheduling import SimulatedScheduler
+
+    records = _traffic(services, days=40, per_day=5)
+    clock = services.clock
+    assert isinstance(clock, SimulatedClock)
+    jobs = [job for job in services.scheduled_jobs(start=NOW) if job.id == "prune"]
+    scheduler = SimulatedScheduler(jobs, services.store, clock)
+
+    runs = scheduler.advance_to(NOW + timedelta(days=2))
+
+    assert [(r.scheduled_at, r.outcome) for r in runs] == [
+        (datetime(2026, 6, 2, 4, 15), "ok"), (datetime(2026, 6, 3, 4, 15), "ok")]
+    first_cutoff = datetime(2026, 6, 2, 4, 15) - timedelta(days=30)
+    assert runs[0].detail.startswith(f"{sum(r.ts < first_cutoff for r in records)} texts pruned")
+    prunes = [r for r in services.audit_records() if r.action == "retention.prune"]
+    assert [r.actor for r in prunes] == ["scheduler", "scheduler"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -49,3 +51,39 @@ def test_two_apps_do_not_share_counters(client: TestClient, make_client) -> None
     other = make_client()
     samples = _samples(other)
     assert samples[("spamops_predictions_total", (("label", "ham"),))] == 0
+
+
+def test_exposes_the_gauges_the_shipped_alert_rules_watch(
+        populated_client: TestClient) -> None:
+    from engine.config import load_settings
+    from engine.services import Services
+
+    services = Services(load_settings(), read_only=True)
+    decision = services.decisions(1)[0]
+    [pending] = services.approvals("pending")
+    samples = _samples(populated_client)
+    assert samples[("spamops_last_check_timestamp_seconds", ())] == (
+        decision.ts.replace(tzinfo=UTC).timestamp())
+    assert samples[("spamops_check_interval_seconds", ())] == 3600
+    assert samples[("spamops_accuracy", (("kind", "measured"),))] == decision.accuracy
+    assert samples[("spamops_accuracy_floor", ())] == 0.93
+    assert samples[("spamops_accuracy_estimate_unreliable", ())] == 0  # measured, not estimated
+    assert samples[("spamops_pending_approvals", ())] == 1
+    assert samples[("spamops_oldest_pending_approval_timestamp_seconds", ())] == (
+        pending.created_at.replace(tzinfo=UTC).timestamp())
+    assert samples[("spamops_scheduler_holder_present", ())] == 0
+    assert ("spamops_spool_backlog_bytes", ()) in samples
+    assert not any(name.startswith("spamops_webhook") for name, _ in samples)  # no receivers
+
+
+def test_a_drifted_estimate_is_exported_as_unreliable(trained_home, make_client) -> None:  # type: ignore[no-untyped-def]
+    from engine.config import load_settings
+    from engine.services import Services
+
+    services = Services(load_settings())
+    services.simulate(messages=400, drift=0.5, seed=6)  # no labels: accuracy is estimated
+    services.check_now(retrain=False)
+    services.close()
+    samples = _samples(make_client())
+    assert ("spamops_accuracy", (("kind", "estimated"),)) in samples
+    assert samples[("spamops_accuracy_estimate_unreliable", ())] == 1

@@ -1,4 +1,5 @@
-"""The top bar: the four views (current one highlighted), pending approvals and running work.
+"""The top bar: the four views (current one highlighted), pending approvals, running work and
+failing webhook receivers.
 
 Replaces Textual's ``Header`` so that the one line it costs tells the operator where they are
 and what is running (``retraining: comparing models…``). Must not call the engine.
@@ -24,16 +25,21 @@ class ViewBar(Static):
         self.current = current
         self.pending = 0
         self.work = ""
+        self.failing: tuple[str, ...] = ()
 
     def on_mount(self) -> None:
         self._render_bar()
 
-    def set_state(self, *, pending: int | None = None, work: str | None = None) -> None:
-        """Update the pending-approval count and/or the running-work line."""
+    def set_state(self, *, pending: int | None = None, work: str | None = None,
+                  failing: tuple[str, ...] | None = None) -> None:
+        """Update the pending-approval count, the running-work line and/or the names of the
+        failing webhook receivers."""
         if pending is not None:
             self.pending = pending
         if work is not None:
             self.work = work
+        if failing is not None:
+            self.failing = failing
         self._render_bar()
 
     def _render_bar(self) -> None:
@@ -46,4 +52,6 @@ class ViewBar(Static):
             text.append(label, style="reverse bold" if mode == self.current else "")
         if self.work:
             text.append(f"  ⟳ {self.work}", style="bold yellow")
+        if self.failing:
+            text.append(f"  ✉ webhook failing: {', '.join(self.failing)}", style="bold red")
         self.update(text)
