@@ -306,7 +306,7 @@ def placeholder_problem(secret: str) -> str | None:
     """Why ``secret`` looks like a placeholder rather than a generated key, or ``None``.
 
     Refuses keys shorter than ``MIN_KEY_CHARS``, keys containing a ``PLACEHOLDER_WORDS``
-    entry, a character repeated five times in a row, a short unit repeated (``abcabcabcabc``),
+    entry, a character repeated eight times in a row, a short unit repeated (``abcabcabcabc``),
     fewer than ``MIN_KEY_DISTINCT_CHARS`` distinct characters, or a Shannon entropy below
     ``MIN_KEY_BITS_PER_CHAR`` bits per character or ``MIN_KEY_BITS`` in all.
     """
@@ -316,8 +316,10 @@ def placeholder_problem(secret: str) -> str | None:
     word = next((w for w in PLACEHOLDER_WORDS if w in lowered), None)
     if word is not None:
         return f"contains {word!r}"
-    if re.search(r"(.)\1{4}", secret):
-        return "a character repeated five times in a row"
+    # Eight in a row: a random 32-hex-digit key has five in a row about once in 2,300 keys
+    # (28 places x 16^-4), eight about once in 10 million.
+    if re.search(r"(.)\1{7}", secret):
+        return "a character repeated eight times in a row"
     if re.fullmatch(r"(.+?)\1+", lowered):
         return "one short part repeated"
     counts = Counter(secret)

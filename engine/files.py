@@ -29,11 +29,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from engine.encodings import decode
 from engine.errors import InvalidInput
 from engine.labels import normalise_labels
+from engine.timestamps import parse_timestamps
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -397,39 +398,6 @@ def messages_of(table: Table, *, text_column: str | None = None,
         label_counts=counts)
 
 
-def parse_timestamps(table: Table, column: str, rows: list[int]) -> list[datetime]:
-    """The values of ``column`` at ``rows`` as naive UTC datetimes.
-
-    ISO 8601 (with or without offset; offsets are converted to UTC) and Unix epoch seconds or
-    milliseconds are read (pandas ``to_datetime``).
-
-    Raises:
-        InvalidInput: a value is blank or not a time, naming its line.
-    """
-    import pandas as pd
-
-    raw = table.frame[column].iloc[rows]
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        parsed = pd.to_datetime(raw, utc=True)
-    else:
-        values = raw.astype(str).str.strip()
-        numeric = pd.to_numeric(values, errors="coerce")
-        if len(values) and numeric.notna().all():
-            unit: Literal["ms", "s"] = "ms" if float(numeric.abs().max()) > 1e11 else "s"
-            parsed = pd.to_datetime(numeric, unit=unit, utc=True)
-        else:
-            parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
-    bad = parsed.isna().to_numpy().nonzero()[0]
-    if len(bad):
-        position = int(bad[0])
-        value = str(table.frame[column].iloc[rows[position]])
-        raise InvalidInput(
-            f"{table.path} {table.where(rows[position])}: `{column}` value {value!r} is not a "
-            "time (use ISO 8601 like 2024-05-01T13:45:00Z, or epoch seconds)")
-    naive = parsed.dt.tz_convert("UTC").dt.tz_localize(None).dt.floor("us")
-    return [t.to_pydatetime() for t in naive]
-
-
 def read_messages(path: Path, *, encoding: str | None = None,
                   text_column: str | None = None) -> list[str]:
     """The texts of one file (labels ignored); raises ``InvalidInput`` when unusable."""
@@ -456,13 +424,3 @@ def read_stdin_lines(raw: str) -> list[str]:
     if not texts:
         raise InvalidInput("standard input has no messages")
     return texts
-
-
-def as_jsonable(messages: Messages) -> dict[str, Any]:
-    """What a ``--json`` caller needs to know about a read (no texts)."""
-    return {"source": messages.source, "format": messages.format,
-            "encoding": messages.encoding, "text_column": messages.text_column,
-            "label_column": messages.label_column,
-            "timestamp_column": messages.timestamp_column, "messages": len(messages.texts),
-            "rows_read": messages.rows_read, "blank_dropped": messages.blank_dropped,
-            "continued_rows": messages.continued_rows}

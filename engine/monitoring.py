@@ -750,12 +750,16 @@ class Monitor:
                                    evaluation=evaluation_cmp.summary() if evaluation_cmp
                                    else None)
         comparison = replace(comparison, decided_on=ruling.basis)
-        # The hold-out joins the evaluation set whatever the decision: later challengers are
-        # judged on this episode's traffic too (issue 13).
-        added = self.store.add_evaluation_messages(holdout, event.id)
-        if added:
+        # A hold-out that decided joins the evaluation set, whatever the decision: later
+        # challengers are judged on this episode's traffic too (issue 13). One too small to
+        # decide goes back to the pool, so the next retrain can train on it or hold out more.
+        if ruling.basis == "recent_feedback":
+            added = self.store.add_evaluation_messages(holdout, event.id)
             self.log.write(f"Evaluation set: {added} held-out labels added "
                            f"({len(evaluation) + added} in all)")
+        elif len(holdout):
+            self.log.write(f"{len(holdout)} held-out labels were too few to decide; they stay "
+                           "in the pool for the next retrain")
         basis = comparison.get(ruling.basis) or test_cmp
         if basis is not None:
             self.log.write(

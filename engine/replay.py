@@ -135,6 +135,7 @@ def run_replay(settings: Settings, messages: Messages, *, rate_per_hour: float |
     try:
         services.setup_database()
         champion = services.registry.require_champion()
+        services.champion.get()  # load and compile it now: start-up, not replay throughput
         newest = _history_end(services)
         if newest is not None and newest > times[0]:
             raise InvalidInput(

@@ -19,7 +19,7 @@ operators):
   given message was seen; without it a short text cannot be guessed from its hash.
 
 ``prune`` is run by ``spamops prune`` and daily by the scheduler (job ``prune``); every prune
-that changes something is audited by the caller. This module reads no clock: ``now`` is
+is audited by the caller (``Services.prune``). This module reads no clock: ``now`` is
 passed in.
 """
 

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.dataset import Dataset, DatasetInfo, DatasetSplit
-from engine.datasets import ChampionDatasets, DatasetCatalog, DatasetRecord, ImportResult
+from engine.datasets import (
+    ChampionDatasets,
+    DatasetCatalog,
+    DatasetRecord,
+    ImportResult,
+    lineage_datasets,
+)
 from engine.errors import (
     InvalidInput,
     ModelNotFound,
@@ -638,7 +644,8 @@ class Services:
             except ModelNotFound:  # dropped by retention (engine/retention.py)
                 logger.warning("version %s has no drift reference left; using the training "
                                "split's texts", version)
-                reference = self.dataset.split().train_texts
+                names, expected = lineage_datasets(self.registry.version(version).tags)
+                reference = self.datasets.split(names, expected=expected).train_texts
             return DriftDetector.fit(
                 reference,
                 feature_space=word_subspace(feature_space(model)), predict_proba=predict,
@@ -1043,21 +1050,22 @@ class Services:
         return self.store.verify_audit()
 
     def prune(self, *, dry_run: bool = False, actor: str | None = None) -> PruneReport:
-        """Apply the retention policy now (``engine.retention``); a prune that removed
-        anything is audited."""
+        """Apply the retention policy now (``engine.retention``); every prune (not a dry run)
+        is audited, also one that found nothing to remove."""
         from engine import retention
 
         registry = self.registry if self._registry_exists() else None
         report = retention.prune(settings=self.settings, store=self.store, registry=registry,
                                  now=self.clock.now(), dry_run=dry_run)
-        if report.changed:
+        if not report.dry_run:
             self.audit("retention.prune", "predictions", {
                 "cutoff": report.cutoff.isoformat(timespec="seconds"),
                 "text_days": report.text_days, "texts_pruned": report.texts_pruned,
                 "evaluation_texts_dropped": report.evaluation_texts_dropped,
                 "references_dropped": list(report.references_dropped),
-                "caches_dropped": report.caches_dropped},
-                f"texts older than {report.text_days} days replaced by their keyed hash; "
+                "caches_dropped": report.caches_dropped, "changed": report.changed},
+                f"{report.texts_pruned} texts older than {report.text_days} days replaced by "
+                "their keyed hash; "
                 f"drift references kept only for v{list(report.references_kept)}", actor)
         return report
 

@@ -48,7 +48,7 @@ EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {code:<4} {meaning}"
 @click.version_option(__version__, prog_name="spamops")
 @click.option("--home", type=click.Path(path_type=Path), default=None,
               help="Data home (overrides SPAMOPS_HOME; default ./data). Only set-up commands "
-                   "(data fetch/import, setup-database, train, demo, replay, restore) create a "
+                   "(data fetch/import, setup-database, train, demo, restore) create a "
                    "missing one.")
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None) -> None:

@@ -109,7 +109,7 @@ def prune(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     (HMAC-SHA256 with a sub-key of HOME/spamops.key) and their length; metrics, labels, drift
     windows and decisions stay. Drift references are kept only for the champion (and a challenger
     waiting for approval); evaluation-set messages labelled before the cutoff are deleted.
-    Each prune that removes something is audited.
+    Each prune is audited (a dry run is not).
     """
     services = services_of(ctx)
     if not services.has_history():

@@ -9,7 +9,7 @@ from types import FrameType
 
 import click
 
-from engine.cli._common import emit_json, home_of, json_option, settings_of
+from engine.cli._common import emit_json, json_option, settings_of, state_of
 from engine.cli._files import read_file, reading_options
 from engine.cli.demo_cmd import render_days
 
@@ -53,13 +53,13 @@ def replay(ctx: click.Context, file: Path, timestamp_column: str | None, rate: s
 
     from engine.replay import parse_rate, run_replay
 
+    state_of(ctx).checked_home(create=False)  # the home must exist and hold a champion
     rate_per_hour = parse_rate(rate)
     messages = read_file(file, encoding=encoding, text_column=text_column,
                          label_column=label_column, label_map=label_map,
                          allow_unlabelled=True, timestamp_column=timestamp_column,
                          timestamps="ignore" if rate_per_hour and not timestamp_column
                          else "optional")
-    home_of(ctx, create=True)  # like demo it sets a home up: a missing one is created, and said
     stop = {"asked": False}
 
     def on_sigint(_signum: int, _frame: FrameType | None) -> None:

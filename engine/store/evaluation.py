@@ -1,11 +1,12 @@
 """The evaluation set: labelled messages held out from retrains, kept for later comparisons.
 
 Owns the ``evaluation_messages`` table (migration 004). Each retrain adds the recent labels it
-held out; every later comparison scores champion and challenger on all of them, beside the
-frozen test split, so a challenger is judged on earlier drift episodes' traffic too. The set
-only grows, until retention deletes messages labelled before its cutoff (``engine.retention``):
-one row per distinct text (the first held-out label of a text is kept). It must
-not decide which messages are held out: monitoring hands them in.
+held out, when they were enough to decide (monitoring's call); every later comparison scores
+champion and challenger on all of them, beside the frozen test split, so a challenger is
+judged on earlier drift episodes' traffic too. The set only grows, until retention deletes
+messages labelled before its cutoff (``engine.retention``): one row per distinct text (the
+first held-out label of a text is kept). It must not decide which messages are held out:
+monitoring hands them in.
 """
 
 from __future__ import annotations

@@ -62,8 +62,10 @@ class PredictionsMixin(StoreBase):
             row = con.execute("SELECT coalesce(max(ingest_seq), 0) FROM predictions"
                               ).fetchone()
             head = max(int(row[0]) if row else 0, after_seq)
+            # Pruned texts (engine.store.retention) cannot be scored: left out, still covered.
             sql = ("SELECT id, ts, text, model_version, label, spam_probability, source, "
-                   "ingest_seq FROM predictions WHERE ingest_seq > ? AND ingest_seq <= ?")
+                   "ingest_seq FROM predictions WHERE ingest_seq > ? AND ingest_seq <= ? "
+                   "AND text IS NOT NULL")
             if limit is not None:
                 sql = f"SELECT * FROM ({sql} ORDER BY ingest_seq DESC LIMIT {int(limit)})"
             frame = con.execute(sql + " ORDER BY ts, ingest_seq", [after_seq, head]).df()

@@ -37,6 +37,7 @@ import io
 import json
 import os
 import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -50,7 +51,8 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_ZIP = REPO.parent / "shared" / "data" / "sms+spam+collection.zip"
-API_KEY = "closed-loop-bench-0123456789"
+API_KEY = secrets.token_urlsafe(32)
+"""A fresh key per run (spamops refuses placeholder-looking keys)."""
 BATCH = 500
 TARGET_RECALL = 0.93
 TARGET_HAM_FPR = 0.01
@@ -283,7 +285,12 @@ def main() -> None:
                                    cwd=str(tmp), stdout=log, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"
-            wait_healthy(url, process)
+            try:
+                wait_healthy(url, process)
+            except RuntimeError:
+                log.flush()
+                tail = (tmp / "serve.log").read_text(errors="replace").strip().splitlines()
+                sys.exit(f"spamops serve did not start: {tail[-1] if tail else 'no output'}")
             labels = stream(url, traffic, args.label_rate, args.seed)
             with httpx.Client(base_url=url, headers={"X-API-Key": API_KEY}) as client:
                 check = post(client, "/monitor/check", {"retrain": True}, timeout=900)

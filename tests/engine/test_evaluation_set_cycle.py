@@ -62,3 +62,13 @@ def test_held_out_labels_guard_later_comparisons_and_are_never_trained_on(
     named = {s["name"]: s for s in data["sets"]}
     assert named["evaluation_set"]["n"] == len(held)
     assert named["evaluation_set"]["first_at"] <= named["evaluation_set"]["last_at"]
+
+
+def test_a_hold_out_too_small_to_decide_goes_back_to_the_pool(services: Services) -> None:
+    services.simulate(messages=200, drift=0.3, label_rate=0.5, seed=5)
+    result = services.retrain(trigger="operator")
+    assert 0 < int(result.event.lineage["feedback_holdout"]) < 30
+    assert result.deployment.comparison is not None
+    assert result.deployment.comparison.decided_on == "test_split"
+    assert services.store.evaluation_messages().empty
+    assert any("too few to decide" in line for line in services.monitor_log.tail())

@@ -86,7 +86,7 @@ def test_prune_replaces_old_texts_by_keyed_hash_and_keeps_every_metric(
     assert services.verify_audit().ok
 
 
-def test_second_prune_changes_nothing_and_is_not_audited(services: Services) -> None:
+def test_second_prune_changes_nothing_and_is_audited_all_the_same(services: Services) -> None:
     _traffic(services, days=40, per_day=5)
     first = services.prune()
     audited = len(services.audit_records())
@@ -96,7 +96,10 @@ def test_second_prune_changes_nothing_and_is_not_audited(services: Services) -> 
     assert first.texts_pruned > 0
     assert second.texts_pruned == 0
     assert second.texts_pruned_before == first.texts_pruned
-    assert len(services.audit_records()) == audited
+    records = services.audit_records()
+    assert len(records) == audited + 1
+    assert records[-1].action == "retention.prune"
+    assert (records[-1].details["texts_pruned"], records[-1].details["changed"]) == (0, False)
 
 
 def test_dry_run_counts_and_changes_nothing(services: Services, trained_home: Path) -> None:
@@ -197,3 +200,14 @@ def test_the_scheduler_prunes_daily_at_0415_utc(services: Services) -> None:
     assert runs[0].detail.startswith(f"{sum(r.ts < first_cutoff for r in records)} texts pruned")
     prunes = [r for r in services.audit_records() if r.action == "retention.prune"]
     assert [r.actor for r in prunes] == ["scheduler", "scheduler"]
+
+
+def test_a_monitoring_window_skips_pruned_texts_but_covers_them(services: Services) -> None:
+    records = _traffic(services, days=40, per_day=5)
+    services.prune()
+
+    window, head = services.store.window_after(0)
+
+    assert head == len(records)  # the window covers every ingested prediction...
+    assert window["text"].notna().all()  # ...but only the texts that remain are scored
+    assert len(window) == sum(r.ts >= NOW - timedelta(days=30) for r in records)

@@ -60,7 +60,7 @@ def _build(home: Path, template: Path, *, manual: bool) -> None:
             clock.advance(timedelta(hours=1))
             services.check_now(trigger="operator", actor="tester")
         clock.advance(timedelta(minutes=10))
-        services.simulate(messages=600, drift=0.4, label_rate=0.6, seed=3)
+        services.simulate(messages=1000, drift=0.4, label_rate=0.6, seed=3)
         clock.advance(timedelta(hours=1))
         result = services.check_now(trigger="operator", actor="tester")
         services.close()
