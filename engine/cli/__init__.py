@@ -59,7 +59,8 @@ def _nonempty_home(value: str | None) -> Path | None:
 @click.option("--home", type=click.Path(), default=None,
               callback=lambda ctx, param, value: _nonempty_home(value),
               help="Data home (overrides SPAMOPS_HOME; default ./data). Only set-up commands "
-                   "(data fetch, setup-database, train, demo, restore) create a missing one.")
+                   "(data fetch/import, setup-database, train, demo, restore) create a "
+                   "missing one.")
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None) -> None:
     """spamops: keep an SMS-spam classifier healthy in production.

@@ -13,7 +13,8 @@ Two rules every command follows through this module (issue 18):
 - **The data home is chosen, not stumbled into.** ``services_of``/``home_of`` check it first:
   a path that is a file, or cannot be created, is one line (exit 2). A missing home is
   created, and said so on stderr, only by the commands that set one up (``create_home=True``:
-  ``data fetch``, ``setup-database``, ``train``, ``demo``; ``restore`` makes its own); every
+  ``data fetch``, ``data import``, ``setup-database``, ``train``, ``demo``;
+  ``restore`` makes its own); every
   other command refuses,
   naming the home it looked for and how to pick one (``--home``, ``SPAMOPS_HOME``).
 """
