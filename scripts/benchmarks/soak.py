@@ -17,12 +17,12 @@ Then everything is stopped and the home is read back. Keys:
 - ``acknowledged``: ``/predict`` answers with a prediction id; ``acknowledged_missing`` (not
   in the history), ``acknowledged_duplicated`` (more than once) — targets 0;
   ``logged_not_acknowledged`` (the API logged it, then was killed before answering: allowed).
-- ``windows``: snapshots (each evaluates the predictions since the previous one's end);
-  ``windows_overlapping``: snapshots whose window starts before the previous one ended (a
-  window evaluated twice; target 0); ``predictions_escaped``: predictions dated inside an
-  evaluated window but not evaluated in it (ingested after the check: rows now in the window
-  minus its ``n``; target 0); ``acknowledged_after_last_window``: not evaluated yet, waiting
-  for the next check (allowed).
+- ``windows``: snapshots (each covers a range of ingestion numbers, issue 14 item 8);
+  ``windows_overlapping``: snapshots whose range starts at or before the previous one's end
+  (a prediction evaluated twice; target 0); ``predictions_escaped``: predictions numbered at
+  or below the last window's end that no window covers (target 0);
+  ``acknowledged_after_last_window``: ingested after the last check, waiting for the next
+  (allowed).
 - ``aliases``, ``aliases_from_audit``, ``aliases_match_audit``: the registry's champion and
   previous against the newest audit record that carries ``aliases``.
 - ``audit_intact``: ``spamops audit verify``.
@@ -322,24 +322,30 @@ class Soak:
             acked = set(self.acked)
             api_logged = set(store.query_frame(
                 "SELECT id FROM predictions WHERE source = 'api'")["id"].astype(str))
+            # Windows are cut by ingestion order (issue 14, item 8): each snapshot covers the
+            # ingest numbers [ingest_seq_from, ingest_seq_to]. A prediction escapes when its
+            # number lies at or below the last window's end but in no window; a window
+            # overlaps when it starts at or before the previous one's end.
             snapshots = store.query_frame(
-                "SELECT window_start, window_end, n FROM drift_snapshots ORDER BY window_end")
-            escaped, overlapping, previous_end = 0, 0, None
+                "SELECT ingest_seq_from, ingest_seq_to FROM drift_snapshots "
+                "WHERE ingest_seq_to IS NOT NULL AND ingest_seq_to >= ingest_seq_from "
+                "ORDER BY ingest_seq_from")
+            overlapping, previous_to = 0, 0
             for row in snapshots.itertuples():
-                if previous_end is not None and row.window_start is not None \
-                        and row.window_start < previous_end:
+                if int(row.ingest_seq_from) <= previous_to:
                     overlapping += 1
-                where = "ts < ?" if previous_end is None else "ts >= ? AND ts < ?"
-                params = [row.window_end] if previous_end is None else [previous_end,
-                                                                          row.window_end]
-                in_window = int(store.query_frame(
-                    f"SELECT count(*) AS n FROM predictions WHERE {where}", params)["n"][0])
-                escaped += max(0, in_window - int(row.n))
-                previous_end = row.window_end
-            last_end = previous_end
+                previous_to = max(previous_to, int(row.ingest_seq_to))
+            covered = store.query_frame(
+                "SELECT count(DISTINCT p.ingest_seq) AS n FROM predictions AS p JOIN "
+                "drift_snapshots AS s ON p.ingest_seq BETWEEN s.ingest_seq_from "
+                "AND s.ingest_seq_to")["n"][0]
+            upto = int(store.query_frame(
+                "SELECT count(*) AS n FROM predictions WHERE ingest_seq <= ?",
+                [previous_to])["n"][0])
+            escaped = upto - int(covered)
             after_last = int(store.query_frame(
-                "SELECT count(*) AS n FROM predictions WHERE source = 'api' AND ts >= ?",
-                [last_end])["n"][0]) if last_end is not None else len(api_logged)
+                "SELECT count(*) AS n FROM predictions WHERE source = 'api' AND ingest_seq > ?",
+                [previous_to])["n"][0])
             registry = {k: v for k, v in services.registry.aliases().items()
                         if k in ("champion", "previous")}
             from_audit: dict[str, int] = {}
