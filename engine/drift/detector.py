@@ -297,6 +297,10 @@ class DriftDetector:
             new_patterns=(new_patterns(texts, self.pattern_df, self.pattern_docs)
                           if detected else ()),
             recommendation="RETRAIN" if text_detected else "NO_ACTION", timestamp=timestamp,
+            reason=(None if text_detected or not detected else
+                    "Only the predicted spam rate moved (a prior shift): an alert, not a reason "
+                    "to retrain; the monitor retrains on it only when measured accuracy also "
+                    "falls below the floor."),
             model_version=self.model_version, reference_size=self.reference_size,
             reference_spam_rate=reference_rate, vocabulary_oov_rate=oov,
             tfidf_distance=distance, false_alarm_rate=self.false_alarm_rate,

@@ -72,8 +72,9 @@ class AnalystMixin(StoreBase):
         for statement in statements:
             kind = _statement_kind(statement)
             if kind != "SELECT":
+                article = "an" if kind[:1] in "AEIOU" else "a"
                 raise QueryError(f"only read-only queries are allowed (SELECT, WITH, DESCRIBE, "
-                                 f"SHOW, SUMMARIZE, EXPLAIN of those); this is a {kind} "
+                                 f"SHOW, SUMMARIZE, EXPLAIN of those); this is {article} {kind} "
                                  "statement")
         self._require_database()
         with PROCESS_LOCK:

@@ -80,7 +80,7 @@ def test_reads_still_work(home: Path, query: str, capsys: pytest.CaptureFixture[
 def test_the_refusal_names_what_the_explain_wraps(home: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     done = run_cli(capsys, "sql", "EXPLAIN ANALYZE COPY (SELECT 1) TO 'x.csv'")
-    assert "this is a EXPLAIN COPY statement" in done.err
+    assert "this is an EXPLAIN COPY statement" in done.err
 
 
 FORGED = """

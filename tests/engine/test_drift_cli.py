@@ -164,6 +164,7 @@ def test_min_window_option_overrides_the_setting(
                          capsys)
     assert code == 0, err
     row = json.loads(out)
-    assert row["recommendation"] in ("RETRAIN", "NO_ACTION") and row["reason"] is None
+    assert row["recommendation"] in ("RETRAIN", "NO_ACTION")
+    assert row["reason"] is None or "spam rate" in row["reason"]  # never INSUFFICIENT_DATA
     code, _, err = run(["drift", "--current", str(window), "--min-window", "0"], capsys)
     assert code != 0 and "--min-window" in err

@@ -57,7 +57,8 @@ def test_posting_two_messages_is_insufficient_data(client: TestClient) -> None:
 
 def test_posted_window_min_window_overrides_and_is_validated(client: TestClient) -> None:
     body = client.post("/metrics/drift", json={"texts": TWO_SCAMS, "min_window": 2}).json()
-    assert body["recommendation"] in ("RETRAIN", "NO_ACTION") and body["reason"] is None
+    assert body["recommendation"] in ("RETRAIN", "NO_ACTION")
+    assert body["reason"] is None or "spam rate" in body["reason"]  # not INSUFFICIENT_DATA
     for bad in ({"texts": []}, {"texts": TWO_SCAMS, "min_window": 0},
                 {"texts": TWO_SCAMS, "extra": 1}):
         assert client.post("/metrics/drift", json=bad).status_code == 422
