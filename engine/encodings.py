@@ -131,6 +131,11 @@ def _detected(data: bytes, path: Path, first: int) -> tuple[str, str]:
         except UnicodeDecodeError as exc:
             raise _hint(path, exc.start, data[exc.start], "is not valid UTF-8 and undefined "
                         "in cp1252, the detected encoding") from None
+    if best.coherence <= 0:
+        # Any 8-bit code page decodes any bytes: without a language recognised in the text
+        # (charset-normalizer's coherence), a guess such as mac_iceland is noise, not a finding.
+        raise _hint(path, first, data[first], "is not valid UTF-8, and no encoding reads the "
+                    "file as a recognisable language")
     try:
         return data.decode(chosen), f"{chosen} (detected)"
     except UnicodeDecodeError as exc:

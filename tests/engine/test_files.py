@@ -128,6 +128,9 @@ def test_plain_text_and_uci(tmp_path: Path) -> None:
     (b"text\nfine caf\xc3\xa9\nbroken \x81 byte\n", "byte 23 (0x81) is valid in neither"),
     (b"text\nhello\x00world\n", "byte 10 (0x00) is NUL"),
     (b"\xef\xbb\xbftext\nbad \xff\n", "byte 12 (0xFF) is not valid UTF-8"),
+    # Any 8-bit code page "reads" noise: a guess with no language behind it is refused.
+    (b"text\nhello there\n\xff\xfe bad \x81\x8d bytes\n",
+     "byte 17 (0xFF) is not valid UTF-8, and no encoding reads the file as a recognisable"),
 ])
 def test_undecodable_bytes_name_the_file_and_offset(tmp_path: Path, raw: bytes,
                                                     problem: str) -> None:
@@ -136,6 +139,13 @@ def test_undecodable_bytes_name_the_file_and_offset(tmp_path: Path, raw: bytes,
         read_table(path)
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
     assert "--encoding" in str(caught.value)
+
+
+def test_a_code_page_with_a_recognisable_language_is_detected(tmp_path: Path) -> None:
+    russian = "text\nпривет как дела, это сообщение\nвыиграй приз сейчас\n"
+    table = read_table(write(tmp_path / "ru.csv", russian.encode("cp1251")))
+    assert table.encoding.startswith("cp1251")
+    assert messages_of(table).texts[1] == "выиграй приз сейчас"
 
 
 def test_encoding_option_overrides_detection(tmp_path: Path) -> None:
