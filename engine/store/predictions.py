@@ -113,6 +113,9 @@ class PredictionsMixin(StoreBase):
                      ts: datetime | None = None) -> FeedbackRecord:
         """Record the true label of a logged prediction (the latest one counts).
 
+        Idempotent: a label equal to the prediction's current one is not stored again (as in
+        ``import_labels``), so a retried request adds nothing.
+
         Raises:
             InvalidInput: the label is not ham or spam.
             NotFound: no such prediction has reached the store.
@@ -121,11 +124,13 @@ class PredictionsMixin(StoreBase):
         record = FeedbackRecord(prediction_id, ts or self.clock.now(), label, source)
         self._flush_if_pending()
         with self._transaction() as con:
-            found = con.execute("SELECT count(*) FROM predictions WHERE id = ?",
-                                [prediction_id]).fetchone()
-            if not found or not found[0]:
+            found = con.execute("SELECT true_label FROM predictions WHERE id = ?",
+                                [prediction_id]).fetchall()
+            if not found:
                 raise NotFound(f"unknown prediction id {prediction_id!r} (a prediction "
                                "reaches the store within a second of being answered)")
+            if any(row[0] == label for row in found):
+                return record  # the same label again: nothing new to record
             con.execute("INSERT INTO feedback (prediction_id, ts, label, source) "
                         "VALUES (?, ?, ?, ?)", [record.prediction_id, record.ts,
                                                 record.label, record.source])

@@ -21,6 +21,16 @@ def test_feedback_records_the_label(client: TestClient) -> None:
     assert body["prediction_id"] == pid and body["label"] == "spam" and body["received_at"]
 
 
+def test_the_same_label_twice_is_one_label_and_a_change_counts(client: TestClient) -> None:
+    pid = _predict(client)
+    for label in ("ham", "ham", "spam"):
+        assert client.post("/feedback", json={"prediction_id": pid, "label": label}).status_code \
+            == 200
+    services = client.app.state.services  # type: ignore[attr-defined]
+    rows = services.sql(f"SELECT label FROM feedback WHERE prediction_id = '{pid}' ORDER BY id")
+    assert [r[0] for r in rows.rows] == ["ham", "spam"]
+
+
 def test_unknown_prediction_id_is_404(client: TestClient) -> None:
     response = client.post("/feedback", json={"prediction_id": "nope", "label": "ham"})
     assert response.status_code == 404
