@@ -154,6 +154,8 @@ def home_in_use(home: Path) -> str | None:
         return "its scheduler is running (console, monitor or demo)"
     if _held(home / "locks" / "retrain.lock"):
         return "a retrain is running"
+    if _held(home / "locks" / "serving.lock"):  # engine.services.SERVING_LOCK
+        return "an API serves from it (serve, console --serve)"
     spool = home / SPOOL
     if spool.is_dir() and any(_held(p) for p in spool.glob("*.jsonl")):
         return "a process is logging predictions into it (serve, console --serve)"

@@ -8,6 +8,7 @@ business rule of its own beyond ordering the steps. Results are frozen dataclass
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -68,6 +69,9 @@ if TYPE_CHECKING:
     from engine.retention import PruneReport
     from engine.scheduling import HolderInfo, JobContext, JobSpec, SchedulerEvent, SchedulerHost
     from engine.store import Store
+
+SERVING_LOCK = "serving.lock"
+"""Held shared by every serving process of a data home (``spamops restore`` checks it)."""
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +230,7 @@ class Services:
         self._switch: ChampionSwitch | None = None
         self._store_probe = StoreProbe(self)
         self._opener: threading.Thread | None = None
+        self._serving_fd: int | None = None
         self._closing = False
         self._monitor: Monitor | None = None
         self._monitor_log: MonitorLog | None = None
@@ -284,6 +289,7 @@ class Services:
         """
         if self.read_only or self._opener is not None:
             return
+        self._hold_serving_lock()
         with self._store_lock:
             self._unopened_store()
 
@@ -357,6 +363,21 @@ class Services:
         store.append_audit(self.settings.operator_name, "config.effective", "config",
                            {"values": current, "changed": changed if last else {}}, reasoning)
 
+    def _hold_serving_lock(self) -> None:
+        """Hold a shared flock on ``<home>/locks/serving.lock`` while this process serves.
+
+        Any number of servers share it; ``spamops restore`` asks for it exclusively, so a
+        home that an API serves from is never swapped under it (``engine.backup``). The kernel
+        drops it when the process dies.
+        """
+        import fcntl
+
+        path = self.settings.home / "locks" / SERVING_LOCK
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        self._serving_fd = fd
+
     def close(self) -> None:
         """Release resources held by this process (ingest the prediction spool).
 
@@ -366,6 +387,9 @@ class Services:
         """
         self._close_notifications()
         self._closing = True
+        if self._serving_fd is not None:
+            os.close(self._serving_fd)  # drops the shared serving lock
+            self._serving_fd = None
         if self._opener is not None:
             self._opener.join(timeout=1.0)  # it stops at its next retry; daemon either way
         store = self._store or self._spool_store

@@ -181,11 +181,15 @@ def test_backup_while_serve_answers_and_logs(trained_home: Path, tmp_path: Path)
         backup_seconds = time.monotonic() - started
         during = len(answered) - len(before_backup)
         time.sleep(1.0)  # the server keeps answering and logging after the backup
+        # A home an API serves from is never swapped under it, even with --force.
+        swapped = spamops(trained_home, "restore", str(tmp_path / "live-backup"), "--yes",
+                          "--force")
     finally:
         stop.set()
         poster.join()
         server.stop()
     assert made.returncode == 0, made.stderr
+    assert swapped.returncode == 4 and "an API serves from it" in swapped.stderr, swapped.stderr
     assert not errors
     assert len(before_backup) >= 200
     report = json.loads(made.stdout)
