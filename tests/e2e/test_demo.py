@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,14 @@ def test_demo_leaves_a_consistent_history(data_home: Path,
     decisions = services.decisions(500)
     snapshots = services.drift_history(500)
     events = services.retraining_history(100)
-    # Clean days first: no alert; then drift is detected and explained.
-    assert summary.days[0].drift_detections == 0
+    # Clean days first: no text drift and no retrain (each window may raise a calibrated
+    # spam-rate alert at the 5% false-alarm rate, which never retrains on its own); then drift
+    # is detected and explained.
+    first_day = summary.days[0]
+    day_end = summary.started + timedelta(days=1)
+    assert first_day.retrains == 0
+    assert not [s for s in snapshots if s.ts < day_end and s.drift_detected
+                and set(s.drift_components) - {"spam_rate"}]
     assert summary.drift_detections >= 1
     detected = [s for s in snapshots if s.drift_detected]
     assert detected and all(s.new_patterns for s in detected)
