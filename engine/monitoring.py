@@ -327,8 +327,8 @@ class Monitor:
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
                         raise Busy(f"{what} is already running"
-                                            f"{_lock_holder(path)}; wait for it to "
-                                            "finish") from None
+                                   f"{_lock_holder(path)}; wait for it to "
+                                   "finish") from None
                     time.sleep(0.05)
             handle.seek(0)
             handle.truncate()
