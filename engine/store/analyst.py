@@ -78,8 +78,13 @@ class AnalystMixin(StoreBase):
                                  "statement")
         self._require_database()
         with PROCESS_LOCK:
-            con = self._open(read_only=True, config=ANALYST_CONFIG)
+            con = self._open(read_only=True)
             try:
+                # Applied after the open, not as connect-time config: opening with that
+                # config corrupted a concurrent writer's file in tests/e2e
+                # (test_writers_and_readers...: checksum mismatches, short reads).
+                for name, value in ANALYST_CONFIG.items():
+                    con.execute(f"SET {name} = {str(value).lower()}")
                 for statement in statements[:-1]:
                     con.execute(statement.query)
                 cursor = con.execute(statements[-1].query)
