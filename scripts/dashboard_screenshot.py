@@ -86,7 +86,8 @@ def dashboard_page(url: str, *, width: int = 1400, height: int = 1660,
     if browser is None:
         raise SystemExit("chromium not found: apt-get install -y chromium")
     port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="spamops-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="spamops-chromium-",
+                                     ignore_cleanup_errors=True) as profile:
         chromium = subprocess.Popen(
             [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
              "--no-first-run", f"--user-data-dir={profile}", f"--remote-debugging-port={port}",
