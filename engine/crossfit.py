@@ -19,11 +19,18 @@ store, no registry, no clock.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.training import TrainingData, fit, spam_probability
+from engine.comparison import SetComparison, compare_on_set
+from engine.training import TrainingData, fit, labels_to_int, spam_probability
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MIN_FOLD_TEXTS = 2
 """Fewest recent labels worth cross-fitting (one per fold at ``k = 2``)."""
@@ -82,3 +89,63 @@ def crossfit_probabilities(base_texts: Sequence[str], base_labels: Sequence[str]
         scored = [text for text, held in zip(recent_texts, inside, strict=True) if held]
         proba[inside] = spam_probability(model, scored)
     return proba
+
+
+@dataclass(frozen=True)
+class RecentComparison:
+    """Champion and challenger on every recent label, each scored out of sample."""
+
+    comparison: SetComparison | None
+    """The ``recent_feedback`` set (None: no recent labels at all)."""
+    seconds: float
+    """Wall time of the cross-fitting (0 when nothing was cross-fitted)."""
+
+
+def compare_recent(champion: Any, challenger: Any, *, holdout: pd.DataFrame,
+                   recent_train: pd.DataFrame, train_texts: Sequence[str],
+                   train_labels: Sequence[str], folds: int, seed: int,
+                   champion_version: int | None, challenger_version: int | None
+                   ) -> RecentComparison:
+    """Compare on the held-out labels *and* the recent labels the challenger trained on.
+
+    Args:
+        champion, challenger: fitted pipelines.
+        holdout: recent labels kept out of the challenger's training (``text``,
+            ``true_label``, ``labelled_at``): scored by the challenger itself.
+        recent_train: recent labels the challenger trained on that the champion cannot have
+            seen (received after it was trained): scored by cross-fitted fold models.
+        train_texts, train_labels: everything the challenger was fitted on.
+        folds: ``k``; below 2, or fewer than ``MIN_FOLD_TEXTS`` recent training labels, only
+            the hold-out is compared (the comparison before cross-fitting).
+        seed: the challenger's seed.
+    """
+    import pandas as pd
+
+    crossfit = folds >= 2 and len(recent_train) >= MIN_FOLD_TEXTS
+    frames = [holdout, recent_train] if crossfit else [holdout]
+    recent = pd.concat(frames, ignore_index=True) if len(frames) > 1 else holdout
+    if not len(recent):
+        return RecentComparison(None, 0.0)
+    challenger_proba = spam_probability(challenger, holdout["text"].tolist())
+    started = time.perf_counter()
+    if crossfit:
+        out_of_fold = crossfit_probabilities(
+            train_texts, train_labels, recent_train["text"].tolist(),
+            recent_train["true_label"].tolist(), folds=folds, seed=seed)
+        challenger_proba = np.concatenate([challenger_proba, out_of_fold])
+    seconds = time.perf_counter() - started if crossfit else 0.0
+    texts = recent["text"].tolist()
+    stamps = recent["labelled_at"]
+    comparison = compare_on_set(
+        "recent_feedback", labels_to_int(recent["true_label"].tolist()),
+        spam_probability(champion, texts), challenger_proba,
+        champion_version=champion_version, challenger_version=challenger_version, seed=seed,
+        first_at=_iso(stamps.min()), last_at=_iso(stamps.max()),
+        crossfit_n=len(recent_train) if crossfit else 0,
+        crossfit_folds=min(folds, len(recent_train)) if crossfit else 0)
+    return RecentComparison(comparison, seconds)
+
+
+def _iso(value: Any) -> str:
+    """ISO seconds of a store timestamp (as ``engine.monitoring`` writes set dates)."""
+    return str(value)[:19].replace(" ", "T")

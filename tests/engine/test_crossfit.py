@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from engine.comparison import compare_on_set
-from engine.crossfit import crossfit_probabilities, fold_assignment
+from engine.crossfit import compare_recent, crossfit_probabilities, fold_assignment
 from engine.dataset import fetch, parse
 from engine.traffic import SCAM_FAMILIES, generate
 from engine.training import TrainingData, fit, labels_to_int, spam_probability
@@ -80,3 +81,28 @@ def test_cross_fitting_refuses_what_it_cannot_do(episode: dict[str, list[str]]) 
     with pytest.raises(ValueError, match="at least 2 recent labels"):
         crossfit_probabilities(episode["base_texts"], episode["base_labels"],
                                episode["recent_texts"][:1], episode["recent_labels"][:1])
+
+
+def test_the_recent_set_is_the_hold_out_plus_the_cross_fitted_labels(
+        episode: dict[str, list[str]]) -> None:
+    texts, labels = episode["recent_texts"], episode["recent_labels"]
+    frame = pd.DataFrame({"text": texts, "true_label": labels,
+                          "labelled_at": pd.date_range("2026-11-01", periods=len(texts),
+                                                       freq="h")})
+    holdout, recent_train = frame.iloc[-12:], frame.iloc[:-12]
+    base = (episode["base_texts"], episode["base_labels"])
+    champion, _ = fit(TrainingData(*base, [], [], ""), 42)
+    train = (base[0] + recent_train["text"].tolist(),
+             base[1] + recent_train["true_label"].tolist())
+    challenger, _ = fit(TrainingData(*train, [], [], ""), 42)
+    both = compare_recent(champion, challenger, holdout=holdout, recent_train=recent_train,
+                          train_texts=train[0], train_labels=train[1], folds=5, seed=42,
+                          champion_version=1, challenger_version=2)
+    assert both.comparison is not None and both.seconds > 0
+    assert (both.comparison.n, both.comparison.crossfit_n) == (len(frame), len(recent_train))
+    assert both.comparison.first_at == "2026-11-01T00:00:00"
+    alone = compare_recent(champion, challenger, holdout=holdout, recent_train=recent_train,
+                           train_texts=train[0], train_labels=train[1], folds=0, seed=42,
+                           champion_version=1, challenger_version=2)
+    assert alone.comparison is not None and alone.seconds == 0.0
+    assert (alone.comparison.n, alone.comparison.crossfit_n) == (12, 0)
