@@ -43,6 +43,7 @@ logger = logging.getLogger("engine.services")
 SERVING_LOCK = "serving.lock"
 """Held shared by every serving process of a data home (``spamops restore`` checks it)."""
 
+
 class ServicesBase(abc.ABC):
     """The state every concern of ``Services`` shares, and its lifecycle."""
 

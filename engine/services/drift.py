@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("engine.services")
 
+
 class DriftMixin(ServicesBase):
     """Drift detection against a version's reference and accepted baseline."""
 

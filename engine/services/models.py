@@ -22,6 +22,7 @@ from engine.training import TrainingData
 if TYPE_CHECKING:
     from engine.files import Messages
 
+
 class ModelsMixin(ServicesBase):
     """The corpus, imported datasets, training and champion moves."""
 
@@ -161,6 +162,7 @@ class ModelsMixin(ServicesBase):
                 events=rolled_back(self.clock.now(), move.champion, move.demoted,
                                    self._actor(actor), reasoning))
         return move
+
 
 def _expect(current: Aliases, expected_champion: int | None) -> None:
     """Refuse a move decided on another champion than the one there now."""

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from engine.monitoring import CheckResult, Monitor, RetrainResult
     from engine.scheduling import JobContext, JobSpec, SchedulerEvent, SchedulerHost
 
+
 class MonitoringMixin(ServicesBase):
     """Checks, retrains, approvals and scheduled jobs."""
 

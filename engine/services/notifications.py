@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("engine.services")
 
+
 class NotificationsMixin(ServicesBase):
     """The webhook outbox of this data home, as seen from this process."""
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from engine.backup import BackupReport, RestoreReport
     from engine.retention import PruneReport
 
+
 class OperationsMixin(ServicesBase):
     """Backup, restore, retention and health."""
 
@@ -92,6 +93,7 @@ class OperationsMixin(ServicesBase):
         # The holder file is a few bytes on local disk, read without any lock: no waiting.
         return Health(model_version=version, store_reachable=probe.reachable,
                       scheduler_holder=self.scheduler_holder(), problems=tuple(problems))
+
 
 def _champion_problems(status: ChampionStatus) -> list[str]:
     """``/health`` lines for the champion cache's state (none when it serves the alias)."""

@@ -17,12 +17,14 @@ from engine.errors import SpamopsError, StoreError
 if TYPE_CHECKING:
     from engine.services.core import ServicesBase
 
+
 @dataclass(frozen=True)
 class ProbeStatus:
     """The history store as the last background probe found it."""
 
     reachable: bool
     problem: str | None
+
 
 class StoreProbe:
     """Checks the history store off the caller's thread.

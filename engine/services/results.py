@@ -28,6 +28,7 @@ Progress = Callable[[str], None]
 MAX_TEXT_CHARS = 5000
 """Longest message the engine scores; longer input is refused, not truncated."""
 
+
 @dataclass(frozen=True)
 class Prediction:
     """One scored message."""
@@ -37,6 +38,7 @@ class Prediction:
     spam_probability: float
     model_version: int
     text: str
+
 
 @dataclass(frozen=True)
 class Health:
@@ -50,6 +52,7 @@ class Health:
     """One line per problem (no champion, a champion that failed to load, store busy or
     unreachable); empty when healthy."""
 
+
 @dataclass(frozen=True)
 class TrainOutcome:
     """What ``train`` did: the new version, its metrics, and whether it became champion."""
@@ -57,6 +60,7 @@ class TrainOutcome:
     result: TrainingResult
     champion_version: int
     became_champion: bool
+
 
 @dataclass(frozen=True)
 class SimulationResult:
@@ -75,6 +79,7 @@ class SimulationResult:
 BASELINE_SCHEMA = 5
 """The migration that created the accepted drift baseline (005_drift_baseline.sql)."""
 
+
 @dataclass(frozen=True)
 class BaselineView:
     """A champion's drift baseline: the accepted windows on top of its training reference."""
@@ -87,6 +92,7 @@ class BaselineView:
     def active(self) -> tuple[BaselineWindow, ...]:
         """The windows that count now."""
         return tuple(w for w in self.windows if w.reset_at is None)
+
 
 @dataclass(frozen=True)
 class ChampionCard:
@@ -112,6 +118,7 @@ class ChampionCard:
     live_accuracy_unreliable: bool = False
     """The live accuracy is a label-free estimate that drift (or the labels) made unreliable."""
 
+
 @dataclass(frozen=True)
 class Overview:
     """One read of everything the overview screens show."""
@@ -124,6 +131,7 @@ class Overview:
     versions: int
     scheduler_holder: HolderInfo | None
     now: datetime
+
 
 @dataclass(frozen=True)
 class AlertGauges:
