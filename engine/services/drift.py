@@ -135,9 +135,7 @@ class DriftMixin(ServicesBase):
         else:
             predict = None
             # A data home without a registry file has no champion: skip MLflow's slow start-up.
-            has_registry = (self.settings.mlflow_tracking_uri is not None
-                            or (self.settings.home / "mlflow.db").exists())
-            version = self.registry.champion_version() if has_registry else None
+            version = self.registry.champion_version() if self._registry_exists() else None
             if version is not None:
                 model = self.registry.load(version)
 
