@@ -1,6 +1,7 @@
 """``Monitor``: checks and retrains for one data home, composed of one mixin per concern.
 
-Each concern lives in its own module of this package; this module only puts them together.
+Each concern lives in its own module of this package; this module only puts them together,
+and must not hold a method of its own (new behaviour goes into the module of its concern).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """``Services``: the facade every UI calls, composed of one mixin per concern.
 
-Each concern lives in its own module of this package; this module only puts them together.
+Each concern lives in its own module of this package; this module only puts them together,
+and must not hold a method of its own (a new verb goes into the module of its concern).
 """
 
 from __future__ import annotations
