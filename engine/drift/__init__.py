@@ -15,7 +15,7 @@ never seen. What it offers, one module per concern (NannyML's layout):
 - ``patterns``: ``new_patterns`` by G² keyness, with link domains, phone and money shapes;
 - ``sequential``: the CUSUM over windows that confirms drift before a retrain;
 - ``labels``: ``class_shift``, the champion on a window's labelled spam against its test
-  split (the per-class label trigger's statistic, read by ``rules.label_trigger``);
+  split (the statistic that ``engine.label_trigger`` reads);
 - ``report``: ``DriftReport`` and its JSON shape; ``cache``: ``DetectorCache``.
 
 Scores: each component's statistic ``z`` is standardised by its null so that ``z = 1`` is the

@@ -4,14 +4,14 @@ Text drift reads the messages; the accuracy floor reads all labels, which ham do
 module reads the labels of one class (issue 13: the champion missed one in eleven new scams
 while overall accuracy stayed at 98.6% and the drift score at 0.06). Pure: the caller passes
 the champion's spam probabilities in; the rule that acts on the result is
-``rules.label_trigger``.
+``label_trigger.label_trigger``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.rules import ClassShift
+from engine.label_trigger import ClassShift
 
 
 def class_shift(label: str, window_proba: np.ndarray, reference_proba: np.ndarray

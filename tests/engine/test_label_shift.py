@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from engine.drift.labels import class_shift
-from engine.rules import RuleThresholds, label_trigger
+from engine.label_trigger import label_trigger
 
 
 def test_spam_scored_lower_than_on_the_test_split_is_a_small_p() -> None:
@@ -21,7 +21,7 @@ def test_spam_scored_lower_than_on_the_test_split_is_a_small_p() -> None:
     assert shift.p_value < 1e-6 and shift.effect > 0.6
     assert (shift.n, shift.correct) == (110, int(np.sum(window >= 0.5)))
     assert (shift.reference_n, shift.reference_correct) == (130, int(np.sum(reference >= 0.5)))
-    assert label_trigger(shift, RuleThresholds())[0]
+    assert label_trigger(shift, 0.05)[0]
 
 
 def test_ham_is_judged_on_the_probability_of_ham() -> None:
@@ -39,12 +39,11 @@ def test_unchanged_traffic_fires_at_most_at_the_level() -> None:
     """Window and test split drawn from one distribution: the trigger (rank test below 0.05
     *and* fewer caught) fires in at most 5% of 2,000 windows, within binomial error."""
     rng = np.random.default_rng(3)
-    thresholds = RuleThresholds()
     fired = 0
     for _ in range(2000):
         scores = rng.beta(8, 1, 128 + 60)
         shift = class_shift("spam", scores[128:], scores[:128])
-        fired += label_trigger(shift, thresholds)[0]
+        fired += label_trigger(shift, 0.05)[0]
     assert fired / 2000 <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 2000)
 
 
