@@ -193,6 +193,36 @@ class RetentionSettings(BaseModel):
     """Days a prediction's text is kept; then it is replaced by a keyed hash and its length."""
 
 
+class StoreSettings(BaseModel):
+    """Where the history lives: the embedded DuckDB file, or a PostgreSQL database shared by
+    several hosts (docs/architecture.md, "The store")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    url: str = ""
+    """``duckdb:///PATH`` (default ``duckdb:///<home>/spamops.duckdb``) or
+    ``postgresql://USER@HOST:PORT/DB`` (a libpq URL)."""
+    pool_size: int = Field(4, ge=1, le=64)
+    """PostgreSQL only: connections each process keeps in its pool."""
+    statement_timeout_seconds: float = Field(30.0, gt=0)
+    """PostgreSQL only: longest an analyst query (``spamops sql``) may run."""
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(STORE_SCHEMES):
+            raise ValueError("must start with duckdb:/// or postgresql:// "
+                             f"(got {value.split(':', 1)[0]!r})")
+        if value.startswith("duckdb:") and not value.startswith("duckdb:///"):
+            raise ValueError("a DuckDB URL is duckdb:///PATH (three slashes)")
+        return value
+
+
+STORE_SCHEMES = ("duckdb:///", "postgresql://", "postgres://")
+"""URL schemes ``store.url`` accepts."""
+
+
 class Settings(BaseSettings):
     """The effective configuration of one spamops installation."""
 
@@ -225,6 +255,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     dashboard: DashboardSettings = DashboardSettings()
     retention: RetentionSettings = RetentionSettings()
+    store: StoreSettings = StoreSettings()
     notify: NotifySettings = NotifySettings()
 
     @field_validator("api_key")
@@ -259,8 +290,21 @@ class Settings(BaseSettings):
 
     # Derived locations -------------------------------------------------------------------
     @property
+    def store_url(self) -> str:
+        """The history's URL: ``store.url``, else ``duckdb:///<home>/spamops.duckdb``."""
+        return self.store.url or f"duckdb:///{self.home / 'spamops.duckdb'}"
+
+    @property
+    def store_is_postgres(self) -> bool:
+        """Whether the history is a PostgreSQL database (not a local DuckDB file)."""
+        return self.store_url.startswith(("postgresql://", "postgres://"))
+
+    @property
     def db_path(self) -> Path:
-        """The DuckDB history file."""
+        """The DuckDB history file (``store.url``'s path when it is a DuckDB URL). With a
+        PostgreSQL store it is still where the data home key sits beside."""
+        if self.store.url.startswith("duckdb:///"):
+            return Path(self.store.url.removeprefix("duckdb:///"))
         return self.home / "spamops.duckdb"
 
     @property

@@ -383,24 +383,37 @@ class SpoolMixin(StoreBase):
         """Insert segments not yet listed in ``spool_segments``, with their rows and checksum
         there, in one transaction: re-ingesting after a crash never duplicates a row."""
         names = [path.name for path, _, _ in segments]
+        if not names:
+            return 0
         with self._transaction() as con:
+            # On PostgreSQL several hosts ingest at once: one at a time keeps ingest_seq
+            # increasing in commit order (DuckDB's single writer gives that for free).
+            self._serialise(con, "spool ingest")
             listed = {row[0] for row in con.execute(
-                "SELECT name FROM spool_segments WHERE list_contains(?, name)",
-                [names]).fetchall()}
+                f"SELECT name FROM spool_segments WHERE name IN "
+                f"({', '.join('?' for _ in names)})", names).fetchall()}
             fresh = [item for item in segments if item[0].name not in listed]
             if not fresh:
                 return 0
             incoming = pa.concat_tables([table for _, table, _ in fresh])
+            added = int(incoming.num_rows)
             if incoming.num_rows:
                 con.register("incoming_predictions", incoming)
                 columns = ", ".join(_PREDICTION_COLUMNS)
                 # Ingestion order: one writer at a time holds the file, so numbers given in
                 # this transaction are above every number already committed (and above every
                 # window already evaluated, whatever happened to the rows since).
-                con.execute(f"INSERT INTO predictions ({columns}, ingest_seq) SELECT {columns}, "
-                            "greatest((SELECT coalesce(max(ingest_seq), 0) FROM predictions), "
-                            "(SELECT coalesce(max(ingest_seq_to), 0) FROM drift_snapshots)) "
-                            "+ row_number() OVER () FROM incoming_predictions")
+                # PostgreSQL: prediction ids are the idempotency key as well (migration 012's
+                # unique index): a batch committed just before the connection was lost, and
+                # so retried, adds nothing the second time.
+                conflict = " ON CONFLICT (id) DO NOTHING" if self._pg is not None else ""
+                result = con.execute(
+                    f"INSERT INTO predictions ({columns}, ingest_seq) SELECT {columns}, "
+                    "greatest((SELECT coalesce(max(ingest_seq), 0) FROM predictions), "
+                    "(SELECT coalesce(max(ingest_seq_to), 0) FROM drift_snapshots)) "
+                    f"+ row_number() OVER () FROM incoming_predictions{conflict}")
+                if self._pg is not None:
+                    added = int(result.rowcount)
                 con.unregister("incoming_predictions")
             now = self.clock.now()
             ledger = pd.DataFrame({"name": [p.name for p, _, _ in fresh],
@@ -411,7 +424,7 @@ class SpoolMixin(StoreBase):
             con.execute("INSERT INTO spool_segments (name, ingested_at, rows, sha256) "
                         "SELECT name, ingested_at, rows, sha256 FROM incoming_segments")
             con.unregister("incoming_segments")
-            return int(incoming.num_rows)
+            return added
 
     def spool_backlog(self) -> tuple[int, int]:
         """Segments waiting in the spool directory (every process's) and their total bytes:
