@@ -65,7 +65,8 @@ def one_line(exc: BaseException) -> str:
     """PostgreSQL's message (primary text, then the detail) on one line."""
     diag = getattr(exc, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
-    text = primary or str(exc)
+    detail = getattr(diag, "message_detail", None) if diag is not None else None
+    text = f"{primary} ({detail})" if primary and detail else (primary or str(exc))
     return " ".join(line.strip() for line in text.splitlines() if line.strip()) or \
         type(exc).__name__
 
@@ -163,6 +164,15 @@ class PgConnection:
             for batch in table.to_batches(max_chunksize=20_000):
                 for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
                     copy.write_row(row)
+
+    def copy_rows(self, table: str, columns: Sequence[str], batch: pa.RecordBatch) -> int:
+        """``COPY table (columns) FROM STDIN`` the rows of ``batch``; returns how many."""
+        copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+            pgsql.Identifier(table), pgsql.SQL(", ").join(pgsql.Identifier(c) for c in columns))
+        with self.raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+                copy.write_row(row)
+        return int(batch.num_rows)
 
     def unregister(self, name: str) -> None:
         self.raw.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(name)))

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from engine.errors import StoreError
-from engine.store.connection import StoreBase
+from engine.store.connection import Connection, StoreBase
 
 logger = logging.getLogger("spamops.store")
 
@@ -91,20 +91,24 @@ class SchemaMixin(StoreBase):
         """Every pending migration in one transaction (PostgreSQL's DDL is transactional:
         all or nothing), under an advisory lock so hosts starting together migrate once."""
         with self._transaction() as con:
-            self._serialise(con, "migrate")
-            con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY "
-                        "KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
-            applied = {int(r[0]) for r in con.execute("SELECT version FROM schema_version")
-                       .fetchall()}
-            current = max(applied, default=0)
-            for version, name, sql in migrations("postgresql"):
-                if version in applied:
-                    continue
-                con.execute(sql)
-                con.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
-                            [version, name, self.clock.now()])
-                logger.info("applied migration %s (postgresql)", name)
-                current = max(current, version)
+            return self._apply_postgres_migrations(con)
+
+    def _apply_postgres_migrations(self, con: Connection) -> int:
+        """The pending PostgreSQL migrations on ``con``, inside the caller's transaction."""
+        self._serialise(con, "migrate")
+        con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY "
+                    "KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
+        applied = {int(r[0]) for r in con.execute("SELECT version FROM schema_version")
+                   .fetchall()}
+        current = max(applied, default=0)
+        for version, name, sql in migrations("postgresql"):
+            if version in applied:
+                continue
+            con.execute(sql)
+            con.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
+                        [version, name, self.clock.now()])
+            logger.info("applied migration %s (postgresql)", name)
+            current = max(current, version)
         return current
 
     def schema_version(self) -> int:
