@@ -22,6 +22,7 @@ import contextlib
 import functools
 import re
 import threading
+import time
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
@@ -32,10 +33,17 @@ import pyarrow as pa
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from engine.errors import QueryError, StoreError, StoreUnreachable
+from engine.errors import QueryError, StoreBusy, StoreError, StoreUnreachable
 
 CONNECT_TIMEOUT = 5
 """Seconds a new connection may take before the server counts as unreachable."""
+
+POOL_WAIT = 5.0
+"""Longest wait for a pooled connection (a server that went away is found within this)."""
+
+PROBE_SECONDS = 1.0
+"""While the server is away, how often an operation tries it again; the others fail at
+once with ``StoreUnreachable``."""
 
 _TOKENS = re.compile(r"('(?:[^']|'')*')|(\"(?:[^\"]|\"\")*\")|(\?)|(%)")
 """String literals, quoted identifiers, ``?`` placeholders and ``%`` signs."""
@@ -206,6 +214,11 @@ class PostgresBackend:
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._pool_size = pool_size
         self._lock = threading.Lock()
+        self.down_since: float | None = None
+        """``time.monotonic()`` when the server was last found unreachable; ``None`` while
+        it answers. Read by the health check without touching the network."""
+        self.last_error = ""
+        self._last_probe = 0.0
 
     def _get_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
         with self._lock:
@@ -213,7 +226,8 @@ class PostgresBackend:
                 self._pool = ConnectionPool(
                     self.url, min_size=0, max_size=self._pool_size, open=True,
                     kwargs={"connect_timeout": CONNECT_TIMEOUT, "application_name": "spamops"},
-                    check=ConnectionPool.check_connection, timeout=self.busy_timeout,
+                    check=ConnectionPool.check_connection,
+                    timeout=min(self.busy_timeout, POOL_WAIT),
                     reconnect_timeout=0, name="spamops-store")
             return self._pool
 
@@ -221,6 +235,8 @@ class PostgresBackend:
     def connection(self, *, read_only: bool = False) -> Iterator[PgConnection]:
         """One pooled connection in one transaction: committed when the block ends, rolled
         back on an error; PostgreSQL's errors become one-line ``StoreError``s."""
+        if self.down_since is not None:
+            self._probe()  # fails fast while the server stays away
         pool = self._get_pool()
         try:
             with pool.connection() as con:
@@ -228,13 +244,40 @@ class PostgresBackend:
                     con.execute("SET TRANSACTION READ ONLY")
                 yield PgConnection(con)
         except PoolTimeout:
-            raise StoreUnreachable(self._unreachable()) from None
+            self._probe(force=True)  # away, or only every pooled connection busy?
+            raise StoreBusy(f"all {self._pool_size} connections to {safe_url(self.url)} "
+                            f"stayed busy for {min(self.busy_timeout, POOL_WAIT):g} s; raise "
+                            "store.pool_size or try again") from None
         except psycopg.OperationalError as exc:
             if _is_connection_error(exc):
+                self._went_away(one_line(exc))
                 raise StoreUnreachable(self._unreachable(exc)) from None
             raise StoreError(f"store operation failed: {one_line(exc)}") from None
         except psycopg.Error as exc:
             raise StoreError(f"store operation failed: {one_line(exc)}") from None
+
+    def _probe(self, *, force: bool = False) -> None:
+        """Connect once, directly (not through the pool): clears ``down_since`` when the
+        server answers, raises ``StoreUnreachable`` when it does not. Without ``force``,
+        a failed probe less than ``PROBE_SECONDS`` ago is not repeated: the caller fails at
+        once, so a host with its database away keeps answering without waiting."""
+        now = time.monotonic()
+        if not force and now - self._last_probe < PROBE_SECONDS:
+            raise StoreUnreachable(self._unreachable())
+        self._last_probe = now
+        try:
+            psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT).close()
+        except psycopg.OperationalError as exc:
+            self._went_away(one_line(exc))
+            raise StoreUnreachable(self._unreachable(exc)) from None
+        self.down_since = None
+        self.last_error = ""
+
+    def _went_away(self, error: str) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+        self.last_error = error
+        self._last_probe = time.monotonic()
 
     def _unreachable(self, exc: BaseException | None = None) -> str:
         why = f": {one_line(exc)}" if exc is not None else ""

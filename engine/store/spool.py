@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from engine.datakey import load_key
-from engine.errors import StoreError
+from engine.errors import StoreError, StoreUnreachable
 from engine.records import PredictionRecord
 from engine.store.connection import StoreBase
 
@@ -74,6 +74,15 @@ class Segment:
     digest: Any = dataclasses.field(default_factory=hashlib.sha256)
     """sha256 of every record line written, for the seal."""
     sealed: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class SpoolStatus:
+    """The store as the spool sees it: reachable or not, and rows waiting in this process."""
+
+    reachable: bool
+    spooled: int
+    error: str = ""
 
 
 def _tag(key: bytes | None, *parts: object) -> str:
@@ -349,13 +358,29 @@ class SpoolMixin(StoreBase):
             self._thread.start()
 
     def _run_flusher(self) -> None:
+        away = False
         while not self._stop.wait(self.flush_seconds):
             try:
                 self.flush()
                 if time.monotonic() - self._last_orphan_scan >= ORPHAN_SCAN_SECONDS:
                     self.recover_spool()
+                if away:
+                    logger.warning("the store is back: the spool drained")
+                    away = False
+            except StoreUnreachable as exc:  # said once per outage; the spool keeps filling
+                if not away:
+                    logger.warning("%s; predictions wait in the spool until it is back", exc)
+                away = True
             except Exception as exc:  # keep logging alive; segments stay for the next tick
                 logger.warning("spool flush failed, will retry: %s", exc)
+
+    def spool_status(self) -> SpoolStatus:
+        """Whether the store answered the last time it was tried, and how many predictions
+        this process holds in its spool meanwhile; reads no database (for ``/health``)."""
+        pg = self._pg
+        reachable = pg is None or pg.down_since is None
+        return SpoolStatus(reachable=reachable, spooled=self._spool.pending_rows(),
+                           error="" if pg is None else pg.last_error)
 
     def flush(self) -> int:
         """Ingest everything this process has logged so far.
