@@ -211,11 +211,11 @@ class StoreSettings(BaseModel):
     @classmethod
     def _known_scheme(cls, value: str) -> str:
         value = value.strip()
+        if value.startswith("duckdb:") and not value.startswith("duckdb:///"):
+            raise ValueError("a DuckDB URL is duckdb:///PATH (three slashes)")
         if value and not value.startswith(STORE_SCHEMES):
             raise ValueError("must start with duckdb:/// or postgresql:// "
                              f"(got {value.split(':', 1)[0]!r})")
-        if value.startswith("duckdb:") and not value.startswith("duckdb:///"):
-            raise ValueError("a DuckDB URL is duckdb:///PATH (three slashes)")
         return value
 
 
@@ -494,7 +494,7 @@ def _config_error(exc: ValidationError, path: Path) -> ConfigError:
     key = ".".join(str(part) for part in first["loc"])
     source = _source_of(key, _read_toml(path), path)
     shown = first.get("input")
-    if "api_key" in key or "secret" in key:
+    if "api_key" in key or "secret" in key or key == "store.url":  # a URL may hold a password
         shown = "***"
     message = first["msg"]
     if first["type"] == "extra_forbidden":
@@ -574,9 +574,13 @@ def describe(settings: Settings) -> list[ConfigValue]:
             sub_docs = _field_docs(type(value))
             for sub in type(value).model_fields:
                 key = f"{name}.{sub}"
+                shown = _shown(getattr(value, sub))
+                if key == "store.url" and isinstance(shown, str):
+                    # A password in the URL is never shown nor audited (prefer ~/.pgpass).
+                    shown = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", shown)
                 values.append(
                     ConfigValue(
-                        key, _shown(getattr(value, sub)), _source_of(key, toml_data, path),
+                        key, shown, _source_of(key, toml_data, path),
                         env_var_for(key), sub_docs.get(sub, ""),
                     )
                 )
