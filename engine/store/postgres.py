@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 import threading
 import time
@@ -213,6 +214,7 @@ class PostgresBackend:
         self.busy_timeout = busy_timeout
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._pool_size = pool_size
+        self._pool_pid = 0
         self._lock = threading.Lock()
         self.down_since: float | None = None
         """``time.monotonic()`` when the server was last found unreachable; ``None`` while
@@ -222,7 +224,12 @@ class PostgresBackend:
 
     def _get_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
         with self._lock:
+            if self._pool is not None and self._pool_pid != os.getpid():
+                # Inherited through fork (API workers): its sockets and threads belong to the
+                # parent; leave them alone and open this process's own.
+                self._pool = None
             if self._pool is None:
+                self._pool_pid = os.getpid()
                 self._pool = ConnectionPool(
                     self.url, min_size=0, max_size=self._pool_size, open=True,
                     kwargs={"connect_timeout": CONNECT_TIMEOUT, "application_name": "spamops"},

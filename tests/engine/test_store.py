@@ -499,3 +499,34 @@ def test_a_database_locked_too_long_raises_store_busy(
     finally:
         holder.kill()
         holder.wait()
+
+
+# Analyst SQL on PostgreSQL -----------------------------------------------------------------
+postgresql_only = pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+
+
+@postgresql_only
+@pytest.mark.parametrize("query", [
+    "SELECT 1; COMMIT; BEGIN READ WRITE; DELETE FROM audit_log",
+    "WITH gone AS (DELETE FROM audit_log RETURNING *) SELECT * FROM gone",
+    "SELECT 1) AS q; DELETE FROM audit_log; SELECT (1",
+    "SELECT set_config('transaction_read_only', 'off', false)",
+    "SELECT nextval('feedback_seq')",
+])
+def test_postgresql_sql_cannot_write_or_leave_its_read_only_transaction(
+        sut: Store, query: str) -> None:
+    sut.append_audit("op", "x", "y", {}, "")
+    with pytest.raises(QueryError) as caught:
+        sut.sql(query)
+    assert "\n" not in str(caught.value)
+    assert sut.sql("SELECT count(*) FROM audit_log").rows == [(1,)]
+    assert sut.sql("SELECT current_setting('transaction_read_only')").rows == [("on",)]
+
+
+@postgresql_only
+def test_postgresql_sql_stops_a_query_at_the_statement_timeout(sut: Store) -> None:
+    sut.statement_timeout = 0.3
+    began = datetime.now()
+    with pytest.raises(QueryError, match="statement timeout"):
+        sut.sql("SELECT pg_sleep(5)")
+    assert datetime.now() - began < timedelta(seconds=3)
