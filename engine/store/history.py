@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.clock import Clock
 from engine.datakey import KEY_FILE, load_key, load_or_create_key
@@ -27,6 +28,9 @@ from engine.store.predictions import PredictionsMixin
 from engine.store.retention import RetentionMixin
 from engine.store.schema import SchemaMixin
 from engine.store.spool import Spool, SpoolMixin
+
+if TYPE_CHECKING:
+    from engine.store.postgres import AdvisoryLock
 
 logger = logging.getLogger("spamops.store")
 
@@ -117,6 +121,16 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
         except StoreError as exc:
             logger.warning("data home key not created yet (%s); it will be at the next "
                            "audit record or setup", exc)
+
+    def advisory_lock(self, name: str, holder: str) -> AdvisoryLock | None:
+        """A session-level advisory lock ``name`` on this store's PostgreSQL database
+        (``engine.store.postgres.AdvisoryLock``: one holder across every host, released by
+        PostgreSQL when the holder dies); ``None`` on DuckDB, where file locks do that."""
+        if self._pg is None:
+            return None
+        from engine.store.postgres import AdvisoryLock
+
+        return AdvisoryLock(self._pg.url, name, holder)
 
     def _has_database(self) -> bool:
         """Whether the history exists: the DuckDB file; a PostgreSQL database always does

@@ -339,3 +339,87 @@ def _is_connection_error(exc: psycopg.OperationalError) -> bool:
     """A lost or refused connection (class 08, admin shutdown 57P01..03), not a query error."""
     state = getattr(exc, "sqlstate", None) or ""
     return not state or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
+class AdvisoryLock:
+    """A session-level advisory lock on a connection of its own (not pooled): held while this
+    object's connection lives, released by ``release()``, by ``close()``, or by PostgreSQL
+    itself when the process dies or its connection drops — which is what makes it a
+    single-holder lock across hosts. Who holds it is visible to every host through the
+    holder's ``application_name`` (``holder()``).
+
+    Source: postgresql.org/docs/15/explicit-locking.html#ADVISORY-LOCKS.
+
+    Args:
+        url: the store's PostgreSQL URL.
+        name: the lock's name (``lock_id`` turns it into the 64-bit key).
+        holder: who this process is, e.g. ``"host-a pid=4242"`` (at most 63 bytes shown).
+    """
+
+    def __init__(self, url: str, name: str, holder: str) -> None:
+        self.url = url
+        self.name = name
+        self.key = lock_id(name)
+        self.label = f"spamops-lock {holder}"[:63]
+        self._con: psycopg.Connection[Any] | None = None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if nobody holds it; never waits. True when this process holds it
+        (also when it already did). Raises ``StoreUnreachable`` when the server is away."""
+        if self.held():
+            return True
+        self.close()
+        try:
+            con = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+                                  application_name=self.label)
+        except psycopg.OperationalError as exc:
+            raise StoreUnreachable(f"the store at {safe_url(self.url)} cannot be reached: "
+                                   f"{one_line(exc)}") from None
+        try:
+            row = con.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()
+        except psycopg.Error as exc:
+            con.close()
+            raise StoreUnreachable(f"advisory lock {self.name!r}: {one_line(exc)}") from None
+        if row and row[0]:
+            self._con = con
+            return True
+        con.close()
+        return False
+
+    def held(self) -> bool:
+        """Whether this process still holds the lock (its connection answers)."""
+        if self._con is None or self._con.closed:
+            return False
+        try:
+            self._con.execute("SELECT 1")
+        except psycopg.Error:
+            self.close()
+            return False
+        return True
+
+    def holder(self) -> str | None:
+        """The ``holder`` text of whoever holds the lock now (any host), or ``None``."""
+        try:
+            with psycopg.connect(self.url, autocommit=True,
+                                 connect_timeout=CONNECT_TIMEOUT) as con:
+                row = con.execute(
+                    "SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a "
+                    "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND "
+                    "((l.classid::bigint << 32) | l.objid::bigint) = %s",
+                    [self.key]).fetchone()
+        except psycopg.OperationalError as exc:
+            raise StoreUnreachable(f"the store at {safe_url(self.url)} cannot be reached: "
+                                   f"{one_line(exc)}") from None
+        if not row:
+            return None
+        return str(row[0]).removeprefix("spamops-lock ")
+
+    def release(self) -> None:
+        """Give the lock up (closing its connection)."""
+        self.close()
+
+    def close(self) -> None:
+        if self._con is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._con.close()
+            self._con = None
