@@ -31,10 +31,11 @@ MAX_CELL = 60
 @json_option
 @click.pass_context
 def setup_database(ctx: click.Context, as_json: bool) -> None:
-    """Create or upgrade the DuckDB history (safe to run again at any time)."""
+    """Create or upgrade the history, DuckDB or PostgreSQL (store.url); safe to run again."""
     services = services_of(ctx, create_home=True)
     version = services.setup_database()
-    path = services.settings.db_path
+    path = services.store.url if services.settings.store_is_postgres else \
+        services.settings.db_path
     if as_json:
         emit_json({"database": str(path), "schema_version": version})
         return
