@@ -20,9 +20,9 @@ from datetime import date, datetime, timedelta
 
 from engine.clock import SimulatedClock, utcnow
 from engine.config import Settings
+from engine.errors import ConflictError
 from engine.records import AliasMoveRecord
 from engine.registry import CHAMPION
-from engine.errors import ConflictError
 from engine.scheduling import SimulatedScheduler
 from engine.services import Services
 
