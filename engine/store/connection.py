@@ -75,6 +75,11 @@ class StoreBase(abc.ABC):
     clock: Clock
     read_only: bool
     busy_timeout: float
+    connections_opened: int = 0
+    """Connections this store has opened since it was built (``/metrics`` exports it)."""
+    _session: duckdb.DuckDBPyConnection | None = None
+    """The read-only connection of a ``reading()`` block (only its thread, holding
+    ``PROCESS_LOCK``, can see it set)."""
 
     @abc.abstractmethod
     def ensure_audit_key(self) -> Any:
@@ -109,8 +114,10 @@ class StoreBase(abc.ABC):
         delay = 0.002
         while True:
             try:
-                return duckdb.connect(str(self.db_path), read_only=read_only,
-                                      config=config or {})
+                con = duckdb.connect(str(self.db_path), read_only=read_only,
+                                     config=config or {})
+                self.connections_opened += 1
+                return con
             except duckdb.Error as exc:
                 if not is_lock_conflict(exc):
                     raise StoreError(f"cannot open {self.db_path}: {one_line(exc)}") from None
@@ -132,6 +139,14 @@ class StoreBase(abc.ABC):
         if not create:
             self._require_database()
         with PROCESS_LOCK:
+            if self._session is not None:  # inside this thread's reading() block
+                if write:
+                    raise StoreError("a write inside a read-only reading() block")
+                try:
+                    yield self._session
+                except duckdb.Error as exc:
+                    raise StoreError(f"store operation failed: {one_line(exc)}") from None
+                return
             con = self._open(read_only=not write)
             try:
                 yield con
@@ -139,6 +154,31 @@ class StoreBase(abc.ABC):
                 raise StoreError(f"store operation failed: {one_line(exc)}") from None
             finally:
                 con.close()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Serve every read of this thread inside the block from one read-only connection.
+
+        For callers that read several tables at once (a ``/metrics`` scrape reads four): one
+        open instead of one per read, and one consistent view. Other threads wait for the
+        block as for any connection (``PROCESS_LOCK``); a write inside it is refused, since
+        DuckDB cannot mix read-only and read-write connections in one process. Nested blocks
+        share the outer one's connection.
+
+        Raises:
+            StoreError: no database yet; StoreBusy: another process held it too long.
+        """
+        self._require_database()
+        with PROCESS_LOCK:
+            if self._session is not None:
+                yield
+                return
+            self._session = self._open(read_only=True)
+            try:
+                yield
+            finally:
+                session, self._session = self._session, None
+                session.close()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
