@@ -108,13 +108,13 @@ class StoreBase(abc.ABC):
             raise StoreError(f"no database at {self.db_path}: run `spamops setup-database` "
                              "first")
 
-    def _open(self, read_only: bool,
-              config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    def _open(self, read_only: bool, config: dict[str, Any] | None = None,
+              path: Path | None = None) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.002
         while True:
             try:
-                con = duckdb.connect(str(self.db_path), read_only=read_only,
+                con = duckdb.connect(str(path or self.db_path), read_only=read_only,
                                      config=config or {})
                 self.connections_opened += 1
                 return con
