@@ -278,14 +278,28 @@ def champion_at(moves: Sequence[AliasMoveRecord], when: datetime,
     move's champion before; with no move recorded at all (a home older than the move log,
     migration 008), ``current``.
     """
-    applied = sorted((m for m in moves if m.status in ("done", "recovered")),
-                     key=lambda m: m.created_at)
+    applied = _in_order([m for m in moves if m.status in ("done", "recovered")])
     earlier = [m for m in applied if m.created_at < when]
     if earlier:
         return earlier[-1].aliases_after.get(CHAMPION)
     if applied:
         return applied[0].aliases_before.get(CHAMPION)
     return current
+
+
+def _in_order(moves: list[AliasMoveRecord]) -> list[AliasMoveRecord]:
+    """``moves`` oldest first; moves recorded at the same instant (a simulated clock does not
+    tick between them) in the order their aliases chain: each starts from where the one
+    before it left the aliases."""
+    ordered: list[AliasMoveRecord] = []
+    for instant in sorted({m.created_at for m in moves}):
+        tied = [m for m in moves if m.created_at == instant]
+        while tied:
+            first = next((m for m in tied if not any(
+                o is not m and o.aliases_after == m.aliases_before for o in tied)), tied[0])
+            ordered.append(first)
+            tied.remove(first)
+    return ordered
 
 
 def _episode_rows(services: Services, plan: list[Episode], start: datetime,

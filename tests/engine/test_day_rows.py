@@ -76,3 +76,18 @@ def test_champion_at_reads_the_moves_not_the_registry() -> None:
     assert champion_at(moves, t0 + timedelta(days=1, seconds=1), current=9) == 2
     assert champion_at(moves, t0 + timedelta(days=5), current=9) == 2  # undone: no change
     assert champion_at([], t0, current=9) == 9  # a home older than the move log
+
+
+def test_moves_at_one_instant_are_ordered_by_how_their_aliases_chain() -> None:
+    t0, t1 = datetime(2026, 1, 1), datetime(2026, 1, 1, 5)
+    promote = AliasMoveRecord(id="b", created_at=t1, kind="promote",
+                              aliases_before={"champion": 1},
+                              aliases_after={"champion": 2, "previous": 1}, status="done",
+                              actor="t", reasoning="r")
+    rollback = AliasMoveRecord(id="a", created_at=t1, kind="rollback",
+                               aliases_before={"champion": 2, "previous": 1},
+                               aliases_after={"champion": 1, "previous": 2}, status="done",
+                               actor="t", reasoning="r")
+    adopt = _move(t0, None, 1)
+    for listed in ([adopt, promote, rollback], [rollback, promote, adopt]):
+        assert champion_at(listed, t1 + timedelta(hours=1), current=9) == 1
