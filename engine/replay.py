@@ -229,8 +229,10 @@ def _start(services: Services, messages: Messages, order: list[int], times: list
 
 
 def _advance(services: Services, scheduler: SimulatedScheduler, when: datetime) -> None:
+    """Run the jobs due by ``when`` on one held connection (a retrain suspends it)."""
     try:
-        scheduler.advance_to(when)
+        with services.store.session():
+            scheduler.advance_to(when)
     except ConflictError as exc:  # a job refused to double a running retrain
         services.monitor_log.write(f"Scheduled job skipped: {exc}")
 

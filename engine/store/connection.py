@@ -142,23 +142,47 @@ class StoreBase(abc.ABC):
         all use the held one; each transaction still commits on its own, so what is written
         and when it is visible is unchanged. While it is held, other threads of this process
         wait for ``PROCESS_LOCK`` and other processes for the file (``busy_timeout``): keep a
-        session to one burst of work (a replay chunk, one check), never to a whole run.
-        Re-entrant; a no-op on a read-only store.
+        session to one burst of work (a replay chunk, one check, one job), and suspend it
+        around long work (``suspend_session``: a retrain does). Re-entrant; a no-op on a
+        read-only store.
         """
-        if self.read_only or (self._held is not None
-                              and self._held[0] == threading.get_ident()):
+        if self.read_only or self._held_connection() is not None:
             yield
             return
         self._require_database()
         with self._session_guard(), PROCESS_LOCK:
-            con = self._open(read_only=False)
-            self._held = (threading.get_ident(), con)
+            self._held = (threading.get_ident(), self._open(read_only=False))
             try:
                 yield
             finally:
-                self._held = None
+                held, self._held = self._held, None
                 self._held_in_transaction = False
-                con.close()
+                if held is not None:
+                    held[1].close()
+
+    @contextlib.contextmanager
+    def suspend_session(self) -> Iterator[None]:
+        """Close this thread's session connection and let go of the process lock for long
+        work (a retrain: minutes that other processes and threads must not wait for the
+        file); the session's connection is opened again after. Store calls inside open their
+        own, as outside a session. A no-op without a session or inside a transaction.
+        """
+        held = self._held
+        if (held is None or held[0] != threading.get_ident()
+                or self._held_in_transaction):
+            yield
+            return
+        self._held = None
+        held[1].close()
+        guard = self._session_guard()
+        PROCESS_LOCK.release()  # taken by session() on this thread, with the guard first
+        guard.__exit__(None, None, None)
+        try:
+            yield
+        finally:
+            guard.__enter__()
+            PROCESS_LOCK.acquire()
+            self._held = (held[0], self._open(read_only=False))
 
     def _held_connection(self) -> duckdb.DuckDBPyConnection | None:
         held = self._held

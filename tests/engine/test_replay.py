@@ -83,7 +83,7 @@ def _history(home: Path) -> dict[str, list[tuple[object, ...]]]:
         "decisions": "SELECT ts, trigger, decision, reasons, window_size, accuracy, "
                      "accuracy_is_estimate, n_labels, drift_score, champion_version, outcome "
                      "FROM decisions ORDER BY ts",
-        "snapshots": "SELECT ts, window_size, drift_score, drift_detected, ingest_seq_from, "
+        "snapshots": "SELECT ts, n, drift_score, drift_detected, ingest_seq_from, "
                      "ingest_seq_to FROM drift_snapshots ORDER BY ts",
         "retrains": "SELECT started_at, trigger, status, deployment, champion_version, "
                     "challenger_version FROM retraining_events ORDER BY started_at",

@@ -112,8 +112,8 @@ def test_the_flush_thread_waits_for_the_session_without_deadlock(store: Store) -
     assert store.count_predictions() == 200
 
 
-def test_another_process_waits_for_the_session_then_gets_the_file(store: Store,
-                                                                  tmp_path: Path) -> None:
+def test_another_process_waits_for_the_session_and_gets_the_file_while_it_is_suspended(
+        store: Store, tmp_path: Path, opens: list[bool]) -> None:
     script = textwrap.dedent(f"""
         import sys, time
         from datetime import datetime
@@ -135,14 +135,22 @@ def test_another_process_waits_for_the_session_then_gets_the_file(store: Store,
         assert reader.stdout is not None and reader.stdin is not None
         assert reader.stdout.readline().strip() == "ready"
         with store.session():
-            store.count_predictions()
+            assert store.count_predictions() == 5
             reader.stdin.write("go\n")
             reader.stdin.flush()
             with pytest.raises(subprocess.TimeoutExpired):  # still waiting for the file
                 reader.wait(timeout=1.5)
-        count, waited = reader.stdout.readline().split()
-        assert int(count) == 5 and float(waited) >= 1.0
-        assert reader.wait(timeout=60) == 0
+            with store.suspend_session():  # a retrain's minutes: the file is free
+                count, waited = reader.stdout.readline().split()
+                assert int(count) == 5 and float(waited) >= 1.0
+                assert reader.wait(timeout=60) == 0
+                store.log_predictions(_predictions(8)[5:])
+                assert store.count_predictions() == 8  # on a connection of its own
+                assert True in opens  # (the read opened the file read-only)
+            reopened = len(opens)
+            assert store.labelled_between(None, None).empty  # the session's, reopened
+            assert store.count_predictions() == 8
+            assert len(opens) == reopened and opens[-1] is False
     finally:
         reader.kill()
         reader.wait()
