@@ -1,5 +1,6 @@
 """Two hosts on one MLflow tracking server (issue 16, item 3): a real ``spamops mlflow-server``
-subprocess on a loopback port (sqlite backend store, artifacts served through it), host A (a
+subprocess on a loopback port (backend store: a sqlite file, then the test PostgreSQL server in
+the ``mlflow`` schema beside a table named like MLflow's; artifacts served through it), host A (a
 data home and its ``Services``, in this process) and host B (another data home and a real
 ``spamops serve`` process). Nothing is shared between A and B but the server's URL.
 
@@ -29,8 +30,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from engine.tracking_server import mlflow_backend_for_store
 from tests.cli_helpers import run_cli
 from tests.conftest import dataset_source
+from tests.postgres import PostgresServer
 from tests.server.conftest import API_KEY, KEY
 from tests.server.test_live_server import LiveServer, free_port, start_server
 
@@ -62,14 +65,14 @@ class TrackingServer:
                 self.process.wait()
 
 
-def start_tracking_server(root: Path) -> TrackingServer:
+def start_tracking_server(root: Path, *options: str) -> TrackingServer:
     port = free_port()
     log = root / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPAMOPS_")}
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(SPAMOPS), "--home", str(root / "server-home"), "mlflow-server",
-             "--port", str(port), "--workers", "1"],
+             "--port", str(port), "--workers", "1", *options],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     server = TrackingServer(process, f"http://127.0.0.1:{port}", root, log)
     deadline = time.monotonic() + START_TIMEOUT
@@ -93,6 +96,8 @@ class Hosts:
     home_b: Path
     b: LiveServer
     versions: tuple[int, int]
+    database: str | None
+    """The PostgreSQL database of the backend store (None: sqlite)."""
 
 
 def settings_for(home: Path, uri: str) -> object:
@@ -101,13 +106,33 @@ def settings_for(home: Path, uri: str) -> object:
     return load_settings(home=home, mlflow_tracking_uri=uri, dataset_url=dataset_source())
 
 
-@pytest.fixture(scope="module")
-def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
+def postgres_database(postgres_server: PostgresServer) -> str:
+    """A fresh database on the test server, prepared as a spamops PostgreSQL store's would be
+    (its own ``model_versions`` table, migration 021's ``mlflow`` schema); its URL."""
+    import psycopg
+
+    url = postgres_server.database("tracking")
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("CREATE TABLE model_versions (version INTEGER PRIMARY KEY)")
+        con.execute((Path(__file__).parents[2] / "engine" / "sql" /
+                     "021_mlflow_schema.sql").read_text())  # type: ignore[arg-type]
+    return url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def hosts(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
     from engine.config import Settings
     from engine.services import Services
 
-    root = tmp_path_factory.mktemp("two-hosts")
-    server = start_tracking_server(root)
+    root = tmp_path_factory.mktemp(f"two-hosts-{request.param}")
+    options: list[str] = []
+    database = None
+    if request.param == "postgresql":
+        database = postgres_database(request.getfixturevalue("postgres_server"))
+        # What `spamops mlflow-server` derives from store.url = postgresql://...
+        options = ["--backend-store-uri", mlflow_backend_for_store(database)]
+    server = start_tracking_server(root, *options)
     b: LiveServer | None = None
     try:
         home_a, home_b = root / "host-a", root / "host-b"
@@ -121,7 +146,7 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
         b = start_server(home_b, SPAMOPS_MLFLOW_TRACKING_URI=server.url,
                          SPAMOPS_DATASET_URL=dataset_source(),
                          SPAMOPS_SERVER__CHAMPION_REFRESH_SECONDS=str(REFRESH_SECONDS))
-        yield Hosts(server, home_a, home_b, b, (first, second))
+        yield Hosts(server, home_a, home_b, b, (first, second), database)
     finally:
         if b is not None:
             b.stop()
@@ -255,3 +280,25 @@ def test_with_the_server_away_b_keeps_serving_and_a_fails_in_one_line(
                        "(connection refused); start it (`spamops mlflow-server`) or fix "
                        "mlflow_tracking_uri\n")
     assert API_KEY not in run.err
+
+
+def test_postgres_backend_keeps_mlflows_tables_in_their_own_schema(hosts: Hosts) -> None:
+    """MLflow's tables (its own ``model_versions`` included) went into schema ``mlflow`` of the
+    store's database, beside the store's table of the same name, which MLflow left alone."""
+    if hosts.database is None:
+        pytest.skip("the PostgreSQL backend store only")
+    import psycopg
+
+    with psycopg.connect(hosts.database) as con:
+        tables = {(str(schema), str(name)) for schema, name in con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('public', 'mlflow')").fetchall()}
+        aliases = con.execute("SELECT alias, version FROM mlflow.registered_model_aliases "
+                              "ORDER BY alias").fetchall()
+        ours = con.execute("SELECT count(*) FROM public.model_versions").fetchone()
+    assert ("mlflow", "model_versions") in tables and ("mlflow", "alembic_version") in tables
+    assert {name for schema, name in tables if schema == "public"} == {"model_versions"}
+    assert ours == (0,)
+    first, second = hosts.versions
+    assert [(alias, int(version)) for alias, version in aliases] == [
+        ("champion", first), ("previous", second)]
