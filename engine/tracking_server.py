@@ -12,12 +12,15 @@ it does not import MLflow (the server is MLflow's own program, started as
 Choices, each measured or read from MLflow 3's ``mlflow server --help``:
 
 - **Backend store.** With a PostgreSQL store (``store.url = postgresql://...``) the default is
-  the same database, in its own schema ``mlflow`` (created by migration ``021``): MLflow's
-  tables include a ``model_versions`` that would collide with the store's own, and MLflow has
-  no schema option (mlflow/mlflow#8409), so the URL sets ``search_path`` through libpq's
-  ``options``. One ``pg_dump`` then backs up history and registry together. The driver is
-  psycopg 3 (``postgresql+psycopg://``): SQLAlchemy's bare ``postgresql://`` means psycopg2,
-  which is not installed. With the DuckDB store the default is a sqlite file in the data home
+  the same database, in its own schema ``mlflow``: MLflow's tables include a
+  ``model_versions`` that would collide with the store's own, and MLflow has no schema option
+  (mlflow/mlflow#8409), so the URL sets ``search_path`` through libpq's ``options`` and
+  ``ensure_schema`` creates the schema first (``CREATE SCHEMA IF NOT EXISTS``, through
+  SQLAlchemy, MLflow's own database library: the one statement this module runs; the store
+  and its data key are not touched, so the server's host needs neither). One ``pg_dump`` then
+  backs up history and registry together. The driver is psycopg 3
+  (``postgresql+psycopg://``): SQLAlchemy's bare ``postgresql://`` means psycopg2, which is
+  not installed. With the DuckDB store the default is a sqlite file in the data home
   (``<home>/mlflow-server/mlflow.db``), kept apart from the home's own ``mlflow.db``.
 - **Artifacts.** ``--serve-artifacts --artifacts-destination DIR`` (default
   ``<home>/mlflow-server/artifacts``); new experiments get ``mlflow-artifacts:/`` locations.
@@ -39,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, StoreError
 
 MLFLOW_SCHEMA = "mlflow"
 """The PostgreSQL schema of MLflow's tables when they share the store's database."""
@@ -181,3 +184,42 @@ def prepare_local_files(command: TrackingServerCommand) -> None:
     if command.backend_store_uri.startswith("sqlite:///"):
         Path(command.backend_store_uri[len("sqlite:///"):]).parent.mkdir(parents=True,
                                                                          exist_ok=True)
+
+
+def search_path_schema(uri: str) -> str | None:
+    """The schema a PostgreSQL URI's ``options=-csearch_path=...`` puts first, else None."""
+    if not is_postgres(uri):
+        return None
+    for key, value in parse_qsl(urlsplit(uri).query):
+        match = re.search(r"-c\s*search_path=([A-Za-z_][A-Za-z0-9_]*)", value)
+        if key == "options" and match:
+            return match.group(1)
+    return None
+
+
+def ensure_schema(backend_store_uri: str) -> str | None:
+    """Create the schema a PostgreSQL backend URI's ``search_path`` names, if missing (MLflow
+    creates tables, not schemas); returns it, or None when there is nothing to create.
+
+    Raises:
+        StoreError: the database cannot be reached or refuses, in one line.
+    """
+    schema = search_path_schema(backend_store_uri)
+    if schema is None:
+        return None
+    import sqlalchemy
+
+    parts = urlsplit(backend_store_uri)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
+    plain = urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+    engine = sqlalchemy.create_engine(plain, connect_args={"connect_timeout": 10})
+    try:
+        with engine.begin() as con:
+            con.execute(sqlalchemy.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StoreError(f"cannot create MLflow's schema {schema!r} in "
+                         f"{mask_password(plain)}: {reason}") from None
+    finally:
+        engine.dispose()
+    return schema

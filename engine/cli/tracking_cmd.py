@@ -1,8 +1,8 @@
 """``spamops mlflow-server``: the MLflow tracking server several hosts share (docs/deploy.md).
 
 The command line itself is built by ``engine.tracking_server``; this module parses options,
-prepares the store's ``mlflow`` schema when the backend is the PostgreSQL store, and replaces
-itself with the server (``os.execve``: signals and the exit code are the server's own).
+creates the folders or the PostgreSQL schema the server needs, and replaces itself with the
+server (``os.execve``: signals and the exit code are the server's own).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 
 import click
 
-from engine.cli._common import emit_json, home_of, services_of, settings_of
+from engine.cli._common import emit_json, home_of, settings_of
 
 
 def _store_url(ctx: click.Context) -> str | None:
@@ -59,6 +59,7 @@ def mlflow_server(ctx: click.Context, host: str, port: int, backend_store_uri: s
     from engine.tracking_server import (
         default_artifacts_destination,
         default_backend_store_uri,
+        ensure_schema,
         is_postgres,
         mask_password,
         prepare_local_files,
@@ -82,8 +83,7 @@ def mlflow_server(ctx: click.Context, host: str, port: int, backend_store_uri: s
     if not uses_store and (backend_store_uri is None or artifacts_destination is None):
         home_of(ctx, create=True)  # the sqlite file or the artifacts live in the home
     prepare_local_files(command)
-    if uses_store:  # the store's migrations create the schema MLflow's tables go into
-        services_of(ctx, check_home=False).setup_database()
+    ensure_schema(command.backend_store_uri)
     click.echo(f"mlflow server on http://{host}:{port} (backend "
                f"{mask_password(command.backend_store_uri)}, artifacts "
                f"{command.artifacts_destination})", err=True)

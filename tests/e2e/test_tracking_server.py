@@ -107,15 +107,14 @@ def settings_for(home: Path, uri: str) -> object:
 
 
 def postgres_database(postgres_server: PostgresServer) -> str:
-    """A fresh database on the test server, prepared as a spamops PostgreSQL store's would be
-    (its own ``model_versions`` table, migration 021's ``mlflow`` schema); its URL."""
+    """A fresh database on the test server holding, like a spamops PostgreSQL store, a
+    ``model_versions`` table of its own; its URL. ``spamops mlflow-server`` creates the
+    ``mlflow`` schema."""
     import psycopg
 
     url = postgres_server.database("tracking")
     with psycopg.connect(url, autocommit=True) as con:
         con.execute("CREATE TABLE model_versions (version INTEGER PRIMARY KEY)")
-        con.execute((Path(__file__).parents[2] / "engine" / "sql" /
-                     "021_mlflow_schema.sql").read_text())  # type: ignore[arg-type]
     return url
 
 

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import RegistryUnavailable
+from engine.errors import RegistryUnavailable, StoreError
 from engine.registry import Registry, unreachable_reason
 from engine.tracking_server import (
     default_backend_store_uri,
+    ensure_schema,
     mask_password,
     mlflow_backend_for_store,
+    search_path_schema,
     server_command,
 )
 from tests.cli_helpers import run_cli
@@ -148,3 +150,20 @@ def test_cli_commands_print_one_line_when_the_server_is_down(
                            "(connection refused); start it (`spamops mlflow-server`) or fix "
                            "mlflow_tracking_uri\n"), (args, run.err)
         assert "Traceback" not in run.out + run.err
+
+
+def test_the_schema_comes_from_the_uris_search_path() -> None:
+    assert search_path_schema(mlflow_backend_for_store("postgresql://u@h/db")) == "mlflow"
+    assert search_path_schema("postgresql+psycopg://u@h/db") is None
+    assert search_path_schema("sqlite:////x.db") is None
+    assert ensure_schema("sqlite:////x.db") is None  # nothing to create, nothing opened
+
+
+def test_creating_the_schema_on_an_unreachable_database_is_one_line() -> None:
+    uri = mlflow_backend_for_store(f"postgresql://ops:pw@127.0.0.1:{closed_port()}/spamops")
+    with pytest.raises(StoreError) as raised:
+        ensure_schema(uri)
+    message = str(raised.value)
+    assert "\n" not in message and "pw" not in message
+    assert message.startswith("cannot create MLflow's schema 'mlflow' in "
+                              "postgresql+psycopg://ops:***@127.0.0.1:")
