@@ -167,3 +167,14 @@ def test_creating_the_schema_on_an_unreachable_database_is_one_line() -> None:
     assert "\n" not in message and "pw" not in message
     assert message.startswith("cannot create MLflow's schema 'mlflow' in "
                               "postgresql+psycopg://ops:***@127.0.0.1:")
+
+
+def test_mlflow_ui_points_at_the_tracking_server_instead(
+        capsys: pytest.CaptureFixture[str], data_home: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPAMOPS_MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    run = run_cli(capsys, "mlflow-ui")
+    assert run.code == 2
+    assert run.err == ("error: the registry is on the MLflow tracking server "
+                       "http://mlflow.example:5000, which serves its own UI: open that URL; "
+                       "`spamops mlflow-ui` shows a data home's own sqlite registry\n")
