@@ -250,6 +250,23 @@ def test_rollback_through_b_is_what_a_reads(hosts: Hosts) -> None:
     assert aliases == {"champion": first, "previous": second}
 
 
+def test_copying_a_home_into_a_server_with_versions_is_refused(
+        hosts: Hosts, trained_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``registry copy`` keeps version numbers only into an empty registry: refused here,
+    before any write (tests/engine/test_registry_copy.py copies into an empty one)."""
+    run = run_cli(capsys, "--home", str(trained_home), "registry", "copy", "--to",
+                  hosts.server.url)
+    assert run.code == 1
+    assert run.err == (f"error: the registry at {hosts.server.url} already has 2 version(s) "
+                       "of sms-spam-classifier: copy into one that has none, so the numbers "
+                       "stay\n")
+    operator = services_a(hosts)
+    try:
+        assert len(operator.models()) == 2  # type: ignore[attr-defined]
+    finally:
+        operator.close()  # type: ignore[attr-defined]
+
+
 def test_with_the_server_away_b_keeps_serving_and_a_fails_in_one_line(
         hosts: Hosts, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
