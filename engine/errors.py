@@ -64,6 +64,12 @@ class ModelNotFound(SpamopsError):
     http_status = 404
 
 
+class RegistryUnavailable(SpamopsError):
+    """The MLflow tracking server (``mlflow_tracking_uri = http://...``) cannot be reached."""
+
+    http_status = 503
+
+
 class StoreError(SpamopsError):
     """The history store could not be opened, migrated or queried."""
 
@@ -72,6 +78,15 @@ class StoreError(SpamopsError):
 
 class StoreBusy(StoreError):
     """Another process kept the database locked for longer than we were willing to wait."""
+
+    exit_code = 4
+
+
+class StoreUnreachable(StoreError):
+    """The PostgreSQL server of the history cannot be reached (down, restarting, network).
+
+    Predictions keep going to the local spool meanwhile; it drains when the server is back.
+    """
 
     exit_code = 4
 

@@ -62,19 +62,18 @@ class CheckMixin(MonitorBase):
         latest = self.store.latest_snapshot()
         return latest.window_end if latest is not None else None
 
-    def _accuracy(self, model: Any, since: datetime | None, until: datetime,
+    def _accuracy(self, model: Any, version: int, since: datetime | None, until: datetime,
                   window_proba: np.ndarray, *, drifted: bool = False) -> AccuracyReading:
         labelled = self.store.labels_received_between(since, until)
         n_labels = len(labelled)
         if n_labels >= self.settings.monitoring.min_labels:
-            texts = labelled["text"].tolist()
             y_true = labels_to_int(labelled["true_label"].tolist())
-            y_pred = (spam_probability(model, texts) >= 0.5).astype(int)
+            y_pred = (champion_probabilities(model, version, labelled) >= 0.5).astype(int)
             return measured_accuracy(y_true, y_pred)
         estimate = replace(estimate_accuracy(window_proba), n_labels=n_labels)
         if n_labels:
             y_true = labels_to_int(labelled["true_label"].tolist())
-            y_pred = (spam_probability(model, labelled["text"].tolist()) >= 0.5).astype(int)
+            y_pred = (champion_probabilities(model, version, labelled) >= 0.5).astype(int)
             estimate = blend_accuracy(estimate, measured_accuracy(y_true, y_pred))
         if drifted and not estimate.unreliable:
             estimate = replace(estimate, unreliable=True)
@@ -92,7 +91,8 @@ class CheckMixin(MonitorBase):
         Raises:
             ConflictError: another check of this data home is running.
         """
-        with self._check_lock():
+        # The check's ~15 store calls on one connection (a retrain it starts suspends it).
+        with self._check_lock(), self.store.session():
             return self._check(trigger=trigger, actor=actor, retrain=retrain,
                                progress=progress)
 
@@ -117,11 +117,11 @@ class CheckMixin(MonitorBase):
         if champion is not None and len(window) >= thresholds.min_window:
             model = self.registry.load(champion)
             texts = window["text"].tolist()
-            proba = spam_probability(model, texts)
+            proba = champion_probabilities(model, champion, window)
             detector = self.detector_for(champion)
             report = detector.score(texts, timestamp=now, source="monitor",
                                     spam_probabilities=proba)
-            accuracy = self._accuracy(model, since, now, proba,
+            accuracy = self._accuracy(model, champion, since, now, proba,
                                       drifted=report.drift_detected)
             step = cusum_step(self._previous_cusum(champion, report.baseline_key),
                               report.text_p_value, h=thresholds.cusum_h)
@@ -302,6 +302,21 @@ class CheckMixin(MonitorBase):
             source="monitor", drift_components=report.drift_components,
             spam_rate_drift=report.spam_rate_drift, text_p_value=report.text_p_value,
             baseline_key=report.baseline_key)
+
+
+def champion_probabilities(model: Any, version: int, frame: pd.DataFrame) -> np.ndarray:
+    """Spam probabilities of ``frame``'s texts by champion ``version`` (``model``).
+
+    The logged ``spam_probability`` of each row that ``version`` scored (its
+    ``model_version``): the same model on the same text, so re-scoring it would only repeat
+    the work; rows another version scored are scored by ``model``.
+    """
+    proba = frame["spam_probability"].to_numpy(dtype=np.float64, copy=True)
+    other = np.flatnonzero(frame["model_version"].to_numpy() != version)
+    if len(other):
+        texts = frame["text"].tolist()
+        proba[other] = spam_probability(model, [texts[i] for i in other])
+    return proba
 
 
 def _outcome_text(outcome: DeploymentOutcome) -> str:

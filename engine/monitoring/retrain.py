@@ -95,7 +95,8 @@ class RetrainMixin(MonitorBase):
             ConflictError: another retrain of this data home is running.
         """
         say = progress or (lambda _m: None)
-        with self._retrain_lock():
+        # Minutes of training: the file is left to other processes meanwhile.
+        with self.retrain_time.timing(), self.store.suspend_session(), self._retrain_lock():
             champion = self.registry.champion_version()
             event = RetrainingEvent(id=uuid.uuid4().hex, started_at=self.clock.now(),
                                     trigger=trigger, status="running",

@@ -25,7 +25,7 @@ from engine.store.codec import (
     plain,
     row_of,
 )
-from engine.store.connection import StoreBase
+from engine.store.connection import StoreBase, upsert_sql
 
 if TYPE_CHECKING:
     from engine.notify.events import NotifyEvent
@@ -59,10 +59,7 @@ class EventsMixin(StoreBase):
         rows.append(("decisions", _decision_row(decision)))
         with self._transaction() as con:
             for table, row in rows:
-                columns = ", ".join(row)
-                marks = ", ".join("?" for _ in row)
-                con.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})",
-                            list(row.values()))
+                con.execute(upsert_sql(table, list(row)), list(row.values()))
             queued = self._enqueue(con, events) if events else 0
         self._outbox_committed(queued)
 
@@ -100,18 +97,19 @@ class EventsMixin(StoreBase):
                       for k, v in fields.items()}
             assignments = ", ".join(f"{k} = ?" for k in values)
             with self._transaction() as con:
-                row = con.execute(f"UPDATE decisions SET {assignments} WHERE id = ?",
-                                  [*values.values(), id]).fetchone()
-                if not row or not row[0]:
+                row = con.execute(f"UPDATE decisions SET {assignments} WHERE id = ? "
+                                  "RETURNING id", [*values.values(), id]).fetchone()
+                if not row:
                     raise NotFound(f"no decision {id!r}")
         found = self._records("SELECT * FROM decisions WHERE id = ?", [id], decode_decision)
         if not found:
             raise NotFound(f"no decision {id!r}")
         return found[0]
 
-    def decisions(self, limit: int = 50, since: datetime | None = None) -> list[Decision]:
-        """Monitoring decisions, newest first."""
-        where, params = self.window_clause("ts", since, None)
+    def decisions(self, limit: int = 50, since: datetime | None = None,
+                  until: datetime | None = None) -> list[Decision]:
+        """Monitoring decisions with ``since <= ts < until``, newest first."""
+        where, params = self.window_clause("ts", since, until)
         return self._records(f"SELECT * FROM decisions{where} ORDER BY ts DESC, id "
                              f"LIMIT {int(limit)}", params, decode_decision)
 
@@ -135,10 +133,12 @@ class EventsMixin(StoreBase):
             raise NotFound(f"no retraining {id!r}")
         return found[0]
 
-    def retraining_events(self, limit: int = 50) -> list[RetrainingEvent]:
-        """Retraining events, newest first."""
-        return self._records("SELECT * FROM retraining_events ORDER BY started_at DESC, id "
-                             f"LIMIT {int(limit)}", [], decode_retraining)
+    def retraining_events(self, limit: int = 50, since: datetime | None = None,
+                          until: datetime | None = None) -> list[RetrainingEvent]:
+        """Retraining events with ``since <= started_at < until``, newest first."""
+        where, params = self.window_clause("started_at", since, until)
+        return self._records(f"SELECT * FROM retraining_events{where} ORDER BY started_at "
+                             f"DESC, id LIMIT {int(limit)}", params, decode_retraining)
 
     def running_retrainings(self) -> list[RetrainingEvent]:
         """Retraining events still marked ``running`` (possibly interrupted by a crash)."""
