@@ -109,6 +109,19 @@ class StoreBase(abc.ABC):
     _pg: PostgresBackend | None = None
     """The PostgreSQL pool when ``dialect`` is postgresql (``engine.store.postgres``)."""
 
+    @property
+    def url(self) -> str:
+        """Where the history lives, password hidden (``duckdb:///...`` or ``postgresql://``)."""
+        if self._pg is not None:
+            from engine.store.postgres import safe_url
+
+            return safe_url(self._pg.url)
+        return f"duckdb:///{self.db_path}"
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The schema version of the history (``engine.store.schema``)."""
+
     @abc.abstractmethod
     def ensure_audit_key(self) -> Any:
         """Create the data home key at setup (``engine.store.audit_log``)."""
