@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from engine.errors import QueryError
+from engine.errors import QueryError, StoreError
 from engine.records import QueryResult
 from engine.store.codec import quote_path
 from engine.store.connection import PROCESS_LOCK, StoreBase, one_line
@@ -90,6 +90,8 @@ class AnalystMixin(StoreBase):
                                  f"SHOW, SUMMARIZE, EXPLAIN of those); this is {article} {kind} "
                                  "statement")
         self._require_database()
+        if self._held_connection() is not None:  # DuckDB refuses read-only beside read-write
+            raise StoreError("an analyst query cannot run inside a store session")
         with PROCESS_LOCK:
             con = self._open(read_only=True)
             try:

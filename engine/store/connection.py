@@ -127,6 +127,12 @@ class StoreBase(abc.ABC):
     def _flush_if_pending(self) -> None:
         """Ingest this process's spool before a read that must see its own writes."""
 
+    def _session_guard(self) -> contextlib.AbstractContextManager[Any]:
+        """A lock ``session()`` takes before ``PROCESS_LOCK``: one that store calls made inside
+        the session take before it too (the spool's flush lock), so no thread can hold it while
+        waiting for the session's ``PROCESS_LOCK``."""
+        return contextlib.nullcontext()
+
     @abc.abstractmethod
     def _enqueue(self, con: Connection, events: Sequence[NotifyEvent]) -> int:
         """Write the outbox rows of ``events`` in the caller's transaction
@@ -164,15 +170,82 @@ class StoreBase(abc.ABC):
                 time.sleep(min(delay * random.uniform(0.5, 1.5), remaining))
                 delay = min(delay * 2, _MAX_BACKOFF)
 
+    _held: tuple[int, duckdb.DuckDBPyConnection] | None = None
+    """The session's connection and the thread that holds it (``session``)."""
+    _held_in_transaction: bool = False
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep one read-write connection open for a burst of store calls from this thread.
+
+        Opening the file costs ~20 ms of CPU (DuckDB reads its catalog); a monitoring check
+        makes about fifteen store calls, each on its own connection. Inside a session they
+        all use the held one; each transaction still commits on its own, so what is written
+        and when it is visible is unchanged. While it is held, other threads of this process
+        wait for ``PROCESS_LOCK`` and other processes for the file (``busy_timeout``): keep a
+        session to one burst of work (a replay chunk, one check, one job), and suspend it
+        around long work (``suspend_session``: a retrain does). Re-entrant; a no-op on a
+        read-only store and on PostgreSQL (whose pool keeps its connections open).
+        """
+        if self.read_only or self._pg is not None or self._held_connection() is not None:
+            yield
+            return
+        self._require_database()
+        with self._session_guard(), PROCESS_LOCK:
+            self._held = (threading.get_ident(), self._open(read_only=False))
+            try:
+                yield
+            finally:
+                held, self._held = self._held, None
+                self._held_in_transaction = False
+                if held is not None:
+                    held[1].close()
+
+    @contextlib.contextmanager
+    def suspend_session(self) -> Iterator[None]:
+        """Close this thread's session connection and let go of the process lock for long
+        work (a retrain: minutes that other processes and threads must not wait for the
+        file); the session's connection is opened again after. Store calls inside open their
+        own, as outside a session. A no-op without a session or inside a transaction.
+        """
+        held = self._held
+        if (held is None or held[0] != threading.get_ident()
+                or self._held_in_transaction):
+            yield
+            return
+        self._held = None
+        held[1].close()
+        guard = self._session_guard()
+        PROCESS_LOCK.release()  # taken by session() on this thread, with the guard first
+        guard.__exit__(None, None, None)
+        try:
+            yield
+        finally:
+            guard.__enter__()
+            PROCESS_LOCK.acquire()
+            self._held = (held[0], self._open(read_only=False))
+
+    def _held_connection(self) -> duckdb.DuckDBPyConnection | None:
+        held = self._held
+        return held[1] if held is not None and held[0] == threading.get_ident() else None
+
     @contextlib.contextmanager
     def _connection(self, *, write: bool, create: bool = False) -> Iterator[Connection]:
-        """A short-lived connection; DuckDB errors inside become one-line ``StoreError``.
-        On PostgreSQL a pooled connection in one transaction (committed at the end)."""
+        """A short-lived connection (the session's, when this thread holds one); DuckDB errors
+        inside become one-line ``StoreError``. On PostgreSQL a pooled connection in one
+        transaction (committed at the end)."""
         if write and self.read_only:
             raise StoreError("this store was opened read-only")
         if self._pg is not None:
             with self._pg.connection() as pg:
                 yield pg
+            return
+        held = self._held_connection()
+        if held is not None:
+            try:
+                yield held
+            except duckdb.Error as exc:
+                raise StoreError(f"store operation failed: {one_line(exc)}") from None
             return
         if not create:
             self._require_database()
@@ -228,12 +301,19 @@ class StoreBase(abc.ABC):
                 yield pg
             return
         with self._connection(write=True) as con:
+            if self._held_in_transaction and con is self._held_connection():
+                yield con  # nested in a transaction on the session's connection: joins it
+                return
+            on_session = con is self._held_connection()
             con.execute("BEGIN TRANSACTION")
+            self._held_in_transaction = on_session
             try:
                 yield con
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            finally:
+                self._held_in_transaction = False
             con.execute("COMMIT")
 
     def _records(self, sql: str, params: Sequence[Any],
