@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.drift.labels import class_shift
 from engine.drift.sequential import cusum_step
 from engine.errors import SpamopsError
 from engine.monitoring.accuracy import (
@@ -37,10 +38,12 @@ from engine.notify import events as notify
 from engine.records import Decision, DriftSnapshot
 from engine.rules import (
     DEPLOY,
+    MIN_CLASS_LABELS,
     NO_ACTION,
     PENDING_APPROVAL,
     RETRAIN,
     CheckInputs,
+    ClassShift,
     decide_check,
 )
 from engine.training import labels_to_int, spam_probability
@@ -110,6 +113,7 @@ class CheckMixin(MonitorBase):
         report: DriftReport | None = None
         snapshot: DriftSnapshot | None = None
         accuracy = AccuracyReading(None, True, None, None, 0)
+        shift: ClassShift | None = None
         if champion is not None and len(window) >= thresholds.min_window:
             model = self.registry.load(champion)
             texts = window["text"].tolist()
@@ -134,6 +138,7 @@ class CheckMixin(MonitorBase):
                 terms = [p.term for p in report.new_patterns[:8]]
                 self.log.write(f"New patterns detected: {terms}")
             self._log_accuracy(accuracy)
+            shift = self._class_shift(model, since, now)
         inputs = CheckInputs(
             window_size=len(window) if champion is not None else 0,
             drift_score=report.drift_score if report else None,
@@ -145,7 +150,8 @@ class CheckMixin(MonitorBase):
             accuracy_unreliable=accuracy.unreliable,
             spam_rate=report.spam_rate if report else None,
             reference_spam_rate=report.reference_spam_rate if report else None,
-            new_labels=self._new_labels(now) if report and report.text_drift else None)
+            new_labels=self._new_labels(now) if report and report.text_drift else None,
+            class_shift=shift)
         if champion is None:
             ruling_reasons: tuple[str, ...] = ("There is no champion model yet; train first.",)
             ruling_decision = NO_ACTION
@@ -176,6 +182,7 @@ class CheckMixin(MonitorBase):
             if report else None, "accuracy": accuracy.value,
             "accuracy_is_estimate": accuracy.is_estimate, "n_labels": accuracy.n_labels,
             "champion_version": champion, "thresholds": decision.thresholds,
+            "class_shift": asdict(shift) if shift is not None else None,
             "decision": ruling_decision}, " ".join(ruling_reasons))
         retrain_result: RetrainResult | None = None
         retrain_error: str | None = None
@@ -199,6 +206,26 @@ class CheckMixin(MonitorBase):
         return CheckResult(decision=decision, snapshot=snapshot, report=report,
                            accuracy=accuracy, retrain=retrain_result,
                            retrain_error=retrain_error)
+
+    def _class_shift(self, model: Any, since: datetime | None, until: datetime
+                     ) -> ClassShift | None:
+        """The champion on the spam labelled in the window against its test split's spam
+        (``drift.labels.class_shift``); None below ``MIN_CLASS_LABELS`` labelled spam."""
+        labelled = self.store.labels_received_between(since, until)
+        spam = labelled[labelled["true_label"] == "spam"]
+        if len(spam) < MIN_CLASS_LABELS:
+            return None
+        split = self.dataset.split()
+        reference = [text for text, label in zip(split.test_texts, split.test_labels,
+                                                 strict=True) if label == "spam"]
+        shift = class_shift("spam", spam_probability(model, spam["text"].tolist()),
+                            spam_probability(model, reference))
+        if shift is not None:
+            self.log.write(f"Labelled spam: recall {shift.rate:.1%} on {shift.n} vs "
+                           f"{shift.reference_rate:.1%} on the test split's "
+                           f"{shift.reference_n} (one-sided Mann-Whitney p = "
+                           f"{shift.p_value:.3g})")
+        return shift
 
     def _new_labels(self, now: datetime) -> int:
         """Labels received since the last retrain started that a retrain could learn from."""

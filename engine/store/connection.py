@@ -108,6 +108,12 @@ class StoreBase(abc.ABC):
     """PostgreSQL only: seconds an analyst query may run."""
     _pg: PostgresBackend | None = None
     """The PostgreSQL pool when ``dialect`` is postgresql (``engine.store.postgres``)."""
+    connections_opened: int = 0
+    """DuckDB connections this store has opened since it was built (``/metrics`` exports
+    it; the PostgreSQL pool keeps its own)."""
+    _session: duckdb.DuckDBPyConnection | None = None
+    """The read-only connection of a ``reading()`` block (only its thread, holding
+    ``PROCESS_LOCK``, can see it set)."""
 
     @abc.abstractmethod
     def ensure_audit_key(self) -> Any:
@@ -142,14 +148,16 @@ class StoreBase(abc.ABC):
             raise StoreError(f"no database at {self.db_path}: run `spamops setup-database` "
                              "first")
 
-    def _open(self, read_only: bool,
-              config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    def _open(self, read_only: bool, config: dict[str, Any] | None = None,
+              path: Path | None = None) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.002
         while True:
             try:
-                return duckdb.connect(str(self.db_path), read_only=read_only,
-                                      config=config or {})
+                con = duckdb.connect(str(path or self.db_path), read_only=read_only,
+                                     config=config or {})
+                self.connections_opened += 1
+                return con
             except duckdb.Error as exc:
                 if not is_lock_conflict(exc):
                     raise StoreError(f"cannot open {self.db_path}: {one_line(exc)}") from None
@@ -242,6 +250,14 @@ class StoreBase(abc.ABC):
         if not create:
             self._require_database()
         with PROCESS_LOCK:
+            if self._session is not None:  # inside this thread's reading() block
+                if write:
+                    raise StoreError("a write inside a read-only reading() block")
+                try:
+                    yield self._session
+                except duckdb.Error as exc:
+                    raise StoreError(f"store operation failed: {one_line(exc)}") from None
+                return
             con = self._open(read_only=not write)
             try:
                 yield con
@@ -249,6 +265,34 @@ class StoreBase(abc.ABC):
                 raise StoreError(f"store operation failed: {one_line(exc)}") from None
             finally:
                 con.close()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Serve every read of this thread inside the block from one read-only connection.
+
+        For callers that read several tables at once (a ``/metrics`` scrape reads four): one
+        open instead of one per read, and one consistent view. Other threads wait for the
+        block as for any connection (``PROCESS_LOCK``); a write inside it is refused, since
+        DuckDB cannot mix read-only and read-write connections in one process. Nested blocks
+        share the outer one's connection.
+
+        Raises:
+            StoreError: no database yet; StoreBusy: another process held it too long.
+        """
+        self._require_database()
+        if self._pg is not None:  # PostgreSQL: pooled connections, nothing to share
+            yield
+            return
+        with PROCESS_LOCK:
+            if self._session is not None:
+                yield
+                return
+            self._session = self._open(read_only=True)
+            try:
+                yield
+            finally:
+                session, self._session = self._session, None
+                session.close()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Connection]:
