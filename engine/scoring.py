@@ -22,6 +22,7 @@ scikit-learn as before, so the fast path is an optimisation, never a second mode
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,8 +32,9 @@ import numpy as np
 Scorer = Callable[[Sequence[str]], np.ndarray]
 """Texts -> spam probabilities (float64 array, one per text)."""
 
-_Block = tuple[Callable[[str], list[str]], dict[str, tuple[float, float]]]
-"""One vectorizer: its analyzer and, per known n-gram, ``(idf, idf * weight)``."""
+_Block = tuple[Callable[[str], list[str]], dict[str, int], Sequence[float], Sequence[float]]
+"""One vectorizer: its analyzer, its own ``vocabulary_`` (n-gram -> column, shared with the
+model, not copied) and, per column, ``idf`` and ``idf * weight`` as plain floats."""
 
 
 def as_text_list(X: Any) -> list[str]:
@@ -99,9 +101,10 @@ def _compile(model: Any) -> Scorer | None:
         block_weights = weights[offset:offset + len(idf)]
         offset += len(idf)
         idf_weight = idf * block_weights
-        blocks.append((vectorizer.build_analyzer(),
-                       {gram: (float(idf[i]), float(idf_weight[i]))
-                        for gram, i in vocabulary.items()}))
+        # The model's vocabulary dict is reused, not rebuilt with a (idf, weight) tuple per
+        # n-gram: that copy cost ~9 MiB per model (~75k n-grams) for no speed gain.
+        blocks.append((vectorizer.build_analyzer(), vocabulary,
+                       array('d', idf), array('d', idf_weight)))
     if offset != len(weights):
         return None
 
@@ -117,14 +120,14 @@ def _compile(model: Any) -> Scorer | None:
 def _decision(text: str, blocks: list[_Block], intercept: float) -> float:
     """The SVM's decision value for one text (see the module docstring)."""
     decision = intercept
-    for analyze, table in blocks:
+    for analyze, vocabulary, idfs, idf_weights in blocks:
         dot = 0.0
         squares = 0.0
         for gram, count in Counter(analyze(text)).items():
-            entry = table.get(gram)
-            if entry is None:
+            column = vocabulary.get(gram)
+            if column is None:
                 continue
-            idf, idf_weight = entry
+            idf, idf_weight = idfs[column], idf_weights[column]
             if count == 1:  # most n-grams occur once: tf = 1 + log(1) = 1
                 dot += idf_weight
                 squares += idf * idf
