@@ -29,7 +29,6 @@ The backup folder is created ``0700``: it holds the texts and the keys.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -43,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import __version__
 from engine.errors import Busy, SpamopsError
+from engine.locks import FileLock
 from engine.relocation import repoint_registry
 
 if TYPE_CHECKING:
@@ -131,33 +131,20 @@ def _is_empty_dir(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
 
 
-def _held(path: Path) -> bool:
-    """Whether another process holds an flock on ``path`` (a live writer or scheduler)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+def _in_use(path: Path) -> bool:
+    return FileLock(path).in_use()
 
 
 def home_in_use(home: Path) -> str | None:
     """Why ``home`` looks in use by a running spamops process, or None."""
-    if _held(home / "locks" / "scheduler.lock"):
+    if _in_use(home / "locks" / "scheduler.lock"):
         return "its scheduler is running (console, monitor or demo)"
-    if _held(home / "locks" / "retrain.lock"):
+    if _in_use(home / "locks" / "retrain.lock"):
         return "a retrain is running"
-    if _held(home / "locks" / "serving.lock"):  # engine.services.SERVING_LOCK
+    if _in_use(home / "locks" / "serving.lock"):  # engine.services.SERVING_LOCK
         return "an API serves from it (serve, console --serve)"
     spool = home / SPOOL
-    if spool.is_dir() and any(_held(p) for p in spool.glob("*.jsonl")):
+    if spool.is_dir() and any(_in_use(p) for p in spool.glob("*.jsonl")):
         return "a process is logging predictions into it (serve, console --serve)"
     return None
 

@@ -28,12 +28,10 @@ This module decides no deployment (``rules.py``) and opens no database (``store`
 
 from __future__ import annotations
 
-import fcntl
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +39,7 @@ from typing import TYPE_CHECKING
 from engine.clock import Clock
 from engine.errors import ConflictError, SpamopsError
 from engine.failpoints import failpoint
+from engine.locks import FileLock
 from engine.notify.events import NotifyEvent, approval_decided, rolled_back
 from engine.records import AliasMoveRecord
 from engine.registry import CHAMPION, Aliases, Registry
@@ -71,24 +70,10 @@ class ChampionSwitch:
         self._on_moved = on_moved or (lambda _aliases: None)
         self._log = log or (lambda _line: None)
 
-    @contextmanager
-    def _flock(self, timeout: float) -> Iterator[None]:
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.lock_path.open("a+")
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise ConflictError("another process is changing the champion; "
-                                            "try again") from None
-                    time.sleep(0.05)
-            yield
-        finally:
-            handle.close()
+    def _flock(self, timeout: float) -> AbstractContextManager[None]:
+        return FileLock(self.lock_path).hold(
+            wait=timeout, refuse=lambda _holder: ConflictError(
+                "another process is changing the champion; try again"))
 
     @contextmanager
     def locked(self, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[Aliases]:

@@ -1,9 +1,9 @@
 """The records the store persists and the engine passes around.
 
-Plain frozen dataclasses, shared by ``engine.store`` (which persists them), ``monitoring.py`` and
-``services.py`` (which produce them) and the UIs (which present them). All timestamps are naive
-UTC. JSON-ish fields (dicts, tuples of dicts) are stored as JSON text in DuckDB. This module
-imports nothing heavy and holds no logic.
+Plain frozen dataclasses, shared by ``engine.store`` (which persists them), ``engine.monitoring``
+and ``engine.services`` (which produce them) and the UIs (which present them). All timestamps are
+naive UTC. JSON-ish fields (dicts, tuples of dicts) are stored as JSON text in DuckDB. This
+module imports nothing heavy and holds no logic.
 """
 
 from __future__ import annotations

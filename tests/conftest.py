@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import PostgresServer, PostgresUnavailable
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_ZIP = REPO.parent / "shared" / "data" / "sms+spam+collection.zip"
 
@@ -114,3 +116,28 @@ def two_versions_home(data_home: Path, _two_versions_template: Path) -> Path:
     """A private data home with champion v1 and a registered v2."""
     copy_home(_two_versions_template, data_home)
     return data_home
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole session (tests/postgres.py), stopped and
+    deleted at the end. Missing binaries fail the tests that need it, naming the package."""
+    try:
+        server = PostgresServer()
+        server.start()
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh, empty database on the session's server, dropped after the test."""
+    if not postgres_server.is_running():  # a test that stopped it must not break the next
+        postgres_server.start()
+    url = postgres_server.database()
+    yield url
+    postgres_server.drop(url)
