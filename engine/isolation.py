@@ -74,13 +74,16 @@ def run_in_child(settings: Settings, operation: str, kwargs: dict[str, Any], *,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert child.stdin is not None and child.stdout is not None
     try:
-        with child.stdin:
-            pickle.dump((settings.model_dump(), operation, kwargs, progress is not None),
-                        child.stdin)
+        try:
+            with child.stdin:
+                pickle.dump((settings.model_dump(), operation, kwargs, progress is not None),
+                            child.stdin)
+        except BrokenPipeError:
+            pass  # it died before reading its request: said below, at the end of its output
         while True:
             try:
                 kind, payload = pickle.load(child.stdout)
-            except EOFError:
+            except (EOFError, pickle.UnpicklingError):  # it exited, or died mid-message
                 code = child.wait()
                 raise SpamopsError(f"the {operation} process died before it answered "
                                    f"({_exit_text(code)})") from None
