@@ -86,7 +86,8 @@ ITEM_TIMEOUT = 900.0
 
 _MISSING_API = re.compile(
     r"ImportError|ModuleNotFoundError|cannot import name|has no attribute|"
-    r"unexpected keyword argument|fixture '.*' not found|No such option|no such command")
+    r"unexpected keyword argument|positional argument|fixture '.*' not found|"
+    r"No such option|no such command")
 
 
 @dataclass
@@ -151,7 +152,8 @@ def run_item(tree: Path, item: int, where: Path) -> ItemReport:
            "DO_NOT_TRACK": "true"}
     env.pop("SPAMOPS_HOME", None)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-cov",
-               "-o", "addopts=", f"--junitxml={xml}", *specs]
+               "-o", "addopts=", "--continue-on-collection-errors", f"--junitxml={xml}",
+               *specs]
     import time
 
     started = time.monotonic()
