@@ -76,9 +76,10 @@ def test_the_childs_refusal_is_raised_as_the_same_error(logged_home: Path) -> No
     services = Services(load_settings())
     services.isolate_heavy_work = True
     try:
-        with holder.monitor._check_lock():  # another process's check holds the data home
-            with pytest.raises(Busy, match="a monitoring check is already running"):
-                services.check_now(trigger="operator", retrain=False)
+        # Another process's check holds the data home: the child is refused.
+        with (holder.monitor._check_lock(),
+              pytest.raises(Busy, match="a monitoring check is already running")):
+            services.check_now(trigger="operator", retrain=False)
         assert issubclass(Busy, ConflictError)  # the API's 409
     finally:
         holder.close()
