@@ -28,7 +28,8 @@ Then everything is stopped and the home is read back. Keys:
 - ``audit_intact``: ``spamops audit verify``.
 - ``health_ms_p50/p99/max``, ``health_failed`` (no answer while the API was up).
 - ``rss_mib``: per long-lived process instance (``api#1``, ``monitor#2``, ...; VmRSS every
-  2 s): ``ready`` (first sample once ready: the API healthy, the monitor started),
+  2 s): ``ready`` (first sample once ready: the API healthy, the monitor ``RSS_WARMUP`` s
+  after it started),
   ``baseline`` (first sample once started up: the API has answered its first ``/predict``,
   so the champion is loaded; the monitor has finished its first scheduled check, or, if it
   ran none, ``RSS_WARMUP`` s after it was ready; ``baseline_after`` says which), ``end`` (last
@@ -357,7 +358,11 @@ class Soak:
                                        samples[-1][0])
                     after = "first scheduled check finished"
             later = [v for t, _w, v in samples if t >= baseline_at] or [samples[-1][2]]
-            out[key] = {"ready": round(samples[0][2], 1), "baseline": round(later[0], 1),
+            # Ready: the API healthy; the monitor RSS_WARMUP s after it started (imports
+            # done, scheduler up), as the soak cannot see its start-up end.
+            ready_at = self.ready[key] + (RSS_WARMUP if key.startswith("monitor#") else 0.0)
+            ready = next((v for t, _w, v in samples if t >= ready_at), samples[-1][2])
+            out[key] = {"ready": round(ready, 1), "baseline": round(later[0], 1),
                         "baseline_after": after, "end": round(samples[-1][2], 1),
                         "peak": round(max(later), 1),
                         "growth": round(samples[-1][2] - later[0], 1)}
@@ -438,10 +443,10 @@ class Soak:
             "rss_mib": rss,
             "rss_growth_mib": growth,
             "rss_growth_max_mib": max(growth.values()) if growth else None,
-            "rss_peak_growth_max_mib": max((r["peak"] - r["baseline"] for r in rss.values()),
-                                           default=None),
-            "rss_growth_from_ready_max_mib": max((r["end"] - r["ready"] for r in rss.values()),
-                                                 default=None),
+            "rss_peak_growth_max_mib": max((round(r["peak"] - r["baseline"], 1)
+                                            for r in rss.values()), default=None),
+            "rss_growth_from_ready_max_mib": max((round(r["end"] - r["ready"], 1)
+                                                  for r in rss.values()), default=None),
             "events": self.events,
         }
 
