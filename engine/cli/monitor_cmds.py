@@ -102,6 +102,9 @@ def monitor(ctx: click.Context, check_now: bool, no_retrain: bool, as_json: bool
 
 def _run_scheduler(services: Services) -> None:
     stop = threading.Event()
+    # Long-lived: each check and retrain runs in a child process, so the memory it needs
+    # (models, drift detector, training) is returned when it ends (engine.isolation).
+    services.isolate_heavy_work = True
 
     def on_event(event: SchedulerEvent) -> None:
         if event.kind in ("active", "standby", "stopped"):
