@@ -205,6 +205,9 @@ def backup_home(settings: Settings, store: Store, target: Path) -> BackupReport:
                                 f"{home}")
     if target.exists() and not _is_empty_dir(target):
         raise BackupTargetError(f"{target} is not empty: back up into a new or empty folder")
+    if settings.store_is_postgres:
+        raise BackupError("the history is in PostgreSQL (store.url): back it up with pg_dump "
+                          "(docs/deploy.md); `spamops backup` copies a DuckDB home")
     if not settings.db_path.exists():
         raise BackupError(f"{home} has no history yet ({settings.db_path}): nothing to back up")
     target.mkdir(parents=True, exist_ok=True)

@@ -193,6 +193,36 @@ class RetentionSettings(BaseModel):
     """Days a prediction's text is kept; then it is replaced by a keyed hash and its length."""
 
 
+class StoreSettings(BaseModel):
+    """Where the history lives: the embedded DuckDB file, or a PostgreSQL database shared by
+    several hosts (docs/architecture.md, "The store")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    url: str = ""
+    """``duckdb:///PATH`` (default ``duckdb:///<home>/spamops.duckdb``) or
+    ``postgresql://USER@HOST:PORT/DB`` (a libpq URL)."""
+    pool_size: int = Field(4, ge=1, le=64)
+    """PostgreSQL only: connections each process keeps in its pool."""
+    statement_timeout_seconds: float = Field(30.0, gt=0)
+    """PostgreSQL only: longest an analyst query (``spamops sql``) may run."""
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        value = value.strip()
+        if value.startswith("duckdb:") and not value.startswith("duckdb:///"):
+            raise ValueError("a DuckDB URL is duckdb:///PATH (three slashes)")
+        if value and not value.startswith(STORE_SCHEMES):
+            raise ValueError("must start with duckdb:/// or postgresql:// "
+                             f"(got {value.split(':', 1)[0]!r})")
+        return value
+
+
+STORE_SCHEMES = ("duckdb:///", "postgresql://", "postgres://")
+"""URL schemes ``store.url`` accepts."""
+
+
 class Settings(BaseSettings):
     """The effective configuration of one spamops installation."""
 
@@ -225,6 +255,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     dashboard: DashboardSettings = DashboardSettings()
     retention: RetentionSettings = RetentionSettings()
+    store: StoreSettings = StoreSettings()
     notify: NotifySettings = NotifySettings()
 
     @field_validator("api_key")
@@ -259,8 +290,21 @@ class Settings(BaseSettings):
 
     # Derived locations -------------------------------------------------------------------
     @property
+    def store_url(self) -> str:
+        """The history's URL: ``store.url``, else ``duckdb:///<home>/spamops.duckdb``."""
+        return self.store.url or f"duckdb:///{self.home / 'spamops.duckdb'}"
+
+    @property
+    def store_is_postgres(self) -> bool:
+        """Whether the history is a PostgreSQL database (not a local DuckDB file)."""
+        return self.store_url.startswith(("postgresql://", "postgres://"))
+
+    @property
     def db_path(self) -> Path:
-        """The DuckDB history file."""
+        """The DuckDB history file (``store.url``'s path when it is a DuckDB URL). With a
+        PostgreSQL store it is still where the data home key sits beside."""
+        if self.store.url.startswith("duckdb:///"):
+            return Path(self.store.url.removeprefix("duckdb:///"))
         return self.home / "spamops.duckdb"
 
     @property
@@ -450,7 +494,7 @@ def _config_error(exc: ValidationError, path: Path) -> ConfigError:
     key = ".".join(str(part) for part in first["loc"])
     source = _source_of(key, _read_toml(path), path)
     shown = first.get("input")
-    if "api_key" in key or "secret" in key:
+    if "api_key" in key or "secret" in key or key == "store.url":  # a URL may hold a password
         shown = "***"
     message = first["msg"]
     if first["type"] == "extra_forbidden":
@@ -530,9 +574,13 @@ def describe(settings: Settings) -> list[ConfigValue]:
             sub_docs = _field_docs(type(value))
             for sub in type(value).model_fields:
                 key = f"{name}.{sub}"
+                shown = _shown(getattr(value, sub))
+                if key == "store.url" and isinstance(shown, str):
+                    # A password in the URL is never shown nor audited (prefer ~/.pgpass).
+                    shown = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", shown)
                 values.append(
                     ConfigValue(
-                        key, _shown(getattr(value, sub)), _source_of(key, toml_data, path),
+                        key, shown, _source_of(key, toml_data, path),
                         env_var_for(key), sub_docs.get(sub, ""),
                     )
                 )

@@ -76,6 +76,15 @@ class StoreBusy(StoreError):
     exit_code = 4
 
 
+class StoreUnreachable(StoreError):
+    """The PostgreSQL server of the history cannot be reached (down, restarting, network).
+
+    Predictions keep going to the local spool meanwhile; it drains when the server is back.
+    """
+
+    exit_code = 4
+
+
 class QueryError(StoreError):
     """An analyst query was malformed or tried to write."""
 

@@ -133,6 +133,21 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.remove()
 
 
+@pytest.fixture(params=["duckdb", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """The history backend a store test runs on: ``None`` (the DuckDB file beside the test's
+    spool, the default) or the URL of a fresh PostgreSQL database. A test that only makes
+    sense on one backend overrides it: ``@pytest.mark.parametrize("store_url", ["duckdb"],
+    indirect=True)``."""
+    if request.param == "duckdb":
+        return None
+    return str(request.getfixturevalue("postgres_url"))
+
+
+duckdb_only = pytest.mark.parametrize("store_url", ["duckdb"], indirect=True)
+"""For store tests of what only DuckDB has (file locks, its SQL dialect, the file itself)."""
+
+
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """The URL of a fresh, empty database on the session's server, dropped after the test."""

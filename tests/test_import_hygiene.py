@@ -12,7 +12,7 @@ import sys
 import pytest
 
 UI_FRAMEWORKS = ("textual", "streamlit", "fastapi", "server", "tui", "web_dashboard")
-HEAVY = ("mlflow", "sklearn", "duckdb", "apscheduler", "pandas")
+HEAVY = ("mlflow", "sklearn", "duckdb", "apscheduler", "pandas", "psycopg")
 
 
 def _loaded_after(statement: str) -> set[str]:
@@ -26,6 +26,13 @@ def _loaded_after(statement: str) -> set[str]:
 def test_engine_imports_no_ui_framework(module: str) -> None:
     loaded = _loaded_after(f"import {module}")
     assert not loaded & set(UI_FRAMEWORKS)
+
+
+@pytest.mark.parametrize("module", ["engine", "engine.services", "engine.store"])
+def test_the_duckdb_default_never_loads_psycopg(module: str) -> None:
+    """psycopg is loaded only by the PostgreSQL backend, when a store URL asks for it."""
+    loaded = _loaded_after(f"import {module}")
+    assert not loaded & {"psycopg", "psycopg_pool", "psycopg_binary"}
 
 
 def test_cli_start_up_loads_no_heavy_machinery() -> None:

@@ -1,4 +1,5 @@
-"""History commands: ``setup-database``, ``sql``, ``export``, ``audit verify|list``.
+"""History commands: ``setup-database``, ``sql``, ``export``, ``audit verify|list``,
+``store migrate --to postgresql://...``.
 
 Each command goes through ``Services`` (readers open the store read-only, so they work while
 the API and the monitor write). Nothing here imports duckdb or pandas: the store is loaded
@@ -16,7 +17,7 @@ from typing import Any
 
 import click
 
-from engine.cli._common import emit_json, json_option, services_of
+from engine.cli._common import emit_json, home_of, json_option, services_of, settings_of
 from engine.errors import InvalidInput
 
 DEFAULT_SQL_LIMIT = 1000
@@ -30,10 +31,11 @@ MAX_CELL = 60
 @json_option
 @click.pass_context
 def setup_database(ctx: click.Context, as_json: bool) -> None:
-    """Create or upgrade the DuckDB history (safe to run again at any time)."""
+    """Create or upgrade the history, DuckDB or PostgreSQL (store.url); safe to run again."""
     services = services_of(ctx, create_home=True)
     version = services.setup_database()
-    path = services.settings.db_path
+    path = services.store.url if services.settings.store_is_postgres else \
+        services.settings.db_path
     if as_json:
         emit_json({"database": str(path), "schema_version": version})
         return
@@ -193,4 +195,58 @@ def audit_list(ctx: click.Context, limit: int, as_json: bool) -> None:
         [(r.seq, r.ts, r.actor, r.action, r.subject, r.reasoning) for r in records]))
 
 
-commands: list[click.Command] = [setup_database, sql, export, audit_group]
+@click.group("store")
+def store_group() -> None:
+    """Where the history lives: move a single-machine DuckDB home to PostgreSQL."""
+
+
+@store_group.command("migrate")
+@click.option("--to", "url", required=True, metavar="URL",
+              help="postgresql://USER@HOST:PORT/DB of a new, empty database.")
+@json_option
+@click.pass_context
+def store_migrate(ctx: click.Context, url: str, as_json: bool) -> None:
+    """Copy this home's DuckDB history, audit trail and spool into an empty PostgreSQL
+    database, in one transaction (a failure leaves the target as it was).
+
+    Stop the API and the monitor on this home first. A target holding any data is refused.
+    Afterwards set store.url (SPAMOPS_STORE__URL) to URL on every host and copy the data home
+    key, spamops.key, to each: the audit chain is keyed with it. Progress goes to stderr.
+    """
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise InvalidInput(f"--to must be a postgresql:// URL, not {url.split(':', 1)[0]!r}")
+    home_of(ctx)
+    settings = settings_of(ctx)
+    if settings.store_is_postgres:
+        raise InvalidInput("this home's store.url is PostgreSQL already: store migrate copies "
+                           "a DuckDB history (unset store.url to point at the DuckDB file)")
+    if not settings.db_path.exists():
+        raise InvalidInput(f"no DuckDB history at {settings.db_path}: nothing to migrate")
+    from engine.clock import SystemClock  # lazily: the store loads duckdb and psycopg
+    from engine.store import Store
+    from engine.store.transfer import migrate_home
+
+    def progress(table: str, copied: int, total: int) -> None:
+        click.echo(f"{table}: {copied:,}/{total:,} rows", err=True)
+
+    source = Store(settings.db_path, settings.spool_dir, clock=SystemClock(), recover=False)
+    target = Store(settings.db_path, settings.spool_dir, clock=SystemClock(), url=url,
+                   recover=False)
+    try:
+        report = migrate_home(source, target, progress)
+    finally:
+        source.close()
+        target.close()
+    if as_json:
+        emit_json(report)
+        return
+    rows = sum(report.tables.values())
+    click.echo(f"copied {rows:,} rows in {len(report.tables)} tables to {report.target} in "
+               f"{report.seconds:.1f} s (schema version {report.schema_version}; "
+               f"{report.spool_rows} spooled predictions recovered on the way)")
+    click.echo(f"audit chain on the target: {report.audit.message}")
+    click.echo(f"next: set store.url = \"{report.target}\" (SPAMOPS_STORE__URL) on every "
+               "host, and copy spamops.key to each")
+
+
+commands: list[click.Command] = [setup_database, sql, export, audit_group, store_group]

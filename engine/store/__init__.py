@@ -1,4 +1,5 @@
-"""The only way in to DuckDB: connections, migrations, the prediction spool, typed reads.
+"""The only way in to the history (a DuckDB file, or PostgreSQL past one machine):
+connections, migrations, the prediction spool, typed reads.
 
 One module per concern: ``connection`` (opening with back-off, transactions), ``schema``
 (migrations), ``spool`` (durable logging and ingestion), ``predictions`` (windows, feedback,
@@ -6,7 +7,9 @@ daily aggregates), ``labels`` (bulk label imports), ``evaluation`` (the growing 
 evaluation set), ``events`` (snapshots, decisions, retrainings, approvals, job runs),
 ``audit_log`` (the hash chain's table), ``outbox`` (webhook deliveries, enqueued in
 the writes' own transactions), ``analyst`` (read-only SQL, export), ``codec`` (rows
-to records); ``history`` composes them into ``Store``.
+to records), ``postgres`` (the PostgreSQL backend: pool, SQL translation, advisory locks; the
+only module importing psycopg), ``transfer`` (``store migrate``: DuckDB to PostgreSQL);
+``history`` composes them into ``Store``.
 
 Owns the history file (``settings.db_path``) and the spool directory (``settings.spool_dir``).
 No other module opens a DuckDB connection; callers get frozen records from

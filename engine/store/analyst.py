@@ -1,8 +1,11 @@
-"""Analyst access: read-only SQL and Parquet export of the history.
+"""Analyst access: read-only SQL and Parquet export of the history, on either backend.
 
-Owns ``spamops sql`` and ``spamops export``. Analyst SQL is gated twice, both times by DuckDB
-itself: its parser classifies every statement (and the statement an ``EXPLAIN`` wraps, since
-``EXPLAIN ANALYZE`` executes it), and the query then runs on a read-only connection with
+Owns ``spamops sql`` and ``spamops export``. On PostgreSQL the query runs in a READ ONLY
+transaction with a statement timeout (``engine.store.postgres.PostgresBackend.analyst_query``)
+and the export reads each table and writes the same Parquet layout through an in-memory
+DuckDB. On DuckDB, analyst SQL is gated twice, both times by DuckDB itself: its parser
+classifies every statement (and the statement an ``EXPLAIN`` wraps, since ``EXPLAIN
+ANALYZE`` executes it), and the query then runs on a read-only connection with
 ``enable_external_access = false`` and ``lock_configuration = true``, so no statement can
 write the database, read or write a file, attach another database or turn those settings
 back on. It must not write the history.
@@ -63,6 +66,9 @@ class AnalystMixin(StoreBase):
             QueryError: the query writes, is empty or is malformed (DuckDB's message).
             StoreError: there is no database yet.
         """
+        if self._pg is not None:
+            columns, rows = self._pg.analyst_query(query, limit, self.statement_timeout)
+            return QueryResult(columns=columns, rows=rows)
         try:
             statements = duckdb.extract_statements(query)
         except duckdb.Error as exc:
@@ -108,6 +114,8 @@ class AnalystMixin(StoreBase):
         self._flush_if_pending()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        if self._pg is not None:
+            return self._export_postgres(directory)
         written = []
         with self._connection(write=False) as con:
             for table, column in _EXPORT_TABLES.items():
@@ -121,3 +129,32 @@ class AnalystMixin(StoreBase):
                 written.append(target)
         return written
 
+
+    def _export_postgres(self, directory: Path) -> list[Path]:
+        """The same export from PostgreSQL: each table is read (one READ ONLY transaction,
+        so every table is of the same moment) into Arrow and written by an in-memory DuckDB
+        with the same ``COPY ... PARTITION_BY (day)``, so both backends export alike."""
+        import pyarrow as pa
+
+        frames: dict[str, pa.Table] = {}
+        with self._connection(write=False) as con:
+            con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            for table in _EXPORT_TABLES:
+                frame = con.execute(f"SELECT * FROM {table}").df()
+                if not frame.empty:
+                    frames[table] = pa.Table.from_pandas(frame, preserve_index=False)
+        written = []
+        local = duckdb.connect()
+        try:
+            for table, data in frames.items():
+                local.register("exported", data)
+                target = directory / table
+                column = _EXPORT_TABLES[table]
+                local.execute(f"COPY (SELECT *, CAST({column} AS DATE) AS day FROM exported) "
+                              f"TO {quote_path(target)} "
+                              "(FORMAT parquet, PARTITION_BY (day), OVERWRITE)")
+                local.unregister("exported")
+                written.append(target)
+        finally:
+            local.close()
+        return written

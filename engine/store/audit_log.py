@@ -12,13 +12,12 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from engine import audit
 from engine.datakey import DataKey, load_key, load_or_create_key
+from engine.errors import StoreError
 from engine.records import AuditRecord, AuditVerification
 from engine.store.codec import decode_audit, row_of
-from engine.store.connection import StoreBase
+from engine.store.connection import Connection, StoreBase
 
 if TYPE_CHECKING:
     from engine.notify.events import NotifyEvent
@@ -49,6 +48,7 @@ class AuditMixin(StoreBase):
         webhook outbox in that transaction too (for actions whose only record is the audit
         trail: rollback, scheduler takeover)."""
         with self._transaction() as con:
+            self._serialise(con, "audit chain")  # one appender at a time on every host
             previous = self._last_audit_record(con)
             key, previous = self._audit_key(con, previous)
             record = audit.next_record(previous, ts=self.clock.now(), actor=actor,
@@ -64,16 +64,23 @@ class AuditMixin(StoreBase):
         """Create the data home key (0600) if missing; on an existing chain, mark the switch
         point with an ``audit.keyed`` record. Called by ``migrate`` (setup)."""
         with self._transaction() as con:
+            self._serialise(con, "audit chain")
             previous = self._last_audit_record(con)
             key, head = self._audit_key(con, previous)
         if head is not previous and head is not None:
             self._anchor(head)
         return key
 
-    def _audit_key(self, con: duckdb.DuckDBPyConnection, previous: AuditRecord | None
+    def _audit_key(self, con: Connection, previous: AuditRecord | None
                    ) -> tuple[DataKey, AuditRecord | None]:
         """The key, created if missing; returns the (possibly new) previous record."""
         keyed_from = 1 if previous is None else previous.seq + 1
+        if self._pg is not None and previous is not None and load_key(self.key_path) is None:
+            # A shared history: every host must chain with the same key, never make its own.
+            raise StoreError(
+                f"this host has no data home key ({self.key_path}) but the shared history's "
+                "audit chain already has records: copy spamops.key from the host that set "
+                "the store up (mode 0600)")
         key, created = load_or_create_key(self.key_path, keyed_from)
         if not created or previous is None:
             return key, previous
@@ -88,14 +95,14 @@ class AuditMixin(StoreBase):
         return key, marker
 
     @staticmethod
-    def _last_audit_record(con: duckdb.DuckDBPyConnection) -> AuditRecord | None:
+    def _last_audit_record(con: Connection) -> AuditRecord | None:
         cursor = con.execute("SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1")
         columns = [d[0] for d in cursor.description or ()]
         row = cursor.fetchone()
         return decode_audit(dict(zip(columns, row, strict=True))) if row else None
 
     @staticmethod
-    def _insert_audit(con: duckdb.DuckDBPyConnection, record: AuditRecord) -> None:
+    def _insert_audit(con: Connection, record: AuditRecord) -> None:
         stored = row_of(record)
         stored["details"] = audit.canonical_json(record.details)
         con.execute("INSERT INTO audit_log (seq, ts, actor, action, subject, details, "
@@ -115,7 +122,7 @@ class AuditMixin(StoreBase):
         sql = "SELECT * FROM audit_log ORDER BY seq"
         if limit is not None:
             sql = (f"SELECT * FROM (SELECT * FROM audit_log ORDER BY seq DESC "
-                   f"LIMIT {int(limit)}) ORDER BY seq")
+                   f"LIMIT {int(limit)}) AS newest ORDER BY seq")
         return self._records(sql, [], decode_audit)
 
     def last_audit(self, action: str) -> AuditRecord | None:

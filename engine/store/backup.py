@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import cast
 
 import duckdb
 
@@ -43,9 +44,20 @@ class BackupMixin(StoreBase):
 
     def table_counts(self) -> dict[str, int]:
         """Rows per table of the history, by table name."""
+        if self._pg is not None:
+            with self._connection(write=False) as pg:
+                tables = [str(r[0]) for r in pg.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                    "current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name"
+                ).fetchall()]
+                counts = {}
+                for table in tables:
+                    row = pg.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+                    counts[table] = int(row[0]) if row else 0
+                return counts
         with self._connection(write=False) as con:
             row = con.execute("SELECT current_database()").fetchone()
-            return _counts(con, str(row[0]) if row else "")
+            return _counts(cast(duckdb.DuckDBPyConnection, con), str(row[0]) if row else "")
 
     def copy_database_to(self, target: Path) -> dict[str, int]:
         """Copy the whole history into the new DuckDB file ``target``; returns the row counts
@@ -58,13 +70,16 @@ class BackupMixin(StoreBase):
             StoreBusy: another process held the file longer than ``busy_timeout``.
         """
         target = Path(target)
+        if self._pg is not None:
+            raise StoreError("the history is in PostgreSQL: back it up with pg_dump "
+                             "(docs/deploy.md), not `spamops backup`")
         if target.exists():
             raise StoreError(f"{target} already exists: a backup is written to a new file")
         self._flush_if_pending()
         snapshot = target.with_name(f".{target.name}.snapshot")
         with self._connection(write=True) as con:
             row = con.execute("SELECT current_database()").fetchone()
-            counts = _counts(con, str(row[0]) if row else "")
+            counts = _counts(cast(duckdb.DuckDBPyConnection, con), str(row[0]) if row else "")
             con.execute("CHECKPOINT")
             shutil.copyfile(self.db_path, snapshot)
         literal = str(snapshot.resolve()).replace("'", "''")

@@ -1,10 +1,14 @@
-"""Connections to the history file: open with back-off, one at a time per process.
+"""Connections to the history: the DuckDB file (open with back-off, one at a time per
+process) or the PostgreSQL pool (``engine.store.postgres``), behind one interface.
 
 Owns how a DuckDB connection is opened (read-only or read-write, retried with jittered
 exponential back-off while another process holds the file), the per-process lock that keeps
-connections short and never mixed, transactions, and the small read helpers every other
-concern of the store builds on (``StoreBase``). It must not know any table but through the
-SQL its callers pass in.
+connections short and never mixed, transactions on either backend, the portable upsert, and
+the small read helpers every other concern of the store builds on (``StoreBase``). Mixins get
+a connection with DuckDB's methods (``execute(...).fetchall()``, ``.df()``, ``register``) on
+both backends and write portable SQL (``?`` placeholders, ``ON CONFLICT``); where the
+backends must differ they test ``self.dialect``. It must not know any table but through the
+SQL its callers pass in (and the primary keys the upsert needs).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import duckdb
 import pandas as pd
@@ -28,6 +32,20 @@ from engine.errors import StoreBusy, StoreError
 
 if TYPE_CHECKING:
     from engine.notify.events import NotifyEvent
+    from engine.store.postgres import PgConnection, PostgresBackend
+
+Connection: TypeAlias = "duckdb.DuckDBPyConnection | PgConnection"
+"""What a store operation works on: a DuckDB connection, or the PostgreSQL adapter with the
+same methods."""
+
+Dialect = Literal["duckdb", "postgresql"]
+
+PRIMARY_KEYS = {
+    "drift_snapshots": "id", "decisions": "id", "retraining_events": "id", "approvals": "id",
+    "job_runs": "id", "model_versions": "version", "accepted_baseline": "id",
+    "alias_moves": "id", "evaluation_messages": "text", "outbox": "id",
+}
+"""The conflict target of ``upsert_sql`` per table (the key of migrations 001-011)."""
 
 _MAX_BACKOFF = 0.1
 """Longest single wait between two open attempts: short, so a freed file is taken quickly."""
@@ -54,6 +72,16 @@ def is_lock_conflict(exc: duckdb.Error) -> bool:
             or "different configuration" in message)
 
 
+def upsert_sql(table: str, columns: Sequence[str]) -> str:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE`` of every other column: DuckDB's ``INSERT OR
+    REPLACE``, in SQL that PostgreSQL runs too."""
+    key = PRIMARY_KEYS[table]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
+    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+            f"({', '.join('?' for _ in columns)}) ON CONFLICT ({key}) {action}")
+
+
 def holder_of(exc: BaseException) -> str:
     match = re.search(r"\(PID (\d+)\)", str(exc))
     return f" (held by PID {match.group(1)})" if match else ""
@@ -75,6 +103,11 @@ class StoreBase(abc.ABC):
     clock: Clock
     read_only: bool
     busy_timeout: float
+    dialect: Dialect = "duckdb"
+    statement_timeout: float = 30.0
+    """PostgreSQL only: seconds an analyst query may run."""
+    _pg: PostgresBackend | None = None
+    """The PostgreSQL pool when ``dialect`` is postgresql (``engine.store.postgres``)."""
 
     @abc.abstractmethod
     def ensure_audit_key(self) -> Any:
@@ -89,7 +122,7 @@ class StoreBase(abc.ABC):
         """Ingest this process's spool before a read that must see its own writes."""
 
     @abc.abstractmethod
-    def _enqueue(self, con: duckdb.DuckDBPyConnection, events: Sequence[NotifyEvent]) -> int:
+    def _enqueue(self, con: Connection, events: Sequence[NotifyEvent]) -> int:
         """Write the outbox rows of ``events`` in the caller's transaction
         (``engine.store.outbox``); returns how many."""
 
@@ -99,7 +132,7 @@ class StoreBase(abc.ABC):
 
     # Connections ---------------------------------------------------------------------------
     def _require_database(self) -> None:
-        if not self.db_path.exists():
+        if self._pg is None and not self.db_path.exists():
             raise StoreError(f"no database at {self.db_path}: run `spamops setup-database` "
                              "first")
 
@@ -124,11 +157,15 @@ class StoreBase(abc.ABC):
                 delay = min(delay * 2, _MAX_BACKOFF)
 
     @contextlib.contextmanager
-    def _connection(self, *, write: bool,
-                    create: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection; DuckDB errors inside become one-line ``StoreError``."""
+    def _connection(self, *, write: bool, create: bool = False) -> Iterator[Connection]:
+        """A short-lived connection; DuckDB errors inside become one-line ``StoreError``.
+        On PostgreSQL a pooled connection in one transaction (committed at the end)."""
         if write and self.read_only:
             raise StoreError("this store was opened read-only")
+        if self._pg is not None:
+            with self._pg.connection() as pg:
+                yield pg
+            return
         if not create:
             self._require_database()
         with PROCESS_LOCK:
@@ -141,7 +178,11 @@ class StoreBase(abc.ABC):
                 con.close()
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _transaction(self) -> Iterator[Connection]:
+        if self._pg is not None:  # the pooled connection is one transaction already
+            with self._connection(write=True) as pg:
+                yield pg
+            return
         with self._connection(write=True) as con:
             con.execute("BEGIN TRANSACTION")
             try:
@@ -162,13 +203,17 @@ class StoreBase(abc.ABC):
     def _upsert(self, table: str, row: dict[str, Any],
                 events: Sequence[NotifyEvent] = ()) -> None:
         """Insert or replace ``row``; the outbox rows of ``events`` commit with it."""
-        columns = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
         with self._transaction() as con:
-            con.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})",
-                        list(row.values()))
+            con.execute(upsert_sql(table, list(row)), list(row.values()))
             queued = self._enqueue(con, events) if events else 0
         self._outbox_committed(queued)
+
+    def _serialise(self, con: Connection, name: str) -> None:
+        """Make ``name`` a critical section across every process and host until ``con``'s
+        transaction ends: a PostgreSQL advisory transaction lock; nothing on DuckDB, whose
+        single writer per file already is one."""
+        if self._pg is not None:
+            con.lock(name)  # type: ignore[union-attr]
 
     def query_frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """Engine-internal read helper (aggregations): the result as a DataFrame."""

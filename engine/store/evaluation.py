@@ -52,10 +52,10 @@ class EvaluationMixin(StoreBase):
             before = con.execute("SELECT count(*) FROM evaluation_messages").fetchall()[0]
             con.register("held_out_frame", frame)
             try:
-                con.execute(f"INSERT OR IGNORE INTO evaluation_messages "
+                con.execute(f"INSERT INTO evaluation_messages "
                             f"({', '.join(EVALUATION_COLUMNS)}) SELECT "
-                            f"{', '.join(EVALUATION_COLUMNS)} FROM held_out_frame"
-                            ).fetchall()
+                            f"{', '.join(EVALUATION_COLUMNS)} FROM held_out_frame "
+                            "ON CONFLICT DO NOTHING")
             finally:
                 con.unregister("held_out_frame")
             after = con.execute("SELECT count(*) FROM evaluation_messages").fetchall()[0]

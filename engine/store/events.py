@@ -25,7 +25,7 @@ from engine.store.codec import (
     plain,
     row_of,
 )
-from engine.store.connection import StoreBase
+from engine.store.connection import StoreBase, upsert_sql
 
 if TYPE_CHECKING:
     from engine.notify.events import NotifyEvent
@@ -59,10 +59,7 @@ class EventsMixin(StoreBase):
         rows.append(("decisions", _decision_row(decision)))
         with self._transaction() as con:
             for table, row in rows:
-                columns = ", ".join(row)
-                marks = ", ".join("?" for _ in row)
-                con.execute(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})",
-                            list(row.values()))
+                con.execute(upsert_sql(table, list(row)), list(row.values()))
             queued = self._enqueue(con, events) if events else 0
         self._outbox_committed(queued)
 
@@ -100,9 +97,9 @@ class EventsMixin(StoreBase):
                       for k, v in fields.items()}
             assignments = ", ".join(f"{k} = ?" for k in values)
             with self._transaction() as con:
-                row = con.execute(f"UPDATE decisions SET {assignments} WHERE id = ?",
-                                  [*values.values(), id]).fetchone()
-                if not row or not row[0]:
+                row = con.execute(f"UPDATE decisions SET {assignments} WHERE id = ? "
+                                  "RETURNING id", [*values.values(), id]).fetchone()
+                if not row:
                     raise NotFound(f"no decision {id!r}")
         found = self._records("SELECT * FROM decisions WHERE id = ?", [id], decode_decision)
         if not found:

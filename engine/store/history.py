@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.clock import Clock
 from engine.datakey import KEY_FILE, load_key, load_or_create_key
@@ -27,6 +28,9 @@ from engine.store.predictions import PredictionsMixin
 from engine.store.retention import RetentionMixin
 from engine.store.schema import SchemaMixin
 from engine.store.spool import Spool, SpoolMixin
+
+if TYPE_CHECKING:
+    from engine.store.postgres import AdvisoryLock
 
 logger = logging.getLogger("spamops.store")
 
@@ -53,13 +57,18 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
         key_path: the data home key; default ``spamops.key`` beside ``db_path``.
         notify: the webhook receivers; events handed to the write methods become one outbox
             row per subscribed receiver (none without receivers).
+        url: ``postgresql://...`` keeps the history in that PostgreSQL database
+            (``engine.store.postgres``) instead of ``db_path``; ``None`` or a ``duckdb:///``
+            URL keeps the DuckDB file. The spool and the key stay local either way.
+        pool_size: PostgreSQL only: connections this process may hold.
     """
 
     def __init__(self, db_path: Path, spool_dir: Path, *, clock: Clock,
                  read_only: bool = False, flush_seconds: float = 0.5,
                  busy_timeout: float = 30.0, recover: bool = True,
                  key_path: Path | None = None,
-                 notify: NotifySettings | None = None) -> None:
+                 notify: NotifySettings | None = None, url: str | None = None,
+                 pool_size: int = 4, statement_timeout: float = 30.0) -> None:
         self.db_path = Path(db_path)
         self.spool_dir = Path(spool_dir)
         self.key_path = Path(key_path) if key_path else self.db_path.with_name(KEY_FILE)
@@ -68,6 +77,12 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
         self.flush_seconds = flush_seconds
         self.busy_timeout = busy_timeout
         self.notify = notify or NotifySettings()
+        if url and url.startswith(("postgresql://", "postgres://")):
+            from engine.store.postgres import PostgresBackend  # psycopg only when used
+
+            self.dialect = "postgresql"
+            self.statement_timeout = statement_timeout
+            self._pg = PostgresBackend(url, pool_size=pool_size, busy_timeout=busy_timeout)
         self._outbox_listeners = []
         self._spool = Spool(self.spool_dir, key=self._cached_spool_key)
         self._spool_key_cache: bytes | None = None
@@ -83,7 +98,7 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
         if not recover:
             return  # construction free of I/O: migrate() creates the key and recovers
         self._ensure_key()
-        if self.db_path.exists() and self._orphan_candidates():
+        if self._has_database() and self._orphan_candidates():
             try:
                 self.recover_spool()
             except StoreError as exc:
@@ -99,13 +114,45 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
         if load_key(self.key_path) is not None:
             return
         try:
-            if self.db_path.exists() and self.schema_version() > 0:
+            if self._has_database() and self.schema_version() > 0:
                 self.ensure_audit_key()
-            elif not self.db_path.exists():
+            elif not self._has_database():
                 load_or_create_key(self.key_path, keyed_from=1)
         except StoreError as exc:
             logger.warning("data home key not created yet (%s); it will be at the next "
                            "audit record or setup", exc)
+
+    def advisory_lock(self, name: str, holder: str) -> AdvisoryLock | None:
+        """A session-level advisory lock ``name`` on this store's PostgreSQL database
+        (``engine.store.postgres.AdvisoryLock``: one holder across every host, released by
+        PostgreSQL when the holder dies); ``None`` on DuckDB, where file locks do that."""
+        if self._pg is None:
+            return None
+        from engine.store.postgres import AdvisoryLock
+
+        return AdvisoryLock(self._pg.url, name, holder)
+
+    def _has_database(self) -> bool:
+        """Whether the history exists: the DuckDB file; a PostgreSQL database always does
+        (its schema may still be empty)."""
+        return self._pg is not None or self.db_path.exists()
+
+    @property
+    def url(self) -> str:
+        """Where the history lives, password hidden (``duckdb:///...`` or ``postgresql://``)."""
+        if self._pg is not None:
+            from engine.store.postgres import safe_url
+
+            return safe_url(self._pg.url)
+        return f"duckdb:///{self.db_path}"
+
+    def close(self) -> None:
+        """Stop the flush thread, ingest what is left, and close the PostgreSQL pool."""
+        try:
+            super().close()
+        finally:
+            if self._pg is not None:
+                self._pg.close()
 
     def _cached_spool_key(self) -> bytes | None:
         if self._spool_key_cache is None:

@@ -17,12 +17,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
-
 from engine.notify.config import NotifySettings
 from engine.notify.events import NotifyEvent
 from engine.records import OutboxDelivery, ReceiverHealth
-from engine.store.connection import StoreBase
+from engine.store.connection import Connection, StoreBase
 
 _COLUMNS = ("id", "event_id", "event_type", "receiver", "created_at", "status", "attempts",
             "next_attempt_at", "payload", "last_error", "last_attempt_at", "delivered_at")
@@ -47,7 +45,7 @@ class OutboxMixin(StoreBase):
         outbox rows, e.g. ``OutboxSender.wake``."""
         self._outbox_listeners.append(listener)
 
-    def _enqueue(self, con: duckdb.DuckDBPyConnection, events: Sequence[NotifyEvent]) -> int:
+    def _enqueue(self, con: Connection, events: Sequence[NotifyEvent]) -> int:
         """Insert the deliveries of ``events`` on ``con`` (the caller's transaction)."""
         rows = []
         now = _wall_now()
@@ -104,10 +102,12 @@ class OutboxMixin(StoreBase):
             return []
         marks = ", ".join("?" for _ in receivers)
         with self._transaction() as con:
+            self._serialise(con, "outbox claim")  # senders on several hosts: one at a time
             cursor = con.execute(
                 "UPDATE outbox SET claimed_until = ? WHERE id IN ("
-                " SELECT o.id FROM (SELECT arg_min(id, seq) AS id FROM outbox"
-                f"  WHERE status = 'pending' AND receiver IN ({marks}) GROUP BY receiver) h"
+                " SELECT o.id FROM (SELECT DISTINCT ON (receiver) id FROM outbox"
+                f"  WHERE status = 'pending' AND receiver IN ({marks})"
+                "   ORDER BY receiver, seq) h"
                 " JOIN outbox o ON o.id = h.id"
                 " WHERE o.next_attempt_at <= ?"
                 "  AND (o.claimed_until IS NULL OR o.claimed_until < ?))"
@@ -143,8 +143,9 @@ class OutboxMixin(StoreBase):
         if getattr(self, "_outbox_seen", False):
             return True
         with self._connection(write=False) as con:
-            row = con.execute("SELECT count(*) FROM duckdb_tables() "
-                              "WHERE table_name = 'outbox'").fetchone()
+            row = con.execute("SELECT count(*) FROM information_schema.tables WHERE "
+                              "table_name = 'outbox' AND table_schema = current_schema()"
+                              ).fetchone()
         self._outbox_seen = bool(row and row[0])
         return self._outbox_seen
 
@@ -171,8 +172,9 @@ class OutboxMixin(StoreBase):
                     " max(delivered_at) AS last_delivered_at,"
                     " max(last_attempt_at) AS last_attempt_at,"
                     " min(created_at) FILTER (WHERE status = 'pending') AS oldest_pending_at,"
-                    " arg_max(last_error, last_attempt_at)"
-                    "   FILTER (WHERE last_error <> '') AS last_error,"
+                    " (array_agg(last_error ORDER BY last_attempt_at DESC NULLS LAST)"
+                    "   FILTER (WHERE last_error <> '' AND last_attempt_at IS NOT NULL))[1]"
+                    "   AS last_error,"
                     " max(last_attempt_at) FILTER (WHERE last_error <> '') AS last_failure_at"
                     " FROM outbox GROUP BY receiver", [], lambda r: r):
                 failed = self._failed_since_success(row["receiver"], row["last_delivered_at"])

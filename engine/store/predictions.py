@@ -44,7 +44,7 @@ class PredictionsMixin(StoreBase):
         sql = (f"SELECT id, ts, text, model_version, label, spam_probability, source "
                f"FROM predictions{where}")
         if limit is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY ts DESC LIMIT {int(limit)})"
+            sql = f"SELECT * FROM ({sql} ORDER BY ts DESC LIMIT {int(limit)}) AS newest"
         return self.query_frame(sql + " ORDER BY ts", params)
 
     def window_after(self, after_seq: int, limit: int | None = None
@@ -67,7 +67,8 @@ class PredictionsMixin(StoreBase):
                    "ingest_seq FROM predictions WHERE ingest_seq > ? AND ingest_seq <= ? "
                    "AND text IS NOT NULL")
             if limit is not None:
-                sql = f"SELECT * FROM ({sql} ORDER BY ingest_seq DESC LIMIT {int(limit)})"
+                sql = (f"SELECT * FROM ({sql} ORDER BY ingest_seq DESC LIMIT {int(limit)}) "
+                       "AS newest")
             frame = con.execute(sql + " ORDER BY ts, ingest_seq", [after_seq, head]).df()
         return frame, head
 
@@ -158,17 +159,18 @@ class PredictionsMixin(StoreBase):
         with self._transaction() as con:
             con.register("incoming_feedback", frame)
             missing = con.execute(
-                "SELECT i.prediction_id FROM incoming_feedback AS i ANTI JOIN predictions AS p "
-                "ON p.id = i.prediction_id LIMIT 1").fetchone()
+                "SELECT i.prediction_id FROM incoming_feedback AS i WHERE NOT EXISTS "
+                "(SELECT 1 FROM predictions AS p WHERE p.id = i.prediction_id) LIMIT 1"
+            ).fetchone()
             if missing:
                 raise NotFound(f"unknown prediction id {missing[0]!r}: no feedback recorded")
             con.execute("INSERT INTO feedback (prediction_id, ts, label, source) "
                         "SELECT prediction_id, ts, label, source FROM incoming_feedback")
             con.execute(
                 "UPDATE predictions AS p SET true_label = l.label, labelled_at = l.ts FROM ("
-                " SELECT prediction_id, arg_max(label, (ts, n)) AS label, max(ts) AS ts"
-                " FROM (SELECT *, row_number() OVER () AS n FROM incoming_feedback)"
-                " GROUP BY prediction_id) AS l "
+                " SELECT DISTINCT ON (prediction_id) prediction_id, label, ts"
+                " FROM (SELECT *, row_number() OVER () AS n FROM incoming_feedback) AS i"
+                " ORDER BY prediction_id, ts DESC, n DESC) AS l "
                 "WHERE p.id = l.prediction_id AND (p.labelled_at IS NULL OR p.labelled_at <= l.ts)")
             con.unregister("incoming_feedback")
         return len(records)
@@ -198,7 +200,7 @@ class PredictionsMixin(StoreBase):
             "WITH measured AS (SELECT day, labelled, correct, accuracy FROM v_daily_accuracy"
             f"{measured_where}), "
             "estimated AS (SELECT CAST(ts AS DATE) AS day, avg(accuracy) AS estimated, "
-            f"count(*) AS checks FROM decisions{checks_where} GROUP BY ALL) "
+            f"count(*) AS checks FROM decisions{checks_where} GROUP BY CAST(ts AS DATE)) "
             "SELECT coalesce(m.day, e.day) AS day, coalesce(m.labelled, 0) AS labelled, "
             "coalesce(m.correct, 0) AS correct, m.accuracy AS measured, e.estimated, "
             "coalesce(e.checks, 0) AS checks "

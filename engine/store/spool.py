@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.json as pa_json
 
 from engine.datakey import load_key
-from engine.errors import StoreError
+from engine.errors import StoreError, StoreUnreachable
 from engine.records import PredictionRecord
 from engine.store.connection import StoreBase
 
@@ -74,6 +74,15 @@ class Segment:
     digest: Any = dataclasses.field(default_factory=hashlib.sha256)
     """sha256 of every record line written, for the seal."""
     sealed: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class SpoolStatus:
+    """The store as the spool sees it: reachable or not, and rows waiting in this process."""
+
+    reachable: bool
+    spooled: int
+    error: str = ""
 
 
 def _tag(key: bytes | None, *parts: object) -> str:
@@ -349,13 +358,29 @@ class SpoolMixin(StoreBase):
             self._thread.start()
 
     def _run_flusher(self) -> None:
+        away = False
         while not self._stop.wait(self.flush_seconds):
             try:
                 self.flush()
                 if time.monotonic() - self._last_orphan_scan >= ORPHAN_SCAN_SECONDS:
                     self.recover_spool()
+                if away:
+                    logger.warning("the store is back: the spool drained")
+                    away = False
+            except StoreUnreachable as exc:  # said once per outage; the spool keeps filling
+                if not away:
+                    logger.warning("%s; predictions wait in the spool until it is back", exc)
+                away = True
             except Exception as exc:  # keep logging alive; segments stay for the next tick
                 logger.warning("spool flush failed, will retry: %s", exc)
+
+    def spool_status(self) -> SpoolStatus:
+        """Whether the store answered the last time it was tried, and how many predictions
+        this process holds in its spool meanwhile; reads no database (for ``/health``)."""
+        pg = self._pg
+        reachable = pg is None or pg.down_since is None
+        return SpoolStatus(reachable=reachable, spooled=self._spool.pending_rows(),
+                           error="" if pg is None else pg.last_error)
 
     def flush(self) -> int:
         """Ingest everything this process has logged so far.
@@ -383,24 +408,37 @@ class SpoolMixin(StoreBase):
         """Insert segments not yet listed in ``spool_segments``, with their rows and checksum
         there, in one transaction: re-ingesting after a crash never duplicates a row."""
         names = [path.name for path, _, _ in segments]
+        if not names:
+            return 0
         with self._transaction() as con:
+            # On PostgreSQL several hosts ingest at once: one at a time keeps ingest_seq
+            # increasing in commit order (DuckDB's single writer gives that for free).
+            self._serialise(con, "spool ingest")
             listed = {row[0] for row in con.execute(
-                "SELECT name FROM spool_segments WHERE list_contains(?, name)",
-                [names]).fetchall()}
+                f"SELECT name FROM spool_segments WHERE name IN "
+                f"({', '.join('?' for _ in names)})", names).fetchall()}
             fresh = [item for item in segments if item[0].name not in listed]
             if not fresh:
                 return 0
             incoming = pa.concat_tables([table for _, table, _ in fresh])
+            added = int(incoming.num_rows)
             if incoming.num_rows:
                 con.register("incoming_predictions", incoming)
                 columns = ", ".join(_PREDICTION_COLUMNS)
                 # Ingestion order: one writer at a time holds the file, so numbers given in
                 # this transaction are above every number already committed (and above every
                 # window already evaluated, whatever happened to the rows since).
-                con.execute(f"INSERT INTO predictions ({columns}, ingest_seq) SELECT {columns}, "
-                            "greatest((SELECT coalesce(max(ingest_seq), 0) FROM predictions), "
-                            "(SELECT coalesce(max(ingest_seq_to), 0) FROM drift_snapshots)) "
-                            "+ row_number() OVER () FROM incoming_predictions")
+                # PostgreSQL: prediction ids are the idempotency key as well (migration 012's
+                # unique index): a batch committed just before the connection was lost, and
+                # so retried, adds nothing the second time.
+                conflict = " ON CONFLICT (id) DO NOTHING" if self._pg is not None else ""
+                result = con.execute(
+                    f"INSERT INTO predictions ({columns}, ingest_seq) SELECT {columns}, "
+                    "greatest((SELECT coalesce(max(ingest_seq), 0) FROM predictions), "
+                    "(SELECT coalesce(max(ingest_seq_to), 0) FROM drift_snapshots)) "
+                    f"+ row_number() OVER () FROM incoming_predictions{conflict}")
+                if self._pg is not None:
+                    added = int(result.rowcount)
                 con.unregister("incoming_predictions")
             now = self.clock.now()
             ledger = pd.DataFrame({"name": [p.name for p, _, _ in fresh],
@@ -411,7 +449,7 @@ class SpoolMixin(StoreBase):
             con.execute("INSERT INTO spool_segments (name, ingested_at, rows, sha256) "
                         "SELECT name, ingested_at, rows, sha256 FROM incoming_segments")
             con.unregister("incoming_segments")
-            return int(incoming.num_rows)
+            return added
 
     def spool_backlog(self) -> tuple[int, int]:
         """Segments waiting in the spool directory (every process's) and their total bytes:

@@ -9,6 +9,7 @@ Every id is printed only after the store call returned, so a printed id is ackno
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import timedelta
@@ -20,8 +21,9 @@ from engine.store import Store
 
 
 def _store(home: Path, flush_seconds: float) -> Store:
+    # SPAMOPS_STORE__URL=postgresql://... : the same work on the shared PostgreSQL history.
     return Store(home / "spamops.duckdb", home / "spool", clock=SystemClock(),
-                 flush_seconds=flush_seconds)
+                 flush_seconds=flush_seconds, url=os.environ.get("SPAMOPS_STORE__URL"))
 
 
 def _prediction(store: Store, prefix: str, i: int) -> PredictionRecord:

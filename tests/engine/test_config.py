@@ -201,3 +201,32 @@ def test_max_window_below_min_window_is_refused_from_the_environment(
         load_settings()
     monkeypatch.setenv("SPAMOPS_MONITORING__MAX_WINDOW", "300")
     assert load_settings().monitoring.max_window == 300
+
+
+def test_the_store_url_defaults_to_the_duckdb_file_and_takes_postgresql(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    settings = load_settings(home=home)
+    assert settings.store_url == f"duckdb:///{home / 'spamops.duckdb'}"
+    assert not settings.store_is_postgres and settings.db_path == home / "spamops.duckdb"
+    monkeypatch.setenv("SPAMOPS_STORE__URL", "postgresql://spamops@db.internal:5432/history")
+    settings = load_settings(home=home)
+    assert settings.store_is_postgres
+    assert settings.store_url == "postgresql://spamops@db.internal:5432/history"
+    monkeypatch.setenv("SPAMOPS_STORE__URL", "postgresql://ops:hunter2@db:5432/history")
+    shown = {v.key: v.value for v in describe(load_settings(home=home))}["store.url"]
+    assert shown == "postgresql://ops:***@db:5432/history"
+    monkeypatch.setenv("SPAMOPS_STORE__URL", f"duckdb:///{tmp_path / 'other.duckdb'}")
+    assert load_settings(home=home).db_path == tmp_path / "other.duckdb"
+
+
+@pytest.mark.parametrize("url, fragment", [
+    ("mysql://x/y", "must start with duckdb:/// or postgresql://"),
+    ("duckdb://relative.duckdb", "three slashes"),
+])
+def test_a_bad_store_url_is_one_line_naming_the_key(url: str, fragment: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPAMOPS_STORE__URL", url)
+    with pytest.raises(ConfigError, match=fragment) as caught:
+        load_settings()
+    assert "store.url" in str(caught.value) and "\n" not in str(caught.value)

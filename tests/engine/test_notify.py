@@ -35,9 +35,9 @@ def _settings(*hooks: Webhook, **timing: float) -> NotifySettings:
     return NotifySettings(webhooks=hooks, **values)
 
 
-def _store(home: Path, notify: NotifySettings) -> Store:
+def _store(home: Path, notify: NotifySettings, url: str | None = None) -> Store:
     store = Store(home / "spamops.duckdb", home / "spool", clock=SimulatedClock(NOW),
-                  notify=notify)
+                  notify=notify, url=url)
     store.migrate()
     return store
 
@@ -116,11 +116,11 @@ def test_backoff_doubles_and_is_capped() -> None:
 
 # The outbox in the store ----------------------------------------------------------------------
 def test_outbox_rows_commit_with_the_decision_one_per_subscribed_receiver(
-        data_home: Path) -> None:
+        store_url: str | None, data_home: Path) -> None:
     notify = _settings(Webhook(url="http://127.0.0.1:9/a", name="all"),
                        Webhook(url="http://127.0.0.1:9/b", name="deploys",
                                events=("deployed",)))
-    store = _store(data_home, notify)
+    store = _store(data_home, notify, store_url)
     decision, snapshot = _decision()
     store.save_decision(decision, events=notify_events.drift_detected(decision, snapshot))
     rows = store.outbox_deliveries(("pending",))
@@ -131,8 +131,10 @@ def test_outbox_rows_commit_with_the_decision_one_per_subscribed_receiver(
         "all", "all", "deploys"]
 
 
-def test_a_decision_that_fails_to_save_leaves_no_outbox_row(data_home: Path) -> None:
-    store = _store(data_home, _settings(Webhook(url="http://127.0.0.1:9/a", name="a")))
+def test_a_decision_that_fails_to_save_leaves_no_outbox_row(
+        store_url: str | None, data_home: Path) -> None:
+    store = _store(data_home, _settings(Webhook(url="http://127.0.0.1:9/a", name="a")),
+                   store_url)
     decision, snapshot = _decision()
     events = notify_events.drift_detected(decision, snapshot)
     broken = Decision(**{**decision.__dict__, "reasons": None})  # NOT NULL column
@@ -142,8 +144,8 @@ def test_a_decision_that_fails_to_save_leaves_no_outbox_row(data_home: Path) -> 
     assert store.decisions() == []
 
 
-def test_without_receivers_nothing_is_enqueued(data_home: Path) -> None:
-    store = _store(data_home, NotifySettings())
+def test_without_receivers_nothing_is_enqueued(store_url: str | None, data_home: Path) -> None:
+    store = _store(data_home, NotifySettings(), store_url)
     decision, snapshot = _decision()
     store.save_decision(decision, events=notify_events.drift_detected(decision, snapshot))
     assert store.outbox_deliveries(("pending", "delivered", "failed")) == []
@@ -151,10 +153,10 @@ def test_without_receivers_nothing_is_enqueued(data_home: Path) -> None:
 
 # The sender against a real receiver -----------------------------------------------------------
 def test_a_failing_receiver_is_retried_with_backoff_in_order_until_delivered(
-        data_home: Path) -> None:
+        store_url: str | None, data_home: Path) -> None:
     with LoopbackReceiver(fail_first=3, secret=SECRET) as receiver:
         notify = _settings(Webhook(url=receiver.url, name="ops", secret=SECRET))
-        store = _store(data_home, notify)
+        store = _store(data_home, notify, store_url)
         sent = []
         for status, deployment in (("running", None), ("completed", "DEPLOY")):
             event = notify_events.retraining(_retraining(status, deployment))
@@ -181,10 +183,11 @@ def test_a_failing_receiver_is_retried_with_backoff_in_order_until_delivered(
         sender.stop()
 
 
-def test_a_delivery_failing_past_give_up_is_marked_failed(data_home: Path) -> None:
+def test_a_delivery_failing_past_give_up_is_marked_failed(
+        store_url: str | None, data_home: Path) -> None:
     with LoopbackReceiver(fail_first=100) as receiver:
         notify = _settings(Webhook(url=receiver.url, name="down"), give_up_hours=1e-9)
-        store = _store(data_home, notify)
+        store = _store(data_home, notify, store_url)
         store.enqueue_events(notify_events.retraining(_retraining("running")))
         summary = OutboxSender(store, notify).deliver_due()
         assert summary.gave_up == 1
@@ -193,12 +196,13 @@ def test_a_delivery_failing_past_give_up_is_marked_failed(data_home: Path) -> No
         assert {h.receiver: h.failed for h in store.receiver_health()} == {"down": 1}
 
 
-def test_connection_refused_is_a_one_line_error_and_never_raises(data_home: Path) -> None:
+def test_connection_refused_is_a_one_line_error_and_never_raises(
+        store_url: str | None, data_home: Path) -> None:
     receiver = LoopbackReceiver()  # bound, then closed: the port refuses connections
     url = receiver.url
     receiver.server.server_close()
     notify = _settings(Webhook(url=url, name="gone"))
-    store = _store(data_home, notify)
+    store = _store(data_home, notify, store_url)
     store.enqueue_events(notify_events.retraining(_retraining("running")))
     assert OutboxSender(store, notify).deliver_due().retrying == 1
     [row] = store.outbox_deliveries(("pending",))
@@ -291,7 +295,7 @@ def test_a_scheduler_taking_over_from_a_holder_that_went_away_is_an_event(
 
 
 def test_a_receiver_down_for_an_hour_gets_every_event_in_order_soon_after_it_is_back(
-        data_home: Path) -> None:
+        store_url: str | None, data_home: Path) -> None:
     """An hour of outage on the sender's clock (moved by hand; the HTTP is real): the
     back-off grows to its cap, so the outage costs a handful of requests, and once the
     receiver is back every event arrives, in order, within one capped back-off."""
@@ -299,7 +303,7 @@ def test_a_receiver_down_for_an_hour_gets_every_event_in_order_soon_after_it_is_
         receiver.down = True
         notify = NotifySettings(webhooks=(Webhook(url=receiver.url, name="ops",
                                                   secret=SECRET),))  # default timing
-        store = _store(data_home, notify)
+        store = _store(data_home, notify, store_url)
         clock = [wall_now()]  # the store dates rows by the wall clock; the sender runs ahead
         sender = OutboxSender(store, notify, now=lambda: clock[0])
         written = []

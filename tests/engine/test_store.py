@@ -1,4 +1,6 @@
-"""The DuckDB store on real files: schema, spool, records, views, audit, analyst SQL, export."""
+"""The store on both backends (a real DuckDB file, a real PostgreSQL database: the
+``store_url`` fixture): schema, spool, records, views, audit, analyst SQL, export; and what
+only DuckDB has (file locks, its analyst gate's own messages)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from engine.records import (
     RetrainingEvent,
 )
 from engine.store import SCHEMA_VERSION, Store, read_segment
+from tests.conftest import duckdb_only
 
 T0 = datetime(2026, 11, 2, 8, 0, 0)
 REPO = Path(__file__).resolve().parents[2]
@@ -43,8 +46,9 @@ def paths(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def sut(paths: tuple[Path, Path], clock: SimulatedClock) -> Iterator[Store]:
-    store = Store(*paths, clock=clock, flush_seconds=60)
+def sut(
+        store_url: str | None, paths: tuple[Path, Path], clock: SimulatedClock) -> Iterator[Store]:
+    store = Store(*paths, clock=clock, url=store_url, flush_seconds=60)
     store.migrate()
     yield store
     store.close()
@@ -78,13 +82,14 @@ def snapshot(i: int) -> DriftSnapshot:
 
 
 # Schema ------------------------------------------------------------------------------------
-def test_migrate_creates_every_table_and_is_idempotent(paths: tuple[Path, Path],
-                                                        clock: SimulatedClock) -> None:
-    store = Store(*paths, clock=clock)
+def test_migrate_creates_every_table_and_is_idempotent(
+        store_url: str | None, paths: tuple[Path, Path], clock: SimulatedClock) -> None:
+    store = Store(*paths, clock=clock, url=store_url)
     assert store.migrate() == SCHEMA_VERSION
     assert store.migrate() == SCHEMA_VERSION
     assert store.schema_version() == SCHEMA_VERSION
-    tables = {row[0] for row in store.sql("SHOW TABLES").rows}
+    tables = {row[0] for row in store.sql("SELECT table_name FROM information_schema.tables"
+                                          ).rows}
     assert {"schema_version", "predictions", "feedback", "drift_snapshots", "decisions",
             "retraining_events", "approvals", "model_versions", "job_runs", "audit_log",
             "spool_segments", "v_daily_traffic", "v_daily_accuracy", "v_drift_history",
@@ -92,16 +97,17 @@ def test_migrate_creates_every_table_and_is_idempotent(paths: tuple[Path, Path],
     store.close()
 
 
-def test_read_only_store_needs_an_existing_database(paths: tuple[Path, Path],
-                                                    clock: SimulatedClock) -> None:
+@duckdb_only
+def test_read_only_store_needs_an_existing_database(
+        store_url: str | None, paths: tuple[Path, Path], clock: SimulatedClock) -> None:
     with pytest.raises(StoreError, match="spamops setup-database"):
-        Store(*paths, clock=clock, read_only=True)
+        Store(*paths, clock=clock, url=store_url, read_only=True)
     assert not paths[0].exists()
 
 
-def test_read_only_store_refuses_writes_and_migration(sut: Store, paths: tuple[Path, Path],
-                                                      clock: SimulatedClock) -> None:
-    reader = Store(*paths, clock=clock, read_only=True)
+def test_read_only_store_refuses_writes_and_migration(
+        store_url: str | None, sut: Store, paths: tuple[Path, Path], clock: SimulatedClock) -> None:
+    reader = Store(*paths, clock=clock, url=store_url, read_only=True)
     with pytest.raises(StoreError, match="read-only"):
         reader.log_prediction(prediction(1))
     with pytest.raises(StoreError, match="read-only"):
@@ -126,12 +132,12 @@ def test_logged_predictions_reach_the_store_on_flush(sut: Store) -> None:
     assert list(sut.spool_dir.glob("*.jsonl")) == []
 
 
-def test_the_flush_thread_ingests_without_being_asked(paths: tuple[Path, Path],
-                                                      clock: SimulatedClock) -> None:
-    store = Store(*paths, clock=clock, flush_seconds=0.05)
+def test_the_flush_thread_ingests_without_being_asked(
+        store_url: str | None, paths: tuple[Path, Path], clock: SimulatedClock) -> None:
+    store = Store(*paths, clock=clock, url=store_url, flush_seconds=0.05)
     store.migrate()
     store.log_prediction(prediction(1))
-    reader = Store(*paths, clock=clock, read_only=True)
+    reader = Store(*paths, clock=clock, url=store_url, read_only=True)
     deadline = datetime.now() + timedelta(seconds=5)
     while reader.count_predictions() == 0 and datetime.now() < deadline:
         pass
@@ -139,24 +145,25 @@ def test_the_flush_thread_ingests_without_being_asked(paths: tuple[Path, Path],
     store.close()
 
 
-def test_close_ingests_what_is_left(paths: tuple[Path, Path], clock: SimulatedClock) -> None:
-    store = Store(*paths, clock=clock, flush_seconds=60)
+def test_close_ingests_what_is_left(
+        store_url: str | None, paths: tuple[Path, Path], clock: SimulatedClock) -> None:
+    store = Store(*paths, clock=clock, url=store_url, flush_seconds=60)
     store.migrate()
     store.log_predictions([prediction(i) for i in range(3)])
     store.close()
-    assert Store(*paths, clock=clock, read_only=True).count_predictions() == 3
+    assert Store(*paths, clock=clock, url=store_url, read_only=True).count_predictions() == 3
     with pytest.raises(StoreError, match="closed"):
         store.log_prediction(prediction(9))
 
 
 def test_a_segment_already_ingested_is_never_ingested_twice(
-        sut: Store, paths: tuple[Path, Path], clock: SimulatedClock) -> None:
+        store_url: str | None, sut: Store, paths: tuple[Path, Path], clock: SimulatedClock) -> None:
     sut.log_predictions([prediction(i) for i in range(3)])
     segment = next(sut.spool_dir.glob("*.jsonl"))
     content = segment.read_bytes()
     sut.flush()
     segment.write_bytes(content)  # as if the process died between commit and delete
-    other = Store(*paths, clock=clock)
+    other = Store(*paths, clock=clock, url=store_url)
     assert other.recover_spool() == 0
     assert not segment.exists()
     assert sut.count_predictions() == 3
@@ -164,9 +171,9 @@ def test_a_segment_already_ingested_is_never_ingested_twice(
 
 
 def test_orphan_segments_are_recovered_at_start_and_a_truncated_line_skipped(
-        sut: Store, paths: tuple[Path, Path], clock: SimulatedClock,
-        caplog: pytest.LogCaptureFixture) -> None:
-    dead = Store(*paths, clock=clock, flush_seconds=60)
+        store_url: str | None, sut: Store, paths: tuple[Path, Path], clock: SimulatedClock, caplog:
+        pytest.LogCaptureFixture) -> None:
+    dead = Store(*paths, clock=clock, url=store_url, flush_seconds=60)
     dead.log_predictions([prediction(i) for i in range(3)])
     dead._stop.set()
     segment = dead._spool._current
@@ -174,17 +181,17 @@ def test_orphan_segments_are_recovered_at_start_and_a_truncated_line_skipped(
     os.close(segment.fd)  # as if killed: the kernel drops the flock, nothing is sealed
     with segment.path.open("ab") as cut:
         cut.write(b'{"id": "cut-sho')  # a write the kill cut short
-    restarted = Store(*paths, clock=clock)
+    restarted = Store(*paths, clock=clock, url=store_url)
     assert sut.count_predictions() == 3
     assert not segment.path.exists()
     assert "truncated" in caplog.text
     restarted.close()
 
 
-def test_segments_of_a_live_process_are_not_taken(sut: Store, paths: tuple[Path, Path],
-                                                  clock: SimulatedClock) -> None:
+def test_segments_of_a_live_process_are_not_taken(
+        store_url: str | None, sut: Store, paths: tuple[Path, Path], clock: SimulatedClock) -> None:
     sut.log_prediction(prediction(1))
-    other = Store(*paths, clock=clock)
+    other = Store(*paths, clock=clock, url=store_url)
     assert other.recover_spool() == 0
     assert sut.flush() == 1
     assert sut.count_predictions() == 1
@@ -367,16 +374,27 @@ def test_audit_records_chain_and_verify(sut: Store) -> None:
     assert sut.verify_audit().ok
 
 
+def tamper(
+        store_url: str | None, paths: tuple[Path, Path], statement: str) -> None:
+    """Change the history behind the store's back, as someone with database access could."""
+    if store_url is None:
+        with duckdb.connect(str(paths[0])) as con:
+            con.execute(statement)
+    else:
+        import psycopg
+
+        with psycopg.connect(store_url) as con:
+            con.execute(statement)  # type: ignore[arg-type]
+
+
 def test_verify_audit_names_a_row_altered_or_deleted_with_plain_sql(
-        sut: Store, paths: tuple[Path, Path]) -> None:
+        sut: Store, paths: tuple[Path, Path], store_url: str | None) -> None:
     for i in range(4):
         sut.append_audit("op", "config", f"k{i}", {"i": i}, "why")
-    with duckdb.connect(str(paths[0])) as con:
-        con.execute("UPDATE audit_log SET reasoning = 'nothing to see' WHERE seq = 3")
+    tamper(store_url, paths, "UPDATE audit_log SET reasoning = 'nothing to see' WHERE seq = 3")
     result = sut.verify_audit()
     assert (result.ok, result.first_bad_seq) == (False, 3)
-    with duckdb.connect(str(paths[0])) as con:
-        con.execute("DELETE FROM audit_log WHERE seq = 2")
+    tamper(store_url, paths, "DELETE FROM audit_log WHERE seq = 2")
     result = sut.verify_audit()
     assert (result.ok, result.first_bad_seq) == (False, 2)
 
@@ -388,9 +406,17 @@ def test_verify_audit_names_a_row_altered_or_deleted_with_plain_sql(
     "COPY predictions TO 'x.csv'", "ATTACH 'other.db'", "CREATE TABLE x (a INT)",
     "SET threads = 1", "CALL checkpoint()",
 ])
-def test_sql_refuses_anything_that_is_not_a_read(sut: Store, query: str) -> None:
-    with pytest.raises(QueryError, match="only read-only queries are allowed"):
+def test_sql_refuses_anything_that_is_not_a_read(sut: Store, query: str,
+                                                 store_url: str | None) -> None:
+    sut.append_audit("op", "x", "y", {}, "")
+    # DuckDB's own parser names the statement; PostgreSQL refuses it in its READ ONLY
+    # transaction (or as a syntax error inside SELECT * FROM (...)): either way nothing ran.
+    match = "only read-only queries are allowed" if store_url is None else None
+    with pytest.raises(QueryError, match=match):
         sut.sql(query)
+    assert sut.sql("SELECT count(*), min(actor) FROM audit_log").rows == [(1, "op")]
+    assert "x" not in {row[0] for row in sut.sql(
+        "SELECT table_name FROM information_schema.tables").rows}
 
 
 @pytest.mark.parametrize("query, fragment", [
@@ -410,9 +436,10 @@ def test_sql_reads_with_limit(sut: Store) -> None:
     assert result.columns == ["id"] and result.rows == [("p000000",), ("p000001",)]
 
 
-def test_sql_on_a_missing_database_says_what_to_do(paths: tuple[Path, Path],
-                                                   clock: SimulatedClock) -> None:
-    store = Store(*paths, clock=clock)
+@duckdb_only
+def test_sql_on_a_missing_database_says_what_to_do(
+        store_url: str | None, paths: tuple[Path, Path], clock: SimulatedClock) -> None:
+    store = Store(*paths, clock=clock, url=store_url)
     with pytest.raises(StoreError, match="setup-database"):
         store.sql("SELECT 1")
 
@@ -452,6 +479,7 @@ def _hold_database(path: Path, seconds: float) -> subprocess.Popen[str]:
     return proc
 
 
+@duckdb_only
 def test_a_locked_database_is_waited_for(sut: Store, paths: tuple[Path, Path]) -> None:
     holder = _hold_database(paths[0], 0.7)
     sut.save_decision(decision(1))  # waits for the other process instead of failing
@@ -459,10 +487,11 @@ def test_a_locked_database_is_waited_for(sut: Store, paths: tuple[Path, Path]) -
     holder.wait()
 
 
-def test_a_database_locked_too_long_raises_store_busy(paths: tuple[Path, Path],
-                                                      clock: SimulatedClock) -> None:
-    Store(*paths, clock=clock).migrate()
-    impatient = Store(*paths, clock=clock, busy_timeout=0.3)
+@duckdb_only
+def test_a_database_locked_too_long_raises_store_busy(
+        store_url: str | None, paths: tuple[Path, Path], clock: SimulatedClock) -> None:
+    Store(*paths, clock=clock, url=store_url).migrate()
+    impatient = Store(*paths, clock=clock, url=store_url, busy_timeout=0.3)
     holder = _hold_database(paths[0], 3)
     try:
         with pytest.raises(StoreBusy, match="locked by another process"):
@@ -470,3 +499,34 @@ def test_a_database_locked_too_long_raises_store_busy(paths: tuple[Path, Path],
     finally:
         holder.kill()
         holder.wait()
+
+
+# Analyst SQL on PostgreSQL -----------------------------------------------------------------
+postgresql_only = pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+
+
+@postgresql_only
+@pytest.mark.parametrize("query", [
+    "SELECT 1; COMMIT; BEGIN READ WRITE; DELETE FROM audit_log",
+    "WITH gone AS (DELETE FROM audit_log RETURNING *) SELECT * FROM gone",
+    "SELECT 1) AS q; DELETE FROM audit_log; SELECT (1",
+    "SELECT set_config('transaction_read_only', 'off', false)",
+    "SELECT nextval('feedback_seq')",
+])
+def test_postgresql_sql_cannot_write_or_leave_its_read_only_transaction(
+        sut: Store, query: str) -> None:
+    sut.append_audit("op", "x", "y", {}, "")
+    with pytest.raises(QueryError) as caught:
+        sut.sql(query)
+    assert "\n" not in str(caught.value)
+    assert sut.sql("SELECT count(*) FROM audit_log").rows == [(1,)]
+    assert sut.sql("SELECT current_setting('transaction_read_only')").rows == [("on",)]
+
+
+@postgresql_only
+def test_postgresql_sql_stops_a_query_at_the_statement_timeout(sut: Store) -> None:
+    sut.statement_timeout = 0.3
+    began = datetime.now()
+    with pytest.raises(QueryError, match="statement timeout"):
+        sut.sql("SELECT pg_sleep(5)")
+    assert datetime.now() - began < timedelta(seconds=3)

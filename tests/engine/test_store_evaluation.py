@@ -16,9 +16,9 @@ T0 = datetime(2026, 11, 2, 8, 0, 0)
 
 
 @pytest.fixture
-def sut(tmp_path: Path) -> Iterator[Store]:
+def sut(tmp_path: Path, store_url: str | None) -> Iterator[Store]:
     store = Store(tmp_path / "spamops.duckdb", tmp_path / "spool",
-                  clock=SimulatedClock(T0), flush_seconds=60)
+                  clock=SimulatedClock(T0), flush_seconds=60, url=store_url)
     store.migrate()
     yield store
     store.close()

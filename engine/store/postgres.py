@@ -1,0 +1,425 @@
+"""The PostgreSQL backend of the store: a psycopg 3 connection pool and a thin connection
+adapter, the only module of spamops that imports psycopg.
+
+Owns turning ``store.url = "postgresql://..."`` into pooled connections, the translation of
+the store's portable SQL (DuckDB's ``?`` placeholders) into psycopg's ``%s`` in one place,
+loading a pandas frame or Arrow table into a temporary table (``COPY``: what DuckDB's
+``register`` does for the same SQL), advisory transaction locks where DuckDB's single writer
+made order implicit, and the read-only analyst session. Every other store module reaches
+PostgreSQL only through ``PgConnection``, whose methods mirror the part of DuckDB's
+connection API the store uses (``execute(...).fetchall()``, ``.df()``, ``executemany``,
+``register``).
+
+Connections are checked when taken from the pool (``ConnectionPool.check_connection``), so a
+server restart costs one failed check, not a failed operation; a server that cannot be
+reached raises ``StoreUnreachable`` after ``connect_timeout`` seconds.
+Source: psycopg.org/psycopg3/docs (basic/params, api/pool, basic/copy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import threading
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
+
+import pandas as pd
+import psycopg
+import pyarrow as pa
+from psycopg import sql as pgsql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from engine.errors import QueryError, StoreBusy, StoreError, StoreUnreachable
+
+CONNECT_TIMEOUT = 5
+"""Seconds a new connection may take before the server counts as unreachable."""
+
+POOL_WAIT = 5.0
+"""Longest wait for a pooled connection (a server that went away is found within this)."""
+
+PROBE_SECONDS = 1.0
+"""While the server is away, how often an operation tries it again; the others fail at
+once with ``StoreUnreachable``."""
+
+_TOKENS = re.compile(r"('(?:[^']|'')*')|(\"(?:[^\"]|\"\")*\")|(\?)|(%)")
+"""String literals, quoted identifiers, ``?`` placeholders and ``%`` signs."""
+
+_ARROW_TYPES = (
+    (pa.types.is_string, "TEXT"), (pa.types.is_large_string, "TEXT"),
+    (pa.types.is_timestamp, "TIMESTAMP"), (pa.types.is_date, "DATE"),
+    (pa.types.is_boolean, "BOOLEAN"), (pa.types.is_integer, "BIGINT"),
+    (pa.types.is_floating, "DOUBLE PRECISION"), (pa.types.is_null, "TEXT"),
+)
+
+
+@functools.lru_cache(maxsize=512)
+def translate(query: str) -> str:
+    """The store's SQL with ``?`` placeholders as psycopg's ``%s`` (``%`` doubled), leaving
+    string literals and quoted identifiers alone."""
+    def swap(match: re.Match[str]) -> str:
+        literal = match.group(1) or match.group(2)
+        if literal:
+            return literal.replace("%", "%%")
+        return "%s" if match.group(3) else "%%"
+
+    return _TOKENS.sub(swap, query)
+
+
+def one_line(exc: BaseException) -> str:
+    """PostgreSQL's message (primary text, then the detail) on one line."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    detail = getattr(diag, "message_detail", None) if diag is not None else None
+    text = f"{primary} ({detail})" if primary and detail else (primary or str(exc))
+    return " ".join(line.strip() for line in text.splitlines() if line.strip()) or \
+        type(exc).__name__
+
+
+def safe_url(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, for messages and logs."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def lock_id(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for ``name`` (crc32 in the low bits, a fixed
+    spamops prefix in the high bits, so unrelated applications' keys do not collide)."""
+    return (0x5350 << 32) | zlib.crc32(name.encode("utf-8"))
+
+
+class PgResult:
+    """The result of one statement, with the fetch methods the store uses on DuckDB's."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cursor = cursor
+
+    @property
+    def description(self) -> list[tuple[str, int]] | None:
+        if self._cursor.description is None:
+            return None
+        return [(column.name, column.type_code) for column in self._cursor.description]
+
+    @property
+    def rowcount(self) -> int:
+        """Rows the statement inserted, updated or deleted (PostgreSQL's command tag)."""
+        return int(self._cursor.rowcount)
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._cursor.fetchone() if self._cursor.description is not None else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._cursor.fetchall() if self._cursor.description is not None else []
+
+    def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
+        return self._cursor.fetchmany(size) if self._cursor.description is not None else []
+
+    def df(self) -> pd.DataFrame:
+        """The rows as a DataFrame: timestamps as ``datetime64``, numerics as floats, typed
+        columns even when there are no rows (as DuckDB's ``.df()`` gives)."""
+        columns = [column.name for column in self._cursor.description or ()]
+        types = [column.type_code for column in self._cursor.description or ()]
+        frame = pd.DataFrame.from_records(self.fetchall(), columns=columns)
+        for name, oid in zip(columns, types, strict=True):
+            kind = _PANDAS_TYPES.get(oid)
+            if kind == "datetime64[us]":
+                frame[name] = pd.to_datetime(frame[name])
+            elif kind is not None and (frame.empty or kind == "float64"):
+                frame[name] = frame[name].astype(cast(Any, kind))
+        return frame
+
+
+_PANDAS_TYPES = {1114: "datetime64[us]", 1082: "datetime64[us]", 701: "float64",
+                 700: "float64", 1700: "float64", 20: "int64", 21: "int64", 23: "int64",
+                 16: "bool", 25: "object", 1043: "object"}
+"""PostgreSQL type oids (timestamp, date, float8, float4, numeric, int8/2/4, bool, text,
+varchar) to the pandas dtype of an empty result's column."""
+
+
+class PgConnection:
+    """One pooled connection inside one transaction, with DuckDB's connection methods."""
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self.raw = connection
+
+    def execute(self, query: str, params: Sequence[Any] | None = None) -> PgResult:
+        cursor = self.raw.cursor()
+        if params:
+            cursor.execute(translate(query), list(params))
+        else:
+            cursor.execute(query)
+        return PgResult(cursor)
+
+    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.raw.cursor() as cursor:
+            cursor.executemany(translate(query), [list(r) for r in rows])
+
+    def register(self, name: str, data: pd.DataFrame | pa.Table) -> None:
+        """Load ``data`` into a temporary table ``name`` (dropped at commit), so the same
+        ``INSERT ... SELECT FROM name`` runs here as on DuckDB's registered frames."""
+        table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(
+            data, preserve_index=False)
+        columns = [(field.name, _pg_type(field.type)) for field in table.schema]
+        self.raw.execute(pgsql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
+            pgsql.Identifier(name),
+            pgsql.SQL(", ").join(pgsql.SQL("{} {}").format(pgsql.Identifier(c), pgsql.SQL(t))
+                                 for c, t in columns)))
+        copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+            pgsql.Identifier(name), pgsql.SQL(", ").join(pgsql.Identifier(c) for c, _ in columns))
+        with self.raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for batch in table.to_batches(max_chunksize=20_000):
+                for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+                    copy.write_row(row)
+
+    def copy_rows(self, table: str, columns: Sequence[str], batch: pa.RecordBatch) -> int:
+        """``COPY table (columns) FROM STDIN`` the rows of ``batch``; returns how many."""
+        copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+            pgsql.Identifier(table), pgsql.SQL(", ").join(pgsql.Identifier(c) for c in columns))
+        with self.raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+                copy.write_row(row)
+        return int(batch.num_rows)
+
+    def unregister(self, name: str) -> None:
+        self.raw.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(name)))
+
+    def lock(self, name: str) -> None:
+        """Hold the advisory lock ``name`` until this transaction ends (one holder at a time
+        across every host: what DuckDB's single writer gives for free)."""
+        self.raw.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id(name)])
+
+
+def _pg_type(kind: pa.DataType) -> str:
+    for test, name in _ARROW_TYPES:
+        if test(kind):
+            return name
+    raise StoreError(f"cannot load a column of type {kind} into PostgreSQL")
+
+
+class PostgresBackend:
+    """A pool of connections to one PostgreSQL database.
+
+    Args:
+        url: a libpq URL (``postgresql://user@host:port/db``); a password is better kept in
+            ``PGPASSWORD`` or ``~/.pgpass`` than in the URL.
+        pool_size: the most connections this process holds.
+        busy_timeout: how long an operation waits for a free pooled connection.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 4, busy_timeout: float = 30.0) -> None:
+        self.url = url
+        self.busy_timeout = busy_timeout
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._pool_size = pool_size
+        self._pool_pid = 0
+        self._lock = threading.Lock()
+        self.down_since: float | None = None
+        """``time.monotonic()`` when the server was last found unreachable; ``None`` while
+        it answers. Read by the health check without touching the network."""
+        self.last_error = ""
+        self._last_probe = 0.0
+
+    def _get_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        with self._lock:
+            if self._pool is not None and self._pool_pid != os.getpid():
+                # Inherited through fork (API workers): its sockets and threads belong to the
+                # parent; leave them alone and open this process's own.
+                self._pool = None
+            if self._pool is None:
+                self._pool_pid = os.getpid()
+                self._pool = ConnectionPool(
+                    self.url, min_size=0, max_size=self._pool_size, open=True,
+                    kwargs={"connect_timeout": CONNECT_TIMEOUT, "application_name": "spamops"},
+                    check=ConnectionPool.check_connection,
+                    timeout=min(self.busy_timeout, POOL_WAIT),
+                    reconnect_timeout=0, name="spamops-store")
+            return self._pool
+
+    @contextlib.contextmanager
+    def connection(self, *, read_only: bool = False) -> Iterator[PgConnection]:
+        """One pooled connection in one transaction: committed when the block ends, rolled
+        back on an error; PostgreSQL's errors become one-line ``StoreError``s."""
+        if self.down_since is not None:
+            self._probe()  # fails fast while the server stays away
+        pool = self._get_pool()
+        try:
+            with pool.connection() as con:
+                if read_only:
+                    con.execute("SET TRANSACTION READ ONLY")
+                yield PgConnection(con)
+        except PoolTimeout:
+            self._probe(force=True)  # away, or only every pooled connection busy?
+            raise StoreBusy(f"all {self._pool_size} connections to {safe_url(self.url)} "
+                            f"stayed busy for {min(self.busy_timeout, POOL_WAIT):g} s; raise "
+                            "store.pool_size or try again") from None
+        except psycopg.OperationalError as exc:
+            if _is_connection_error(exc):
+                self._went_away(one_line(exc))
+                raise StoreUnreachable(self._unreachable(exc)) from None
+            raise StoreError(f"store operation failed: {one_line(exc)}") from None
+        except psycopg.Error as exc:
+            raise StoreError(f"store operation failed: {one_line(exc)}") from None
+
+    def _probe(self, *, force: bool = False) -> None:
+        """Connect once, directly (not through the pool): clears ``down_since`` when the
+        server answers, raises ``StoreUnreachable`` when it does not. Without ``force``,
+        a failed probe less than ``PROBE_SECONDS`` ago is not repeated: the caller fails at
+        once, so a host with its database away keeps answering without waiting."""
+        now = time.monotonic()
+        if not force and now - self._last_probe < PROBE_SECONDS:
+            raise StoreUnreachable(self._unreachable())
+        self._last_probe = now
+        try:
+            psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT).close()
+        except psycopg.OperationalError as exc:
+            self._went_away(one_line(exc))
+            raise StoreUnreachable(self._unreachable(exc)) from None
+        self.down_since = None
+        self.last_error = ""
+
+    def _went_away(self, error: str) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+        self.last_error = error
+        self._last_probe = time.monotonic()
+
+    def _unreachable(self, exc: BaseException | None = None) -> str:
+        why = f": {one_line(exc)}" if exc is not None else ""
+        return f"the store at {safe_url(self.url)} cannot be reached{why}"
+
+    def analyst_query(self, query: str, limit: int | None,
+                      timeout_seconds: float) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run an analyst's query on a connection of its own (not pooled), gated three times
+        by PostgreSQL itself: the session is ``default_transaction_read_only`` and the
+        transaction ``READ ONLY`` (any write or DDL is refused), the query is sent as one
+        extended-protocol statement wrapped as ``SELECT * FROM (<query>)`` (so only a query
+        fits, and no second statement such as ``COMMIT; BEGIN READ WRITE`` can follow), and
+        ``statement_timeout`` bounds it.
+
+        Raises:
+            QueryError: PostgreSQL refused or failed the query (its message, one line).
+            StoreUnreachable: the server cannot be reached.
+        """
+        body = query.strip().rstrip(";").strip()
+        if not body:
+            raise QueryError("the query is empty")
+        try:
+            con = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT,
+                                  application_name="spamops-sql")
+        except psycopg.OperationalError as exc:
+            raise StoreUnreachable(self._unreachable(exc)) from None
+        try:
+            con.read_only = True  # every transaction of this session starts READ ONLY
+            con.execute("SELECT set_config('statement_timeout', %s, false), "
+                        "set_config('default_transaction_read_only', 'on', false)",
+                        [str(max(1, int(timeout_seconds * 1000)))])
+            wrapped = ("SELECT * FROM (\n" + body.replace("%", "%%")
+                       + "\n) AS analyst_query LIMIT %s")
+            cursor = con.execute(wrapped, [limit])
+            columns = [column.name for column in cursor.description or ()]
+            return columns, [tuple(r) for r in cursor.fetchall()]
+        except psycopg.Error as exc:
+            raise QueryError(one_line(exc)) from None
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                con.rollback()
+            con.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+
+def _is_connection_error(exc: psycopg.OperationalError) -> bool:
+    """A lost or refused connection (class 08, admin shutdown 57P01..03), not a query error."""
+    state = getattr(exc, "sqlstate", None) or ""
+    return not state or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
+class AdvisoryLock:
+    """A session-level advisory lock on a connection of its own (not pooled): held while this
+    object's connection lives, released by ``release()``, by ``close()``, or by PostgreSQL
+    itself when the process dies or its connection drops — which is what makes it a
+    single-holder lock across hosts. Who holds it is visible to every host through the
+    holder's ``application_name`` (``holder()``).
+
+    Source: postgresql.org/docs/15/explicit-locking.html#ADVISORY-LOCKS.
+
+    Args:
+        url: the store's PostgreSQL URL.
+        name: the lock's name (``lock_id`` turns it into the 64-bit key).
+        holder: who this process is, e.g. ``"host-a pid=4242"`` (at most 63 bytes shown).
+    """
+
+    def __init__(self, url: str, name: str, holder: str) -> None:
+        self.url = url
+        self.name = name
+        self.key = lock_id(name)
+        self.label = f"spamops-lock {holder}"[:63]
+        self._con: psycopg.Connection[Any] | None = None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if nobody holds it; never waits. True when this process holds it
+        (also when it already did). Raises ``StoreUnreachable`` when the server is away."""
+        if self.held():
+            return True
+        self.close()
+        try:
+            con = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+                                  application_name=self.label)
+        except psycopg.OperationalError as exc:
+            raise StoreUnreachable(f"the store at {safe_url(self.url)} cannot be reached: "
+                                   f"{one_line(exc)}") from None
+        try:
+            row = con.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()
+        except psycopg.Error as exc:
+            con.close()
+            raise StoreUnreachable(f"advisory lock {self.name!r}: {one_line(exc)}") from None
+        if row and row[0]:
+            self._con = con
+            return True
+        con.close()
+        return False
+
+    def held(self) -> bool:
+        """Whether this process still holds the lock (its connection answers)."""
+        if self._con is None or self._con.closed:
+            return False
+        try:
+            self._con.execute("SELECT 1")
+        except psycopg.Error:
+            self.close()
+            return False
+        return True
+
+    def holder(self) -> str | None:
+        """The ``holder`` text of whoever holds the lock now (any host), or ``None``."""
+        try:
+            with psycopg.connect(self.url, autocommit=True,
+                                 connect_timeout=CONNECT_TIMEOUT) as con:
+                row = con.execute(
+                    "SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a "
+                    "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND "
+                    "((l.classid::bigint << 32) | l.objid::bigint) = %s",
+                    [self.key]).fetchone()
+        except psycopg.OperationalError as exc:
+            raise StoreUnreachable(f"the store at {safe_url(self.url)} cannot be reached: "
+                                   f"{one_line(exc)}") from None
+        if not row:
+            return None
+        return str(row[0]).removeprefix("spamops-lock ")
+
+    def release(self) -> None:
+        """Give the lock up (closing its connection)."""
+        self.close()
+
+    def close(self) -> None:
+        if self._con is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._con.close()
+            self._con = None
