@@ -113,7 +113,7 @@ def monitor(ctx: click.Context, check_now: bool, no_retrain: bool, show_status: 
 def _print_status(services: Services, as_json: bool) -> None:
     """The scheduler holder of this history, as text or one JSON object."""
     holder = services.scheduler_holder()
-    shared = not services.store.url.startswith("duckdb:")
+    shared = services.settings.store_is_postgres
     lock = "postgresql advisory lock" if shared else "file lock (this data home)"
     takeover = services.settings.monitoring.takeover_seconds
     if as_json:

@@ -302,7 +302,7 @@ class ServicesBase(abc.ABC):
         ``/health`` costs the server one query a second at most.
         """
         lock = self.scheduler_lock()
-        if self.store.url.startswith("duckdb:"):
+        if not self.settings.store_is_postgres:
             return lock.holder()
         seen = self._holder_seen
         now = time.monotonic()
@@ -320,8 +320,10 @@ class ServicesBase(abc.ABC):
         from engine.scheduling import AdvisorySchedulerLock, SchedulerLock
 
         lock_dir = self.settings.home / "locks"
-        if self.store.url.startswith("duckdb:"):
+        if not self.settings.store_is_postgres:
             return SchedulerLock(lock_dir)
+        with self._store_lock:  # the lock needs the store's URL, not an opened store
+            store = self._store or self._unopened_store()
         return AdvisorySchedulerLock(
-            self.store, lock_dir,
+            store, lock_dir,
             dead_peer_seconds=self.settings.monitoring.takeover_seconds * 2 / 3)

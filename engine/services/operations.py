@@ -100,8 +100,8 @@ class OperationsMixin(ServicesBase):
         # The holder file is a few bytes on local disk, read without any lock: no waiting.
         # On PostgreSQL the holder is one short query, skipped while the probe finds the
         # server away (every lock session ended with it: there is no holder to show).
-        on_duckdb = self.store.url.startswith("duckdb:")
-        holder = self.scheduler_holder() if probe.reachable or on_duckdb else None
+        on_postgres = self.settings.store_is_postgres
+        holder = self.scheduler_holder() if probe.reachable or not on_postgres else None
         return Health(model_version=version, store_reachable=probe.reachable,
                       scheduler_holder=holder, problems=tuple(problems))
 
