@@ -5,8 +5,8 @@ Two ``spamops monitor`` processes, each with its own data home, on one PostgreSQ
 the first holds the scheduler, the second stands by. Each round SIGKILLs the holder and
 times until the standby prints ``Scheduler active`` (the kill falls at a different phase of
 the standby's retry cycle each round, so the spread shows the retry interval); a fresh
-standby is then started for the next round. ``--url`` uses an existing (empty or spamops) database; without it a
-throw-away PostgreSQL server is started on a loopback port (tests/postgres.py, the Debian
+standby is then started for the next round. ``--url`` uses an existing (empty or spamops)
+database; without it a throw-away PostgreSQL server is started on a loopback port (tests/postgres.py, the Debian
 package ``postgresql``) and removed at the end.
 
 Usage: python scripts/benchmarks/takeover.py [--rounds 3] [--takeover-seconds 30] [--url URL]
