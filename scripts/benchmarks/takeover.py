@@ -1,12 +1,12 @@
 """How long a standby scheduler host takes to take over after the holder is SIGKILLed, with
 the PostgreSQL advisory lock (issue 16, item 4). Prints one JSON line.
 
-Two ``spamops monitor`` processes, each with its own data home, on one PostgreSQL database:
-the first holds the scheduler, the second stands by. Each round SIGKILLs the holder and
-times until the standby prints ``Scheduler active`` (the kill falls at a different phase of
-the standby's retry cycle each round, so the spread shows the retry interval); a fresh
-standby is then started for the next round. ``--url`` uses an existing (empty or spamops)
-database; without it a throw-away PostgreSQL server is started on a loopback port (tests/postgres.py, the Debian
+Two ``spamops monitor`` processes, each with its own data home, on one PostgreSQL database: the
+first holds the scheduler, the second stands by. Each round SIGKILLs the holder and times until
+the standby prints ``Scheduler active`` (the kill falls at a different phase of the standby's
+retry cycle each round, so the spread shows the retry interval); a fresh standby is then
+started for the next round. ``--url`` uses an existing (empty or spamops) database; without it
+a throw-away PostgreSQL server is started on a loopback port (tests/postgres.py, the Debian
 package ``postgresql``) and removed at the end.
 
 Usage: python scripts/benchmarks/takeover.py [--rounds 3] [--takeover-seconds 30] [--url URL]
