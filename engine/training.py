@@ -69,10 +69,6 @@ def feature_space(model: Pipeline) -> Pipeline:
     return Pipeline(model.steps[:-1])
 
 
-FAST_PATH_MAX_TEXTS = 64
-"""Up to this many texts are scored by ``engine.scoring`` (no per-call overhead); larger
-batches by scikit-learn, whose vectorised per-text cost is lower."""
-
 _SCORERS: weakref.WeakKeyDictionary[Any, Scorer | None] = weakref.WeakKeyDictionary()
 """Each model's compiled scorer (None: not of a shape ``compile_scorer`` knows)."""
 
@@ -95,15 +91,16 @@ def scorer_for(model: Any) -> Scorer | None:
 def spam_probability(model: Any, texts: Sequence[str]) -> np.ndarray:
     """Spam probability for each text, from any fitted pipeline of this module.
 
-    Small batches (a served request) go through the model's compiled scorer, which gives the
-    same numbers without scikit-learn's ~2 ms per call; see ``engine/scoring.py``.
+    Pipelines of ``build_pipeline``'s shape go through the model's compiled scorer, which
+    gives the same numbers (up to float rounding) without scikit-learn's ~2 ms per call, and
+    at about twice its speed per message in batches; see ``engine/scoring.py``. Any other
+    pipeline is scored by scikit-learn.
     """
     if len(texts) == 0:
         return np.zeros(0)
-    if len(texts) <= FAST_PATH_MAX_TEXTS:
-        scorer = scorer_for(model)
-        if scorer is not None:
-            return scorer(texts)
+    scorer = scorer_for(model)
+    if scorer is not None:
+        return scorer(texts)
     proba = model.predict_proba(list(texts))
     classes = list(model.classes_)
     return np.asarray(proba[:, classes.index(1)], dtype=float)
@@ -191,20 +188,83 @@ def fit(data: TrainingData, seed: int = 42) -> tuple[Pipeline, float]:
     return model, time.perf_counter() - started
 
 
-def _register(mlflow: Any, model_name: str, model_uri: str, run_id: str) -> int:
-    """Register ``model_uri`` as a new version of ``model_name`` (created if missing)."""
+def _register(mlflow: Any, model_name: str, model_uri: str, run_id: str,
+              model_id: str | None) -> int:
+    """Register ``model_uri`` (the logged model ``model_id``) as a new version of
+    ``model_name``, created if missing. A tracking server refuses a ``models:/m-...`` source
+    without its ``model_id``; another host creating the name at the same moment is fine."""
     from mlflow.exceptions import MlflowException
+
+    from engine.registry import is_missing, unreachable_reason
 
     client = mlflow.MlflowClient()
     try:
         client.get_registered_model(model_name)
-    except MlflowException:
-        client.create_registered_model(model_name)
-    try:
-        created = client.create_model_version(model_name, source=model_uri, run_id=run_id)
     except MlflowException as exc:
+        if not is_missing(exc):
+            raise
+        try:
+            client.create_registered_model(model_name)
+        except MlflowException as again:
+            if again.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+    try:
+        created = client.create_model_version(model_name, source=model_uri, run_id=run_id,
+                                              model_id=model_id)
+    except MlflowException as exc:
+        if unreachable_reason(str(exc)):
+            raise  # ``reaching`` makes it one RegistryUnavailable line
         raise TrainingError(f"MLflow did not register the model version: {exc}") from None
     return int(created.version)
+
+
+def _log_model_files(mlflow: Any, model: Pipeline, example_texts: Sequence[str],
+                     reference_texts: Sequence[str] | None) -> Any:
+    """Log ``model`` (cloudpickle, signature, explicit requirements) and its drift reference
+    into the active run; returns MLflow's ``ModelInfo``."""
+    import cloudpickle
+    import pandas as pd
+    import sklearn
+    from mlflow.models import infer_signature
+
+    example = pd.DataFrame({"text": list(example_texts)})
+    signature = infer_signature(example, model.predict(example))
+    info = mlflow.sklearn.log_model(
+        model, name=MODEL_ARTIFACT, signature=signature, input_example=example,
+        serialization_format="cloudpickle",
+        pip_requirements=[f"scikit-learn=={sklearn.__version__}",
+                          f"cloudpickle=={cloudpickle.__version__}"],
+    )
+    if reference_texts is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / REFERENCE_ARTIFACT
+            pd.DataFrame({"text": list(reference_texts)}).to_parquet(path, index=False)
+            mlflow.log_artifact(str(path))
+    return info
+
+
+def log_copy(model: Pipeline, *, metrics: dict[str, float], tags: dict[str, str],
+             reference_texts: Sequence[str] | None, tracking_uri: str, experiment: str,
+             model_name: str, artifact_location: str) -> tuple[int, str]:
+    """Log an already fitted ``model`` as a new run and version of ``model_name`` at
+    ``tracking_uri``, with the metrics and lineage tags it was trained with and its drift
+    reference (None: retention dropped it); returns (version, run id). Used to carry a
+    registry over to another (``engine.registry_copy``)."""
+    from engine.registry import ensure_experiment, import_mlflow, reaching
+    from engine.relocation import adopt_artifact_root
+
+    with reaching(tracking_uri):
+        adopt_artifact_root(tracking_uri, artifact_location)
+        mlflow = import_mlflow(tracking_uri)
+        experiment_id = ensure_experiment(mlflow, experiment, artifact_location)
+        example = list(reference_texts[:3]) if reference_texts else ["see you tonight"]
+        with mlflow.start_run(experiment_id=experiment_id) as run:
+            mlflow.log_metrics(metrics)
+            mlflow.set_tags(tags)
+            info = _log_model_files(mlflow, model, example, reference_texts)
+        version = _register(mlflow, model_name, info.model_uri, run.info.run_id,
+                            info.model_id)
+    return version, str(run.info.run_id)
 
 
 def train_and_log(data: TrainingData, *, tracking_uri: str, experiment: str, model_name: str,
@@ -220,19 +280,26 @@ def train_and_log(data: TrainingData, *, tracking_uri: str, experiment: str, mod
     metrics = evaluate(model, data.test_texts, data.test_labels)
     say(f"test accuracy {metrics.accuracy:.4f}, spam F1 {metrics.f1:.4f}")
 
+    from engine.registry import reaching
+
+    with reaching(tracking_uri):
+        return _log_and_register(model, metrics, seconds, data, tracking_uri=tracking_uri,
+                                 experiment=experiment, model_name=model_name,
+                                 artifact_location=artifact_location, seed=seed, say=say)
+
+
+def _log_and_register(model: Pipeline, metrics: Metrics, seconds: float, data: TrainingData, *,
+                      tracking_uri: str, experiment: str, model_name: str,
+                      artifact_location: str, seed: int,
+                      say: Callable[[str], None]) -> TrainingResult:
+    """Log the fitted ``model``'s run to MLflow and register it (``train_and_log``)."""
     from engine.registry import ensure_experiment, import_mlflow
     from engine.relocation import adopt_artifact_root
 
     # A moved or copied home must log into its own artifact folder, not the original's.
     adopt_artifact_root(tracking_uri, artifact_location)
     mlflow = import_mlflow(tracking_uri)
-    import pandas as pd
-    import sklearn
-    from mlflow.models import infer_signature
-
     experiment_id = ensure_experiment(mlflow, experiment, artifact_location)
-    example = pd.DataFrame({"text": data.test_texts[:3]})
-    signature = infer_signature(example, model.predict(example))
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_params({
             "features": "tfidf word(1,2) + char_wb(2,5), sublinear",
@@ -243,21 +310,11 @@ def train_and_log(data: TrainingData, *, tracking_uri: str, experiment: str, mod
         mlflow.log_metric("train_seconds", seconds)
         mlflow.set_tags({"dataset_fingerprint": data.fingerprint, **data.lineage})
         say("logging the model to MLflow")
-        import cloudpickle
-
-        info = mlflow.sklearn.log_model(
-            model, name=MODEL_ARTIFACT, signature=signature, input_example=example,
-            serialization_format="cloudpickle",
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}",
-                              f"cloudpickle=={cloudpickle.__version__}"],
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / REFERENCE_ARTIFACT
-            pd.DataFrame({"text": data.train_texts}).to_parquet(path, index=False)
-            mlflow.log_artifact(str(path))
+        info = _log_model_files(mlflow, model, data.test_texts[:3], data.train_texts)
     # Registered through the client: the fluent registration prints to stderr, which would
     # land in the console and in scripts' output.
-    version = _register(mlflow, model_name, info.model_uri, run.info.run_id)
+    version = _register(mlflow, model_name, info.model_uri, run.info.run_id,
+                        info.model_id)
     return TrainingResult(version=int(version), run_id=run.info.run_id, metrics=metrics,
                           train_seconds=seconds, n_train=len(data.train_texts),
                           n_test=len(data.test_texts), lineage=dict(data.lineage))

@@ -1,8 +1,15 @@
 """The MLflow model registry: versions, the ``champion``/``previous`` aliases, loading.
 
-Only this module and ``training.py`` talk to MLflow. MLflow uses a sqlite backend and a local
-artifact folder under the data home; telemetry is off and nothing reaches the network.
+Only this package (with ``tracking``) and ``training.py`` talk to MLflow. By default MLflow uses a sqlite backend
+and a local artifact folder under the data home; with ``mlflow_tracking_uri = http://host:port``
+it talks to an ``mlflow server`` (several hosts share one registry; artifacts go through the
+server's proxy, ``mlflow-artifacts:/``). Telemetry is off and nothing else reaches the network.
 ``import mlflow`` costs over a second, so it happens lazily, on first use.
+
+A tracking server that cannot be reached is ``RegistryUnavailable``, one line, after a few
+seconds (``engine.registry.tracking``: MLflow's HTTP retries are cut from minutes to two); a
+missing model or alias is told apart from it by MLflow's error code, never assumed from any
+failure.
 
 Alias semantics:
 - the first registered version becomes ``champion``;
@@ -22,18 +29,39 @@ used to grow the process by ~110 MiB).
 
 from __future__ import annotations
 
-import contextlib
-import os
+import functools
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import ModuleType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from engine.errors import ModelNotFound, NoChampionError, SpamopsError
+from engine.errors import ModelNotFound, NoChampionError, RegistryUnavailable, SpamopsError
 from engine.failpoints import failpoint
 from engine.lineage import REFERENCE_ARTIFACT, TRAINED_AT
+from engine.registry.tracking import (
+    ensure_experiment as ensure_experiment,
+)
+from engine.registry.tracking import (
+    import_mlflow as import_mlflow,
+)
+from engine.registry.tracking import (
+    is_missing as is_missing,
+)
+from engine.registry.tracking import (
+    is_tracking_server as is_tracking_server,
+)
+from engine.registry.tracking import (
+    quiet_mlflow_environment as quiet_mlflow_environment,
+)
+from engine.registry.tracking import (
+    reaching as reaching,
+)
+from engine.registry.tracking import (
+    unreachable_reason as unreachable_reason,
+)
 from engine.relocation import adopt_artifact_root
 
 CHAMPION = "champion"
@@ -49,43 +77,20 @@ UNPINNED_MODELS = 1
 Aliases = dict[str, int]
 """Alias name -> version, for the aliases that exist (a missing key: no such alias)."""
 
-_QUIET_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    "GIT_PYTHON_REFRESH": "quiet",
-    "MLFLOW_TRACKING_INSECURE_TLS": "false",
-}
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
-def quiet_mlflow_environment() -> None:
-    """Turn off MLflow telemetry and chatter for this process and its children."""
-    for key, value in _QUIET_ENV.items():
-        os.environ.setdefault(key, value)
+def _reaching_server(method: Callable[Concatenate[Registry, _P], _T]
+                     ) -> Callable[Concatenate[Registry, _P], _T]:
+    """Run a ``Registry`` method inside ``reaching(self.tracking_uri)``."""
 
+    @functools.wraps(method)
+    def wrapper(registry: Registry, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with reaching(registry.tracking_uri):
+            return method(registry, *args, **kwargs)
 
-def import_mlflow(tracking_uri: str) -> ModuleType:
-    """Import MLflow with telemetry off and point it at ``tracking_uri``."""
-    quiet_mlflow_environment()
-    import logging
-
-    import mlflow
-
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    # The cloudpickle warning is expected: the pipeline holds a module function skops refuses.
-    logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    return mlflow
-
-
-def ensure_experiment(mlflow: ModuleType, name: str, artifact_location: str) -> str:
-    """The id of experiment ``name``, created with a local artifact folder if missing."""
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    return str(mlflow.create_experiment(name, artifact_location=artifact_location))
+    return wrapper
 
 
 def _utc(epoch_ms: int) -> datetime:
@@ -160,10 +165,13 @@ class Registry:
 
         try:
             client.get_registered_model(self.model_name)
-        except MlflowException:
-            return False
+        except MlflowException as exc:
+            if is_missing(exc):
+                return False
+            raise
         return True
 
+    @_reaching_server
     def versions(self) -> list[ModelVersionInfo]:
         """All versions, newest first, with aliases, test metrics and lineage tags."""
         client = self._client()
@@ -186,6 +194,7 @@ class Registry:
             ))
         return sorted(out, key=lambda info: info.version, reverse=True)
 
+    @_reaching_server
     def _run_data(self, client: Any, run_id: str | None
                   ) -> tuple[dict[str, float], dict[str, str]]:
         """Metrics and lineage tags of a finished training run, fetched once per process.
@@ -212,6 +221,7 @@ class Registry:
                 return info
         raise ModelNotFound(f"model version {version} does not exist")
 
+    @_reaching_server
     def alias_version(self, alias: str) -> int | None:
         """The version carrying ``alias``, or None."""
         from mlflow.exceptions import MlflowException
@@ -219,8 +229,10 @@ class Registry:
         client = self._client()
         try:
             return int(client.get_model_version_by_alias(self.model_name, alias).version)
-        except MlflowException:
-            return None
+        except MlflowException as exc:
+            if is_missing(exc):
+                return None
+            raise
 
     def champion_version(self) -> int | None:
         """The champion's version number, or None before the first training."""
@@ -233,6 +245,7 @@ class Registry:
             raise NoChampionError("no champion model yet: run `spamops train` first")
         return version
 
+    @_reaching_server
     def aliases(self) -> Aliases:
         """Every alias of the registered model with its version, in one registry read."""
         from mlflow.exceptions import MlflowException
@@ -240,8 +253,10 @@ class Registry:
         client = self._client()
         try:
             registered = client.get_registered_model(self.model_name)
-        except MlflowException:
-            return {}
+        except MlflowException as exc:
+            if is_missing(exc):
+                return {}
+            raise
         return {alias: int(version) for alias, version in (registered.aliases or {}).items()
                 if alias in ALIASES}
 
@@ -255,7 +270,8 @@ class Registry:
         from mlflow.exceptions import MlflowException
 
         try:
-            model = mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
+            with reaching(self.tracking_uri):
+                model = mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
         except (MlflowException, OSError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ModelNotFound(f"could not load model version {version}: {message}") from None
@@ -286,6 +302,7 @@ class Registry:
         version = self.require_champion()
         return version, self.load(version)
 
+    @_reaching_server
     def reference_texts(self, version: int) -> list[str]:
         """The training texts of ``version``: its drift reference."""
         import pandas as pd
@@ -293,13 +310,17 @@ class Registry:
         mlflow = self._mlflow()
         info = self.version(version)
         try:
-            path = mlflow.artifacts.download_artifacts(run_id=info.run_id,
-                                                       artifact_path=REFERENCE_ARTIFACT)
+            with reaching(self.tracking_uri):
+                path = mlflow.artifacts.download_artifacts(run_id=info.run_id,
+                                                           artifact_path=REFERENCE_ARTIFACT)
+        except RegistryUnavailable:
+            raise
         except Exception as exc:  # MLflow raises several unrelated types here
             raise ModelNotFound(
                 f"model version {version} has no reference texts: {exc}") from None
         return [str(t) for t in pd.read_parquet(path)["text"].tolist()]
 
+    @_reaching_server
     def drop_reference_texts(self, version: int, *, dry_run: bool = False) -> bool:
         """Delete the drift reference (training texts) logged with ``version`` (with
         ``dry_run``, only say whether there is one).
@@ -319,16 +340,21 @@ class Registry:
             repo.delete_artifacts(REFERENCE_ARTIFACT)
         return True
 
+    @_reaching_server
     def set_alias(self, alias: str, version: int) -> None:
         """Point ``alias`` at ``version``."""
         self._client().set_registered_model_alias(self.model_name, alias, str(version))
 
+    @_reaching_server
     def delete_alias(self, alias: str) -> None:
         """Remove ``alias`` if it exists."""
         from mlflow.exceptions import MlflowException
 
-        with contextlib.suppress(MlflowException):
+        try:
             self._client().delete_registered_model_alias(self.model_name, alias)
+        except MlflowException as exc:
+            if not is_missing(exc):
+                raise
 
     def apply_aliases(self, current: Aliases, target: Aliases) -> None:
         """Move the aliases from ``current`` to ``target``: one MLflow write per alias that
