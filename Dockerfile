@@ -1,5 +1,8 @@
-# spamops: one image, one service per container (see docker-compose.yml).
-# Not built on the development machine (no Docker engine there); see README "Docker".
+# spamops: one image, one service per container (see docker-compose.yml): the API, the monitor,
+# the dashboard, the MLflow UI (profile single) and the shared MLflow tracking server
+# (`spamops mlflow-server`, profile multi; psycopg 3 for its PostgreSQL backend store comes
+# with the package). Not built on the development machine (no Docker engine there); see
+# README "Docker" and docs/deploy.md.
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -16,5 +19,6 @@ COPY tui ./tui
 COPY web_dashboard ./web_dashboard
 RUN pip install --no-cache-dir .
 VOLUME ["/data"]
+# API, dashboard, MLflow (UI or tracking server)
 EXPOSE 8000 8501 5000
 CMD ["spamops", "--help"]

@@ -241,7 +241,8 @@ class Settings(BaseSettings):
     model_name: str = "sms-spam-classifier"
     """Name of the registered model in MLflow."""
     mlflow_tracking_uri: str | None = None
-    """MLflow backend; default ``sqlite:///<home>/mlflow.db``."""
+    """MLflow backend; default ``sqlite:///<home>/mlflow.db``; ``http://HOST:PORT`` for a
+    tracking server shared by several hosts (``spamops mlflow-server``, docs/deploy.md)."""
     api_key: SecretStr | None = None
     """Key for the API's control endpoints (header ``X-API-Key``); unset disables them."""
     seed: int = 42

@@ -64,6 +64,12 @@ class ModelNotFound(SpamopsError):
     http_status = 404
 
 
+class RegistryUnavailable(SpamopsError):
+    """The MLflow tracking server (``mlflow_tracking_uri = http://...``) cannot be reached."""
+
+    http_status = 503
+
+
 class StoreError(SpamopsError):
     """The history store could not be opened, migrated or queried."""
 

@@ -1,8 +1,14 @@
 """The MLflow model registry: versions, the ``champion``/``previous`` aliases, loading.
 
-Only this module and ``training.py`` talk to MLflow. MLflow uses a sqlite backend and a local
-artifact folder under the data home; telemetry is off and nothing reaches the network.
+Only this module and ``training.py`` talk to MLflow. By default MLflow uses a sqlite backend
+and a local artifact folder under the data home; with ``mlflow_tracking_uri = http://host:port``
+it talks to an ``mlflow server`` (several hosts share one registry; artifacts go through the
+server's proxy, ``mlflow-artifacts:/``). Telemetry is off and nothing else reaches the network.
 ``import mlflow`` costs over a second, so it happens lazily, on first use.
+
+A tracking server that cannot be reached is ``RegistryUnavailable``, one line, after a few
+seconds (MLflow's HTTP retries are cut from minutes to two; see ``_QUIET_ENV``); a missing model
+or alias is told apart from it by MLflow's error code, never assumed from any failure.
 
 Alias semantics:
 - the first registered version becomes ``champion``;
@@ -23,15 +29,18 @@ used to grow the process by ~110 MiB).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import ModuleType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from engine.errors import ModelNotFound, NoChampionError, SpamopsError
+from engine.errors import ModelNotFound, NoChampionError, RegistryUnavailable, SpamopsError
 from engine.failpoints import failpoint
 from engine.lineage import REFERENCE_ARTIFACT, TRAINED_AT
 from engine.relocation import adopt_artifact_root
@@ -55,6 +64,13 @@ _QUIET_ENV = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "GIT_PYTHON_REFRESH": "quiet",
     "MLFLOW_TRACKING_INSECURE_TLS": "false",
+    # A tracking server (http://...): MLflow prints run links to stdout, which would land in
+    # `--json` output; and it retries a failed request 7 times with a backoff factor of 2
+    # (minutes). Two quick retries, then one clear error; a 30 s socket timeout.
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
 
 
@@ -80,12 +96,86 @@ def import_mlflow(tracking_uri: str) -> ModuleType:
     return mlflow
 
 
+def is_tracking_server(tracking_uri: str) -> bool:
+    """Whether ``tracking_uri`` names an MLflow tracking server (``http(s)://``)."""
+    return tracking_uri.startswith(("http://", "https://"))
+
+
 def ensure_experiment(mlflow: ModuleType, name: str, artifact_location: str) -> str:
-    """The id of experiment ``name``, created with a local artifact folder if missing."""
+    """The id of experiment ``name``, created if missing: with the data home's local artifact
+    folder, or, on a tracking server, with the server's own artifact root (its proxy,
+    ``mlflow-artifacts:/``), which every host reads."""
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return str(experiment.experiment_id)
+    if is_tracking_server(mlflow.get_tracking_uri()):
+        return str(mlflow.create_experiment(name))
     return str(mlflow.create_experiment(name, artifact_location=artifact_location))
+
+
+_UNREACHABLE = (
+    (re.compile(r"Connection refused|NewConnectionError|Failed to establish", re.I),
+     "connection refused"),
+    (re.compile(r"Name or service not known|nodename nor servname|NameResolution", re.I),
+     "unknown host"),
+    (re.compile(r"timed out|timeout", re.I), "timed out"),
+    (re.compile(r"too many (5\d\d )?error responses|ResponseError", re.I),
+     "it kept answering with server errors"),
+    (re.compile(r"Connection (aborted|reset)|RemoteDisconnected|ConnectionError", re.I),
+     "connection lost"),
+)
+
+
+def unreachable_reason(message: str) -> str | None:
+    """Why MLflow could not reach its tracking server, from the text of its exception (MLflow
+    wraps every ``requests`` failure in ``MlflowException("API request to ... failed with
+    exception ...")``); None when the message is not about reaching the server."""
+    if "API request to" not in message:
+        return None
+    for pattern, reason in _UNREACHABLE:
+        if pattern.search(message):
+            return reason
+    return None
+
+
+@contextlib.contextmanager
+def reaching(tracking_uri: str) -> Iterator[None]:
+    """Turn MLflow's failure to reach the tracking server into one ``RegistryUnavailable``
+    line; every other exception passes unchanged."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        reason = unreachable_reason(str(exc))
+        if reason is None:
+            raise
+        raise RegistryUnavailable(
+            f"the MLflow tracking server {tracking_uri} is unreachable ({reason}); start it "
+            "(`spamops mlflow-server`) or fix mlflow_tracking_uri") from None
+
+
+def is_missing(exc: Exception) -> bool:
+    """Whether an ``MlflowException`` says the model or alias does not exist (not: could not
+    be read)."""
+    return getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST",
+                                                "INVALID_PARAMETER_VALUE")
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _reaching_server(method: Callable[Concatenate[Registry, _P], _T]
+                     ) -> Callable[Concatenate[Registry, _P], _T]:
+    """Run a ``Registry`` method inside ``reaching(self.tracking_uri)``."""
+
+    @functools.wraps(method)
+    def wrapper(registry: Registry, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with reaching(registry.tracking_uri):
+            return method(registry, *args, **kwargs)
+
+    return wrapper
 
 
 def _utc(epoch_ms: int) -> datetime:
@@ -160,10 +250,13 @@ class Registry:
 
         try:
             client.get_registered_model(self.model_name)
-        except MlflowException:
-            return False
+        except MlflowException as exc:
+            if is_missing(exc):
+                return False
+            raise
         return True
 
+    @_reaching_server
     def versions(self) -> list[ModelVersionInfo]:
         """All versions, newest first, with aliases, test metrics and lineage tags."""
         client = self._client()
@@ -186,6 +279,7 @@ class Registry:
             ))
         return sorted(out, key=lambda info: info.version, reverse=True)
 
+    @_reaching_server
     def _run_data(self, client: Any, run_id: str | None
                   ) -> tuple[dict[str, float], dict[str, str]]:
         """Metrics and lineage tags of a finished training run, fetched once per process.
@@ -212,6 +306,7 @@ class Registry:
                 return info
         raise ModelNotFound(f"model version {version} does not exist")
 
+    @_reaching_server
     def alias_version(self, alias: str) -> int | None:
         """The version carrying ``alias``, or None."""
         from mlflow.exceptions import MlflowException
@@ -219,8 +314,10 @@ class Registry:
         client = self._client()
         try:
             return int(client.get_model_version_by_alias(self.model_name, alias).version)
-        except MlflowException:
-            return None
+        except MlflowException as exc:
+            if is_missing(exc):
+                return None
+            raise
 
     def champion_version(self) -> int | None:
         """The champion's version number, or None before the first training."""
@@ -233,6 +330,7 @@ class Registry:
             raise NoChampionError("no champion model yet: run `spamops train` first")
         return version
 
+    @_reaching_server
     def aliases(self) -> Aliases:
         """Every alias of the registered model with its version, in one registry read."""
         from mlflow.exceptions import MlflowException
@@ -240,8 +338,10 @@ class Registry:
         client = self._client()
         try:
             registered = client.get_registered_model(self.model_name)
-        except MlflowException:
-            return {}
+        except MlflowException as exc:
+            if is_missing(exc):
+                return {}
+            raise
         return {alias: int(version) for alias, version in (registered.aliases or {}).items()
                 if alias in ALIASES}
 
@@ -255,7 +355,8 @@ class Registry:
         from mlflow.exceptions import MlflowException
 
         try:
-            model = mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
+            with reaching(self.tracking_uri):
+                model = mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
         except (MlflowException, OSError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ModelNotFound(f"could not load model version {version}: {message}") from None
@@ -286,6 +387,7 @@ class Registry:
         version = self.require_champion()
         return version, self.load(version)
 
+    @_reaching_server
     def reference_texts(self, version: int) -> list[str]:
         """The training texts of ``version``: its drift reference."""
         import pandas as pd
@@ -293,13 +395,17 @@ class Registry:
         mlflow = self._mlflow()
         info = self.version(version)
         try:
-            path = mlflow.artifacts.download_artifacts(run_id=info.run_id,
-                                                       artifact_path=REFERENCE_ARTIFACT)
+            with reaching(self.tracking_uri):
+                path = mlflow.artifacts.download_artifacts(run_id=info.run_id,
+                                                           artifact_path=REFERENCE_ARTIFACT)
+        except RegistryUnavailable:
+            raise
         except Exception as exc:  # MLflow raises several unrelated types here
             raise ModelNotFound(
                 f"model version {version} has no reference texts: {exc}") from None
         return [str(t) for t in pd.read_parquet(path)["text"].tolist()]
 
+    @_reaching_server
     def drop_reference_texts(self, version: int, *, dry_run: bool = False) -> bool:
         """Delete the drift reference (training texts) logged with ``version`` (with
         ``dry_run``, only say whether there is one).
@@ -319,16 +425,21 @@ class Registry:
             repo.delete_artifacts(REFERENCE_ARTIFACT)
         return True
 
+    @_reaching_server
     def set_alias(self, alias: str, version: int) -> None:
         """Point ``alias`` at ``version``."""
         self._client().set_registered_model_alias(self.model_name, alias, str(version))
 
+    @_reaching_server
     def delete_alias(self, alias: str) -> None:
         """Remove ``alias`` if it exists."""
         from mlflow.exceptions import MlflowException
 
-        with contextlib.suppress(MlflowException):
+        try:
             self._client().delete_registered_model_alias(self.model_name, alias)
+        except MlflowException as exc:
+            if not is_missing(exc):
+                raise
 
     def apply_aliases(self, current: Aliases, target: Aliases) -> None:
         """Move the aliases from ``current`` to ``target``: one MLflow write per alias that

@@ -191,18 +191,32 @@ def fit(data: TrainingData, seed: int = 42) -> tuple[Pipeline, float]:
     return model, time.perf_counter() - started
 
 
-def _register(mlflow: Any, model_name: str, model_uri: str, run_id: str) -> int:
-    """Register ``model_uri`` as a new version of ``model_name`` (created if missing)."""
+def _register(mlflow: Any, model_name: str, model_uri: str, run_id: str,
+              model_id: str | None) -> int:
+    """Register ``model_uri`` (the logged model ``model_id``) as a new version of
+    ``model_name``, created if missing. A tracking server refuses a ``models:/m-...`` source
+    without its ``model_id``; another host creating the name at the same moment is fine."""
     from mlflow.exceptions import MlflowException
+
+    from engine.registry import is_missing, unreachable_reason
 
     client = mlflow.MlflowClient()
     try:
         client.get_registered_model(model_name)
-    except MlflowException:
-        client.create_registered_model(model_name)
-    try:
-        created = client.create_model_version(model_name, source=model_uri, run_id=run_id)
     except MlflowException as exc:
+        if not is_missing(exc):
+            raise
+        try:
+            client.create_registered_model(model_name)
+        except MlflowException as again:
+            if again.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+    try:
+        created = client.create_model_version(model_name, source=model_uri, run_id=run_id,
+                                              model_id=model_id)
+    except MlflowException as exc:
+        if unreachable_reason(str(exc)):
+            raise  # ``reaching`` makes it one RegistryUnavailable line
         raise TrainingError(f"MLflow did not register the model version: {exc}") from None
     return int(created.version)
 
@@ -220,6 +234,19 @@ def train_and_log(data: TrainingData, *, tracking_uri: str, experiment: str, mod
     metrics = evaluate(model, data.test_texts, data.test_labels)
     say(f"test accuracy {metrics.accuracy:.4f}, spam F1 {metrics.f1:.4f}")
 
+    from engine.registry import reaching
+
+    with reaching(tracking_uri):
+        return _log_and_register(model, metrics, seconds, data, tracking_uri=tracking_uri,
+                                 experiment=experiment, model_name=model_name,
+                                 artifact_location=artifact_location, seed=seed, say=say)
+
+
+def _log_and_register(model: Pipeline, metrics: Metrics, seconds: float, data: TrainingData, *,
+                      tracking_uri: str, experiment: str, model_name: str,
+                      artifact_location: str, seed: int,
+                      say: Callable[[str], None]) -> TrainingResult:
+    """Log the fitted ``model``'s run to MLflow and register it (``train_and_log``)."""
     from engine.registry import ensure_experiment, import_mlflow
     from engine.relocation import adopt_artifact_root
 
@@ -257,7 +284,8 @@ def train_and_log(data: TrainingData, *, tracking_uri: str, experiment: str, mod
             mlflow.log_artifact(str(path))
     # Registered through the client: the fluent registration prints to stderr, which would
     # land in the console and in scripts' output.
-    version = _register(mlflow, model_name, info.model_uri, run.info.run_id)
+    version = _register(mlflow, model_name, info.model_uri, run.info.run_id,
+                        info.model_id)
     return TrainingResult(version=int(version), run_id=run.info.run_id, metrics=metrics,
                           train_seconds=seconds, n_train=len(data.train_texts),
                           n_test=len(data.test_texts), lineage=dict(data.lineage))

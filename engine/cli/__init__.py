@@ -34,6 +34,7 @@ from engine.cli import (
     replay_cmd,
     serve_cmd,
     store_cmds,
+    tracking_cmd,
     up_cmd,
 )
 from engine.cli._common import CliState
@@ -76,7 +77,8 @@ for _group in (config_cmd.commands + data.commands + models.commands
                + monitor_cmds.commands
                + notify_cmd.commands
                + serve_cmd.commands + demo_cmd.commands + console_cmd.commands
-               + dashboard_cmd.commands + up_cmd.commands + home_cmds.commands
+               + dashboard_cmd.commands + up_cmd.commands + tracking_cmd.commands
+               + home_cmds.commands
                + baseline_cmd.commands + replay_cmd.commands):
     cli.add_command(_group)
 

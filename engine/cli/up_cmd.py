@@ -67,11 +67,16 @@ def up(ctx: click.Context, host: str, api_port: int | None, dashboard_port: int 
 @click.pass_context
 def mlflow_ui(ctx: click.Context, port: int, host: str) -> None:
     """Run the MLflow UI on this data home's registry (sqlite) and artifacts."""
-    from engine.registry import quiet_mlflow_environment
+    from engine.errors import ConfigError
+    from engine.registry import is_tracking_server, quiet_mlflow_environment
     from engine.relocation import adopt_artifact_root
 
     home_of(ctx)
     settings = settings_of(ctx)
+    if is_tracking_server(settings.tracking_uri):
+        raise ConfigError(f"the registry is on the MLflow tracking server "
+                          f"{settings.tracking_uri}, which serves its own UI: open that URL; "
+                          "`spamops mlflow-ui` shows a data home's own sqlite registry")
     quiet_mlflow_environment()
     adopt_artifact_root(settings.tracking_uri, settings.artifacts_dir)  # a moved home
     argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", settings.tracking_uri,
