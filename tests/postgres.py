@@ -171,3 +171,22 @@ class PostgresServer:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+
+
+def migrate_to_postgres(home: Path, url: str) -> None:
+    """Move the DuckDB history of data home ``home`` into the empty database ``url``, as
+    ``spamops store migrate --to URL`` does (for tests of a home that runs on PostgreSQL)."""
+    from engine.clock import SystemClock
+    from engine.store import Store
+    from engine.store.transfer import migrate_home
+
+    source = Store(home / "spamops.duckdb", home / "spool", clock=SystemClock(), recover=False)
+    target = Store(home / "spamops.duckdb", home / "spool", clock=SystemClock(), url=url,
+                   recover=False)
+    try:
+        report = migrate_home(source, target)
+    finally:
+        source.close()
+        target.close()
+    if not report.audit.ok:
+        raise AssertionError(report.audit.message)

@@ -130,10 +130,14 @@ class ServicesBase(abc.ABC):
         if self._spool_store is None:
             from engine.store import Store  # lazily: keeps duckdb out of start-up
 
-            self._spool_store = Store(self.settings.db_path, self.settings.spool_dir,
+            settings = self.settings
+            self._spool_store = Store(settings.db_path, settings.spool_dir,
                                       clock=self.clock, read_only=self.read_only,
-                                      flush_seconds=self.settings.server.log_flush_seconds,
-                                      recover=False, notify=self.settings.notify)
+                                      flush_seconds=settings.server.log_flush_seconds,
+                                      recover=False, notify=settings.notify,
+                                      url=settings.store_url if settings.store_is_postgres
+                                      else None, pool_size=settings.store.pool_size,
+                                      statement_timeout=settings.store.statement_timeout_seconds)
             self._spool_store.on_outbox_written(self._outbox_written)
             if not self.read_only:  # every audit head is anchored outside the database
                 self._spool_store.audit_anchor = self.monitor_log.anchor
@@ -257,7 +261,10 @@ class ServicesBase(abc.ABC):
             store.close()
 
     def _store_exists(self) -> bool:
-        return self._store is not None or self.settings.db_path.exists()
+        """Whether there is a history to read: the DuckDB file; a PostgreSQL store always
+        (its reads say so if the schema is not set up yet)."""
+        return (self._store is not None or self.settings.store_is_postgres
+                or self.settings.db_path.exists())
 
     def _registry_exists(self) -> bool:
         return (self.settings.mlflow_tracking_uri is not None

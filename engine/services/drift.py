@@ -94,7 +94,7 @@ class DriftMixin(ServicesBase):
 
     def _accepted_windows(self, version: int) -> list[BaselineWindow]:
         """The champion's accepted drift baseline ([] before migration 005 on a reader)."""
-        if not self.settings.db_path.exists():
+        if not self._store_exists():
             return []
         if self.read_only and self.store.schema_version() < BASELINE_SCHEMA:
             return []
@@ -103,7 +103,7 @@ class DriftMixin(ServicesBase):
     def baseline(self, version: int | None = None) -> BaselineView:
         """The accepted drift baseline of ``version`` (default: the champion), reset ones too."""
         champion = version if version is not None else self.registry.require_champion()
-        windows = [] if not self.settings.db_path.exists() else \
+        windows = [] if not self._store_exists() else \
             self.store.baseline_windows(champion, include_reset=True)
         return BaselineView(champion, tuple(windows))
 

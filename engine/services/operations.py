@@ -88,8 +88,15 @@ class OperationsMixin(ServicesBase):
             version = champion.version
             problems.extend(_champion_problems(champion))
         probe = self._store_probe.status(wait)
-        if probe.problem:
-            problems.append(probe.problem)
+        problem = probe.problem
+        if problem and self.settings.store_is_postgres and self._spool_store is not None:
+            # A shared PostgreSQL store that does not answer (down, or a probe still waiting
+            # on it: no other process can "hold" it): predictions go on into the spool.
+            spool = self._spool_store.spool_status()
+            if not spool.reachable or "busy" in problem:
+                problem = f"degraded: store unreachable, {spool.spooled} predictions spooled"
+        if problem:
+            problems.append(problem)
         # The holder file is a few bytes on local disk, read without any lock: no waiting.
         return Health(model_version=version, store_reachable=probe.reachable,
                       scheduler_holder=self.scheduler_holder(), problems=tuple(problems))

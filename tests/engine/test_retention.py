@@ -19,6 +19,7 @@ from engine.records import FeedbackRecord, PredictionRecord
 from engine.retention import KEY_PURPOSE
 from engine.services import Services
 from tests.cli_helpers import run_cli
+from tests.postgres import migrate_to_postgres
 
 NOW = datetime(2026, 6, 1, 12, 0)
 
@@ -41,7 +42,13 @@ def _traffic(services: Services, days: int, per_day: int) -> list[PredictionReco
 
 
 @pytest.fixture
-def services(trained_home: Path) -> Services:
+def services(trained_home: Path, store_url: str | None,
+             monkeypatch: pytest.MonkeyPatch) -> Services:
+    """On both store backends: for PostgreSQL the trained home is moved there first (as
+    `spamops store migrate` does), so its audit chain and anchors go on."""
+    if store_url is not None:
+        migrate_to_postgres(trained_home, store_url)
+        monkeypatch.setenv("SPAMOPS_STORE__URL", store_url)
     settings = load_settings(retention={"text_days": 30})
     return Services(settings, clock=SimulatedClock(NOW))
 
