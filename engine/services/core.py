@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from engine.notify.events import NotifyEvent
     from engine.notify.sender import OutboxSender
     from engine.retention import PruneReport
-    from engine.scheduling import HolderInfo
+    from engine.scheduling import HolderInfo, HolderLock
     from engine.store import Store
 
 logger = logging.getLogger("engine.services")
@@ -290,7 +290,20 @@ class ServicesBase(abc.ABC):
                                        details, reasoning, events=events)
 
     def scheduler_holder(self) -> HolderInfo | None:
-        """Which process holds this data home's scheduler, if any."""
-        from engine.scheduling import SchedulerLock
+        """Which process holds the scheduler of this history, if any (on any host, with a
+        PostgreSQL store)."""
+        return self.scheduler_lock().holder()
 
-        return SchedulerLock.for_home(self.settings.home).holder()
+    def scheduler_lock(self) -> HolderLock:
+        """The scheduler's single-holder lock: per data home (``flock``) on DuckDB; on a
+        PostgreSQL store, an advisory lock shared by every host of that history, whose session
+        is dropped within two thirds of ``monitoring.takeover_seconds`` after its host
+        vanished (the rest is the standby hosts' retry interval)."""
+        from engine.scheduling import AdvisorySchedulerLock, SchedulerLock
+
+        lock_dir = self.settings.home / "locks"
+        if self.store.url.startswith("duckdb:"):
+            return SchedulerLock(lock_dir)
+        return AdvisorySchedulerLock(
+            self.store, lock_dir,
+            dead_peer_seconds=self.settings.monitoring.takeover_seconds * 2 / 3)
