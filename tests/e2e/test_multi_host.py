@@ -1,0 +1,473 @@
+"""Several hosts on one PostgreSQL history and one MLflow tracking server (issue 16, "Must show").
+
+Set-up, all real processes on loopback: a PostgreSQL cluster of the machine's own binaries
+(``tests/postgres.py``, a cluster of this test's own, since the test stops it), one
+``spamops mlflow-server`` whose backend store is that database (schema ``mlflow``) with a shared
+artifact root, and two "hosts" A and B: separate data homes (spool, logs, locks; the same data
+home key, as docs/deploy.md says), each running ``spamops serve`` and ``spamops monitor`` in a
+process group of its own.
+
+With traffic to both hosts throughout (two client threads per host), the test
+
+1. SIGKILLs host B's server (its whole process group) under load and restarts it on the same
+   port: B's spool is recovered by the restart;
+2. stops PostgreSQL for ``OUTAGE_SECONDS`` and starts it again: both hosts answer ``/predict``
+   into their spools, ``/health`` says so, and the spools drain when the database is back;
+3. promotes version 2 with ``spamops promote`` on host A; host B then serves version 2;
+4. SIGKILLs whichever monitor holds the scheduler; the other takes it over within
+   ``monitoring.takeover_seconds`` (plus one poll).
+
+Then, after both servers stopped (flushing their spools): every acknowledged prediction is in
+the history exactly once, PostgreSQL never showed two holders of the scheduler's advisory lock
+(sampled every 0.2 s) and showed one in every sample outside the outage and the takeover, the
+audit chain verifies from both homes, and no request failed except those sent to B between its
+kill and its restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from engine.clock import SystemClock
+from engine.scheduling.lock import ADVISORY_NAME
+from engine.store import Store
+from engine.store.postgres import lock_id
+from tests.conftest import dataset_source
+from tests.postgres import PostgresServer, free_port
+
+pytestmark = pytest.mark.slow
+
+SPAMOPS = Path(sys.executable).parent / "spamops"
+API_KEY = "mH3v8QzL2wRt6YpN4sKd"
+HEADERS = {"X-API-Key": API_KEY}
+REFRESH_SECONDS = 1.0
+"""``server.champion_refresh_seconds`` of both hosts."""
+TAKEOVER_SECONDS = 4.0
+"""``monitoring.takeover_seconds`` of both monitors."""
+OUTAGE_SECONDS = 10.0
+START_TIMEOUT = 180.0
+"""``mlflow server`` takes 8-30 s to answer on this machine, more under load."""
+TEXTS = ("see you at 8 tonight", "WINNER! Claim your free prize now, text WIN to 80086",
+         "can you pick up milk on the way home", "URGENT: your account is locked, call now")
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def wait_for(what: str, check: object, timeout: float, interval: float = 0.2) -> float:
+    """Poll ``check()`` until it is truthy; the seconds it took. Fails naming ``what``."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        with contextlib.suppress(httpx.HTTPError, psycopg.Error):
+            if check():  # type: ignore[operator]
+                return time.monotonic() - started
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not within {timeout:g} s")
+
+
+@dataclass
+class Proc:
+    """A spamops command in a process group of its own, its output in a file."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proc:
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen([str(SPAMOPS), *self.args], env=self.env,
+                                            stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the whole group: the host dies, nothing runs its clean-up."""
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait(30)
+
+    def interrupt(self) -> None:
+        """SIGINT to the group without waiting."""
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGINT)
+
+    def stop(self) -> int | None:
+        """SIGINT (Ctrl-C: the server flushes its spool), SIGKILL after 30 s."""
+        if self.process is None:
+            return None
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.process.returncode
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+
+@dataclass
+class Host:
+    name: str
+    home: Path
+    env: dict[str, str]
+    port: int
+    serve: Proc
+    monitor: Proc
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def health(self) -> dict[str, object]:
+        body = httpx.get(f"{self.url}/health", timeout=5).json()
+        assert isinstance(body, dict)
+        return body
+
+
+@dataclass
+class Traffic:
+    """Client threads posting ``/predict`` to the hosts until stopped; every answer kept."""
+
+    hosts: list[Host]
+    per_host: int = 2
+    acknowledged: list[tuple[str, str, int]] = field(default_factory=list)
+    """(host, prediction id, model version) of every 200."""
+    failures: list[tuple[str, float, str]] = field(default_factory=list)
+    """(host, monotonic time, what) of every request that got no 200."""
+    served: list[tuple[str, float, int]] = field(default_factory=list)
+    """(host, monotonic time, model version) of every 200."""
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        for host in self.hosts:
+            for n in range(self.per_host):
+                thread = threading.Thread(target=self._send, args=(host, n), daemon=True)
+                thread.start()
+                self.threads.append(thread)
+
+    def _send(self, host: Host, n: int) -> None:
+        i = 0
+        with httpx.Client(headers=HEADERS, timeout=30) as http:
+            while not self.stop.is_set():
+                i += 1
+                try:
+                    answer = http.post(f"{host.url}/predict",
+                                       json={"text": f"{TEXTS[i % len(TEXTS)]} #{n}-{i}"})
+                except httpx.HTTPError as exc:
+                    self.failures.append((host.name, time.monotonic(), repr(exc)))
+                    time.sleep(0.05)
+                    continue
+                now = time.monotonic()
+                if answer.status_code != 200:
+                    self.failures.append((host.name, now,
+                                          f"{answer.status_code} {answer.text[:200]}"))
+                    continue
+                body = answer.json()
+                self.acknowledged.append((host.name, body["prediction_id"],
+                                          body["model_version"]))
+                self.served.append((host.name, now, body["model_version"]))
+                time.sleep(0.01)  # a steady stream, not a CPU hog on a shared machine
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(60)
+
+    def count(self, host: str, since: float) -> int:
+        return sum(1 for name, t, _ in self.served if name == host and t >= since)
+
+
+class LockWatch:
+    """Samples, every 0.2 s, which sessions hold the scheduler's advisory lock in PostgreSQL
+    (``pg_locks`` joined to ``pg_stat_activity``: the holder's ``application_name``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.samples: list[tuple[float, list[str] | None]] = []
+        """(monotonic time, holders' application names); None: PostgreSQL unreachable."""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def holders(self) -> list[str]:
+        """The sessions holding the scheduler's advisory lock (key ``lock_id("scheduler")``,
+        split by PostgreSQL into classid/objid), named by their ``application_name``."""
+        with psycopg.connect(self.url, autocommit=True, connect_timeout=2) as con:
+            rows = con.execute(
+                "SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a "
+                "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND "
+                "((l.classid::bigint << 32) | l.objid::bigint) = %s",
+                [lock_id(ADVISORY_NAME)]).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            try:
+                self.samples.append((time.monotonic(), self.holders()))
+            except psycopg.Error:
+                self.samples.append((time.monotonic(), None))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def finish(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+def holder_pid(hosts: list[Host]) -> int | None:
+    """The pid of the scheduler holder as the hosts' ``/health`` says (None: no holder)."""
+    for host in hosts:
+        holder = host.health().get("scheduler_holder")
+        if isinstance(holder, dict):
+            return int(holder["pid"])
+    return None
+
+
+STATE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] "
+                   r"(Scheduler active|Scheduler lost|Scheduler stopped|Standby)", re.M)
+
+
+def tenures(text: str, died: datetime | None) -> list[tuple[datetime, datetime]]:
+    """When a monitor says it held the scheduler, from its own log lines (whole seconds, UTC):
+    from "Scheduler active" to the next "lost"/"stopped"/"Standby", or to ``died``."""
+    spans: list[tuple[datetime, datetime]] = []
+    start: datetime | None = None
+    for stamp, state in STATE.findall(text):
+        at = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S")
+        if state == "Scheduler active":
+            start = start or at
+        elif start is not None:
+            spans.append((start, at))
+            start = None
+    if start is not None:
+        spans.append((start, died or datetime.max))
+    return spans
+
+
+def stored_ids(url: str) -> list[str]:
+    with psycopg.connect(url) as con:
+        return [str(r[0]) for r in con.execute("SELECT id FROM predictions").fetchall()]
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Iterator[PostgresServer]:
+    """A cluster of this test's own: the test stops and restarts it."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.remove()
+
+
+def test_two_hosts_survive_a_killed_host_a_database_outage_a_promotion_and_a_takeover(
+        tmp_path: Path, postgres: PostgresServer) -> None:
+    began = time.monotonic()
+    database = postgres.database("multihost")
+    home_a, home_b = tmp_path / "host-a", tmp_path / "host-b"
+    setup = Store(home_a / "spamops.duckdb", home_a / "spool", clock=SystemClock(),
+                  url=database)
+    setup.migrate()  # the schema and the data home key, as `spamops setup-database` does
+    setup.close()
+    home_b.mkdir()
+    shutil.copy2(home_a / "spamops.key", home_b / "spamops.key")  # one key on every host
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SPAMOPS_")}
+    tracking_port = free_port()
+    tracking_url = f"http://127.0.0.1:{tracking_port}"
+    tracking = Proc("mlflow-server",
+                    ["--home", str(tmp_path / "tracking-home"), "mlflow-server", "--port",
+                     str(tracking_port), "--workers", "1", "--artifacts-destination",
+                     str(tmp_path / "shared-artifacts")],
+                    {**base, "SPAMOPS_STORE__URL": database}, tmp_path / "mlflow.log").start()
+
+    def host_env(home: Path) -> dict[str, str]:
+        return {**base, "SPAMOPS_HOME": str(home), "SPAMOPS_API_KEY": API_KEY,
+                "SPAMOPS_STORE__URL": database, "SPAMOPS_MLFLOW_TRACKING_URI": tracking_url,
+                "SPAMOPS_DATASET_URL": dataset_source(),
+                "SPAMOPS_SERVER__CHAMPION_REFRESH_SECONDS": str(REFRESH_SECONDS),
+                "SPAMOPS_MONITORING__TAKEOVER_SECONDS": str(TAKEOVER_SECONDS)}
+
+    hosts: list[Host] = []
+    for name, home in (("A", home_a), ("B", home_b)):
+        env, port = host_env(home), free_port()
+        hosts.append(Host(name, home, env, port,
+                          Proc(f"serve-{name}", ["serve", "--port", str(port)], env,
+                               tmp_path / f"serve-{name}.log"),
+                          Proc(f"monitor-{name}", ["monitor"], env,
+                               tmp_path / f"monitor-{name}.log")))
+    a, b = hosts
+    procs = [tracking] + [p for h in hosts for p in (h.serve, h.monitor)]
+    watch = LockWatch(database)
+    traffic = Traffic(hosts)
+    try:
+        # Everything starts at once (the hosts find the champion when it appears): the
+        # slow starts (mlflow server, imports) overlap.
+        for host in hosts:
+            host.serve.start()
+            host.monitor.start()
+        wait_for("mlflow-server answers",
+                 lambda: tracking.alive() and httpx.get(f"{tracking_url}/health",
+                                                        timeout=2).status_code == 200,
+                 START_TIMEOUT, 0.5)
+        trained = subprocess.run([str(SPAMOPS), "train"], env=a.env, capture_output=True,
+                                 text=True, timeout=300)
+        assert trained.returncode == 0, trained.stderr
+        log(f"v1 trained, the champion ({time.monotonic() - began:.0f} s)")
+        # v2 trains on A while the hosts load v1: the challenger promoted later.
+        second = subprocess.Popen([str(SPAMOPS), "train"], env=a.env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        for host in hosts:
+            wait_for(f"host {host.name} serves v1",
+                     lambda h=host: h.serve.alive() and h.health()["model_version"] == 1, 120)
+        _, err = second.communicate(timeout=300)
+        assert second.returncode == 0, err
+        wait_for("a scheduler holder", lambda: holder_pid(hosts) is not None, 60)
+        watch.start()
+        log(f"hosts up ({time.monotonic() - began:.0f} s)")
+
+        # Concurrent traffic to both hosts.
+        traffic.start()
+        wait_for("traffic on both hosts",
+                 lambda: all(traffic.count(h.name, 0) >= 20 for h in hosts), 60)
+
+        # 1. Host B dies under load and comes back on the same port.
+        killed_at = time.monotonic()
+        b.serve.kill()
+        assert list((b.home / "spool").glob("*.jsonl")), "B left no spool segment to recover"
+        b.serve.start()
+        wait_for("host B back", lambda: b.health()["model_version"] == 1, 120)
+        back_at = time.monotonic()
+        wait_for("traffic on B after its restart", lambda: traffic.count("B", back_at) >= 20, 60)
+        log(f"B killed and back in {back_at - killed_at:.1f} s")
+
+        # 2. PostgreSQL away for OUTAGE_SECONDS while traffic continues.
+        before_outage = {h.name: traffic.count(h.name, 0) for h in hosts}
+        postgres.stop()
+        outage_at = time.monotonic()
+        wait_for("A says the store is unreachable and spools",
+                 lambda: any("spooled" in p for p in a.health()["problems"]), OUTAGE_SECONDS)
+        time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - outage_at)))
+        served_in_outage = {h.name: traffic.count(h.name, 0) - before_outage[h.name]
+                            for h in hosts}
+        postgres.start()
+        restored_at = time.monotonic()
+        for host in hosts:
+            wait_for(f"host {host.name}'s spool drained",
+                     lambda h=host: h.health()["store_reachable"] and not any(
+                         "spooled" in p for p in h.health()["problems"]), 60)
+        log(f"outage {restored_at - outage_at:.1f} s, served meanwhile {served_in_outage}")
+        assert all(n > 0 for n in served_in_outage.values()), served_in_outage
+
+        # 3. A promotion on host A that host B then serves.
+        promoting = time.monotonic()
+        promoted = subprocess.run([str(SPAMOPS), "promote", "2"], env=a.env,
+                                  capture_output=True, text=True, timeout=120)
+        assert promoted.returncode == 0, promoted.stderr
+        promoted_at = time.monotonic()
+        switched = wait_for("B serves v2", lambda: any(
+            name == "B" and t >= promoted_at and v == 2 for name, t, v in traffic.served), 30)
+        log(f"B served v2 {switched:.1f} s after `spamops promote 2` on A returned "
+            f"({promoted_at - promoting:.1f} s long)")
+
+        # 4. The scheduler holder dies; the other monitor takes over.
+        pid = holder_pid(hosts)
+        holder = next(p for h in hosts for p in (h.monitor,) if p.pid == pid)
+        other = next(h.monitor for h in hosts if h.monitor is not holder)
+        holder.kill()
+        holder_died = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+        takeover_from = time.monotonic()
+        took = wait_for("the other monitor holds the scheduler",
+                        lambda: holder_pid(hosts) == other.pid, TAKEOVER_SECONDS + 30)
+        takeover_until = time.monotonic()
+        log(f"{other.name} took the scheduler over {took:.1f} s after {holder.name} died")
+        assert took <= TAKEOVER_SECONDS + 5, took
+        time.sleep(1.0)
+    finally:
+        traffic.finish()
+        watch.finish()
+        for proc in procs:  # Ctrl-C to all at once: the servers flush their spools
+            proc.interrupt()
+        for proc in procs:
+            if proc.stop() not in (0, None, -signal.SIGKILL):
+                log(f"{proc.name} exited with {proc.process and proc.process.returncode}: "
+                    f"{proc.output()}")
+
+    # Every acknowledged prediction is in the history exactly once.
+    ids = stored_ids(database)
+    assert len(ids) == len(set(ids)), "a prediction was stored twice"
+    acknowledged = {pid for _, pid, _ in traffic.acknowledged}
+    assert len(acknowledged) == len(traffic.acknowledged)
+    missing = acknowledged - set(ids)
+    assert not missing, f"{len(missing)} acknowledged predictions lost"
+    for host in hosts:
+        assert list((host.home / "spool").glob("*.jsonl")) == [], host.name
+
+    # No request failed except those sent to B while it was down.
+    unexpected = [f for f in traffic.failures
+                  if not (f[0] == "B" and killed_at <= f[1] <= back_at)]
+    assert unexpected == [], unexpected[:5]
+
+    # Never two holders; one in every sample outside the outage and the takeover.
+    assert watch.samples, "the lock watch never sampled"
+    assert all(h is None or len(h) <= 1 for _, h in watch.samples), [
+        h for _, h in watch.samples if h and len(h) > 1][:3]
+    settle = TAKEOVER_SECONDS + 5  # after the outage, a monitor notices and takes it back
+    steady = [h for t, h in watch.samples
+              if not outage_at - 0.5 <= t <= restored_at + settle
+              and not takeover_from - 0.5 <= t <= takeover_until + 0.5]
+    assert steady and all(h is not None and len(h) == 1 for h in steady), [
+        h for h in steady if not h or len(h) != 1][:3]
+
+    # ... and never two monitors that say they hold it at the same time.
+    spans = {proc.name: tenures(proc.log_path.read_text(errors="replace"),
+                                holder_died if proc is holder else None)
+             for proc in (a.monitor, b.monitor)}
+    assert all(spans.values()), spans  # both held it at some point (the takeover)
+    for first_start, first_end in spans[a.monitor.name]:
+        for second_start, second_end in spans[b.monitor.name]:
+            assert first_end <= second_start or second_end <= first_start, spans
+
+    # The one audit chain verifies, read from either host (both at once).
+    verifying = [(host.name, subprocess.Popen([str(SPAMOPS), "audit", "verify"], env=host.env,
+                                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                              text=True)) for host in hosts]
+    for name, proc in verifying:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"audit verify on {name}: {out}"
+
+    log(f"{len(acknowledged)} acknowledged, {len(ids)} stored, "
+        f"{len(traffic.failures)} failed (all to B while down); "
+        f"wall time {time.monotonic() - began:.0f} s")
