@@ -29,9 +29,12 @@ Several hosts (issue 16): ``--hosts N --store URL`` measures instead, in the sam
   of its own (its spool, logs, locks) and one history in PostgreSQL (``store.url``), sharing the
   data home key and the registry (the trained home's MLflow registry named by
   ``mlflow_tracking_uri``: the registry is read when a host starts and when it refreshes the
-  champion, never per request, so a tracking server would not change the request path).
+  champion, never per request, so a tracking server would not change the request path);
+* ``postgresql_1_host``: the first of those hosts alone (the others idle), all the connections
+  on it: what the PostgreSQL backend costs one host (measured before the N together).
 
-Both face the same clients: ``--concurrency`` connections in total, split evenly across the
+
+All face the same clients: ``--concurrency`` connections in total, split evenly across the
 hosts, one ``wrk`` per host running at the same time. requests/s is the hosts' sum; p50 and p99
 are the worst host's (``wrk`` keeps no histogram to merge: an upper bound). Each set-up gets a
 3 s warm-up, then ``--seconds`` of measurement; the PostgreSQL numbers include each host's
@@ -355,6 +358,8 @@ def several_hosts(args: argparse.Namespace) -> dict[str, Any]:
                 process, url = serve(host, pg_env, args.workers, tmp)
                 processes.append(process)
                 urls.append(url)
+            if args.hosts > 1:  # one PostgreSQL host alone: the backend's cost per host
+                results["postgresql_1_host"] = measure_hosts(urls[:1], args, tmp)
             results[name] = measure_hosts(urls, args, tmp)
         finally:
             for process in processes:
@@ -365,10 +370,15 @@ def several_hosts(args: argparse.Namespace) -> dict[str, Any]:
         stored.close()
 
     single, multi = results["duckdb_1_host"], results[name]
+    if logged < multi["requests"]:  # every answered request is logged (warm-up ones too)
+        raise SystemExit(f"error: {multi['requests']} requests answered but only {logged} "
+                         "predictions reached PostgreSQL")
     return {
         "benchmark": "api_hosts", "endpoint": "POST /predict", "tool": "wrk",
         "concurrency": args.concurrency, "cpus": os.cpu_count(), "workers": args.workers,
-        "duckdb_1_host": single, name: multi,
+        "duckdb_1_host": single, **({"postgresql_1_host": results["postgresql_1_host"]}
+                                    if "postgresql_1_host" in results else {}),
+        name: multi,
         "rps_ratio": round(multi["rps"] / single["rps"], 3) if single["rps"] else None,
         "postgresql_predictions_stored": logged,
     }
