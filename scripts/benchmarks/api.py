@@ -33,7 +33,6 @@ Several hosts (issue 16): ``--hosts N --store URL`` measures instead, in the sam
 * ``postgresql_1_host``: the first of those hosts alone (the others idle), all the connections
   on it: what the PostgreSQL backend costs one host (measured before the N together).
 
-
 All face the same clients: ``--concurrency`` connections in total, split evenly across the
 hosts, one ``wrk`` per host running at the same time. requests/s is the hosts' sum; p50 and p99
 are the worst host's (``wrk`` keeps no histogram to merge: an upper bound). Each set-up gets a
