@@ -6,7 +6,9 @@
   the flush alone; the median of ``--repeat`` runs (default 3), the backends taking turns so
   that a burst of load on the shared machine hits each of them. DuckDB (a file in a temporary
   data home) is always measured in the same run, as the baseline; ``ratio_to_duckdb`` is
-  each backend's end-to-end rate divided by DuckDB's.
+  each backend's end-to-end rate divided by DuckDB's. ``bytes_per_row``: the history's size
+  on disk afterwards (DuckDB: the whole file; PostgreSQL: ``pg_total_relation_size`` of
+  ``predictions``, indexes included) divided by the rows (texts of about 45 characters).
 - with ``--full``, on DuckDB as before issue 16: 1,000,000 predictions logged and flushed
   (target >= 100,000 rows/s); ``log_prediction`` latency on the calling thread while the
   flush thread runs (p50/p99 ms over 20,000 calls; target p99 < 0.2 ms); ``SELECT * FROM
@@ -121,9 +123,22 @@ def full_duckdb() -> dict[str, Any]:
     }
 
 
-def ingest_once(url: str | None, rows: int, tmp: Path) -> tuple[float, float]:
+def history_bytes(url: str | None, home: Path) -> int:
+    """What the history takes on disk: the DuckDB file (checkpointed by ``close()``), or the
+    ``predictions`` table with its indexes and TOAST in PostgreSQL."""
+    if url is None:
+        return (home / "spamops.duckdb").stat().st_size
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=10) as con:
+        row = con.execute("SELECT pg_total_relation_size('predictions')").fetchone()
+    return int(row[0]) if row else 0
+
+
+def ingest_once(url: str | None, rows: int, tmp: Path) -> tuple[float, float, int]:
     """Log ``rows`` predictions into a fresh store (``url``: PostgreSQL database; ``None``:
-    a DuckDB file under ``tmp``) and flush them; (seconds logging, seconds flushing)."""
+    a DuckDB file under ``tmp``) and flush them; (seconds logging, seconds flushing, bytes
+    the history takes afterwards)."""
     home = Path(tempfile.mkdtemp(dir=tmp))
     store = Store(home / "spamops.duckdb", home / "spool", clock=SystemClock(),
                   flush_seconds=3600, url=url)
@@ -143,7 +158,7 @@ def ingest_once(url: str | None, rows: int, tmp: Path) -> tuple[float, float]:
             raise SystemExit(f"error: {url or 'duckdb'} holds {counted} rows, not {rows}")
     finally:
         store.close()
-    return log_seconds, flush_seconds
+    return log_seconds, flush_seconds, history_bytes(url, home)
 
 
 class Backend:
@@ -215,7 +230,7 @@ def backends(urls: list[str]) -> Iterator[list[Backend]]:
 
 
 def measure_backends(urls: list[str], rows: int, repeat: int) -> dict[str, Any]:
-    runs: dict[str, list[tuple[float, float]]] = {}
+    runs: dict[str, list[tuple[float, float, int]]] = {}
     with backends(urls) as chosen, tempfile.TemporaryDirectory() as tmp_name:
         for _ in range(repeat):
             for backend in chosen:  # taking turns: a burst of load hits every backend
@@ -223,12 +238,13 @@ def measure_backends(urls: list[str], rows: int, repeat: int) -> dict[str, Any]:
                     ingest_once(backend.fresh(), rows, Path(tmp_name)))
     result: dict[str, Any] = {}
     for name, timings in runs.items():
-        totals = sorted(log + flush for log, flush in timings)
-        flushes = sorted(flush for _, flush in timings)
+        totals = sorted(log + flush for log, flush, _ in timings)
+        flushes = sorted(flush for _, flush, _ in timings)
         result[name] = {"ingest_rows_per_s": round(rows / statistics.median(totals)),
                         "flush_rows_per_s": round(rows / statistics.median(flushes)),
                         "runs_rows_per_s": [round(rows / (log + flush))
-                                            for log, flush in timings]}
+                                            for log, flush, _ in timings],
+                        "bytes_per_row": round(max(size for _, _, size in timings) / rows)}
     baseline = result["duckdb"]["ingest_rows_per_s"]
     for entry in result.values():
         entry["ratio_to_duckdb"] = round(entry["ingest_rows_per_s"] / baseline, 3)
