@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from tests.cli_helpers import CliRun, run_cli
+from tests.postgres import migrate_to_postgres
 
 Cli = Callable[..., CliRun]
 
@@ -22,6 +23,46 @@ def spamops(capsys: pytest.CaptureFixture[str]) -> Cli:
         return run_cli(capsys, *args)
 
     return run
+
+
+@pytest.fixture
+def history(trained_home: Path, store_url: str | None,
+            monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The trained home, on either backend: for PostgreSQL its history is moved there first
+    (``spamops store migrate``) and ``SPAMOPS_STORE__URL`` points the commands at it."""
+    if store_url is not None:
+        migrate_to_postgres(trained_home, store_url)
+        monkeypatch.setenv("SPAMOPS_STORE__URL", store_url)
+    return trained_home
+
+
+def _tamper(home: Path, store_url: str | None, statement: str) -> None:
+    if store_url is None:
+        with duckdb.connect(str(home / "spamops.duckdb")) as con:
+            con.execute(statement)
+    else:
+        import psycopg
+
+        with psycopg.connect(store_url) as con:
+            con.execute(statement)  # type: ignore[arg-type]
+
+
+def test_setup_database_on_postgresql_reports_the_url_and_sql_reads_it(
+        data_home: Path, spamops: Cli, postgres_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPAMOPS_STORE__URL", postgres_url)
+    first = spamops("setup-database", "--json")
+    assert first.code == 0, first.err
+    assert json.loads(first.out)["database"] == postgres_url
+    assert not (data_home / "spamops.duckdb").exists()
+    query = "SELECT n, 'row ' || n AS label FROM generate_series(0, 4) AS n"
+    as_json = json.loads(spamops("sql", query, "--json", "--limit", "2").out)
+    assert as_json["rows"] == [{"n": 0, "label": "row 0"}, {"n": 1, "label": "row 1"}]
+    refused = spamops("sql", "DELETE FROM predictions")
+    assert refused.code != 0 and refused.err.count("\n") == 1
+    assert "syntax error" in refused.err and "Traceback" not in refused.err
+    gone = spamops("sql", "SELECT * FROM missing_table")
+    assert gone.code != 0 and "missing_table" in gone.err
 
 
 def test_setup_database_creates_and_reports_the_version(data_home: Path, spamops: Cli) -> None:
@@ -73,7 +114,7 @@ def test_sql_prints_a_table_json_or_csv_and_honours_limit(data_home: Path, spamo
     assert spamops("sql", query, "--json", "--csv").code != 0
 
 
-def test_predict_logs_and_feedback_labels_through_the_cli(trained_home: Path, spamops: Cli) -> None:
+def test_predict_logs_and_feedback_labels_through_the_cli(history: Path, spamops: Cli) -> None:
     predicted = spamops("predict", "--json", "WINNER! claim your free prize now")
     assert predicted.code == 0
     prediction_id = json.loads(predicted.out)["prediction_id"]
@@ -88,7 +129,8 @@ def test_predict_logs_and_feedback_labels_through_the_cli(trained_home: Path, sp
     assert spamops("feedback", prediction_id, "eggs").code != 0
 
 
-def test_train_promote_and_rollback_are_audited(trained_home: Path, spamops: Cli) -> None:
+def test_train_promote_and_rollback_are_audited(history: Path, spamops: Cli,
+                                                store_url: str | None) -> None:
     assert spamops("train").code == 0
     assert spamops("promote", "2").code == 0
     assert spamops("rollback").code == 0
@@ -104,15 +146,14 @@ def test_train_promote_and_rollback_are_audited(trained_home: Path, spamops: Cli
     verified = spamops("audit", "verify")
     assert verified.code == 0 and f"{len(all_records)} records verified" in verified.out
 
-    with duckdb.connect(str(trained_home / "spamops.duckdb")) as con:
-        con.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3")
+    _tamper(history, store_url, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 3")
     broken = spamops("audit", "verify")
     assert broken.code == 1 and "record 3" in broken.out
     as_json = json.loads(spamops("audit", "verify", "--json").out)
     assert as_json["ok"] is False and as_json["first_bad_seq"] == 3
 
 
-def test_export_writes_parquet_folders(trained_home: Path, spamops: Cli, tmp_path: Path) -> None:
+def test_export_writes_parquet_folders(history: Path, spamops: Cli, tmp_path: Path) -> None:
     spamops("predict", "hello there")
     result = json.loads(spamops("export", str(tmp_path / "out"), "--json").out)
     assert {"predictions", "audit_log", "model_versions"} <= set(result["tables"])
