@@ -7,7 +7,11 @@ registry between those writes leaves: ``champion=3, previous=1`` with no audit r
 champion that serves while its approval stays pending forever. So every move goes:
 
 1. take the data home's champion lock (``<home>/locks/champion.lock``, ``flock``: the kernel
-   drops it when the holder dies) and finish or undo any move a dead process left pending;
+   drops it when the holder dies) and, when the history is shared by several hosts
+   (PostgreSQL), the advisory lock ``champion`` too (PostgreSQL drops it when the holder's
+   session ends): a host must neither race another host's move nor take that move's pending
+   intent for one a dead process left; then finish or undo any move a dead process left
+   pending;
 2. read the aliases and check them against the state the caller decided on (an approval is
    for the champion it was compared with; a rollback for the champion the operator saw);
 3. record the intended move in the store (``alias_moves``, status ``pending``, with the
@@ -29,6 +33,8 @@ This module decides no deployment (``rules.py``) and opens no database (``store`
 from __future__ import annotations
 
 import os
+import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -47,6 +53,9 @@ from engine.registry import CHAMPION, Aliases, Registry
 if TYPE_CHECKING:
     from engine.store import Store
 
+CHAMPION_LOCK = "champion"
+"""Name of the advisory lock serialising champion changes across hosts (PostgreSQL store)."""
+LOCK_POLL_SECONDS = 0.1
 LOCK_TIMEOUT_SECONDS = 30.0
 """How long a move waits for another process's move (each takes well under a second)."""
 
@@ -76,13 +85,36 @@ class ChampionSwitch:
                 "another process is changing the champion; try again"))
 
     @contextmanager
+    def _hold(self, timeout: float) -> Iterator[None]:
+        """The champion lock: this home's file lock, then, on a shared (PostgreSQL) history,
+        the advisory lock ``CHAMPION_LOCK`` across hosts (polled until ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        with self._flock(timeout):
+            lock = self.store.advisory_lock(CHAMPION_LOCK,
+                                            f"{socket.gethostname()} pid={os.getpid()}")
+            if lock is None:
+                yield
+                return
+            try:
+                while not lock.try_acquire():
+                    if time.monotonic() >= deadline:
+                        holder = lock.holder()
+                        raise ConflictError(
+                            "another host is changing the champion"
+                            + (f" ({holder})" if holder else "") + "; try again")
+                    time.sleep(LOCK_POLL_SECONDS)
+                yield
+            finally:
+                lock.close()
+
+    @contextmanager
     def locked(self, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[Aliases]:
         """Hold the champion lock, with pending moves settled; yields the current aliases.
 
         Raises:
             ConflictError: another process kept the lock for ``timeout`` seconds.
         """
-        with self._flock(timeout):
+        with self._hold(timeout):
             self._recover_locked()
             yield self.registry.aliases()
 
@@ -94,7 +126,7 @@ class ChampionSwitch:
         """
         if not self.store.pending_alias_moves():  # the common case: no lock, no MLflow
             return []
-        with self._flock(LOCK_TIMEOUT_SECONDS):
+        with self._hold(LOCK_TIMEOUT_SECONDS):
             return self._recover_locked()
 
     def move(self, current: Aliases, target: Aliases, *, kind: str, actor: str,

@@ -221,6 +221,55 @@ def _register(mlflow: Any, model_name: str, model_uri: str, run_id: str,
     return int(created.version)
 
 
+def _log_model_files(mlflow: Any, model: Pipeline, example_texts: Sequence[str],
+                     reference_texts: Sequence[str] | None) -> Any:
+    """Log ``model`` (cloudpickle, signature, explicit requirements) and its drift reference
+    into the active run; returns MLflow's ``ModelInfo``."""
+    import cloudpickle
+    import pandas as pd
+    import sklearn
+    from mlflow.models import infer_signature
+
+    example = pd.DataFrame({"text": list(example_texts)})
+    signature = infer_signature(example, model.predict(example))
+    info = mlflow.sklearn.log_model(
+        model, name=MODEL_ARTIFACT, signature=signature, input_example=example,
+        serialization_format="cloudpickle",
+        pip_requirements=[f"scikit-learn=={sklearn.__version__}",
+                          f"cloudpickle=={cloudpickle.__version__}"],
+    )
+    if reference_texts is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / REFERENCE_ARTIFACT
+            pd.DataFrame({"text": list(reference_texts)}).to_parquet(path, index=False)
+            mlflow.log_artifact(str(path))
+    return info
+
+
+def log_copy(model: Pipeline, *, metrics: dict[str, float], tags: dict[str, str],
+             reference_texts: Sequence[str] | None, tracking_uri: str, experiment: str,
+             model_name: str, artifact_location: str) -> tuple[int, str]:
+    """Log an already fitted ``model`` as a new run and version of ``model_name`` at
+    ``tracking_uri``, with the metrics and lineage tags it was trained with and its drift
+    reference (None: retention dropped it); returns (version, run id). Used to carry a
+    registry over to another (``engine.registry_copy``)."""
+    from engine.registry import ensure_experiment, import_mlflow, reaching
+    from engine.relocation import adopt_artifact_root
+
+    with reaching(tracking_uri):
+        adopt_artifact_root(tracking_uri, artifact_location)
+        mlflow = import_mlflow(tracking_uri)
+        experiment_id = ensure_experiment(mlflow, experiment, artifact_location)
+        example = list(reference_texts[:3]) if reference_texts else ["see you tonight"]
+        with mlflow.start_run(experiment_id=experiment_id) as run:
+            mlflow.log_metrics(metrics)
+            mlflow.set_tags(tags)
+            info = _log_model_files(mlflow, model, example, reference_texts)
+        version = _register(mlflow, model_name, info.model_uri, run.info.run_id,
+                            info.model_id)
+    return version, str(run.info.run_id)
+
+
 def train_and_log(data: TrainingData, *, tracking_uri: str, experiment: str, model_name: str,
                   artifact_location: str, seed: int = 42,
                   progress: Callable[[str], None] | None = None) -> TrainingResult:
@@ -253,13 +302,7 @@ def _log_and_register(model: Pipeline, metrics: Metrics, seconds: float, data: T
     # A moved or copied home must log into its own artifact folder, not the original's.
     adopt_artifact_root(tracking_uri, artifact_location)
     mlflow = import_mlflow(tracking_uri)
-    import pandas as pd
-    import sklearn
-    from mlflow.models import infer_signature
-
     experiment_id = ensure_experiment(mlflow, experiment, artifact_location)
-    example = pd.DataFrame({"text": data.test_texts[:3]})
-    signature = infer_signature(example, model.predict(example))
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_params({
             "features": "tfidf word(1,2) + char_wb(2,5), sublinear",
@@ -270,18 +313,7 @@ def _log_and_register(model: Pipeline, metrics: Metrics, seconds: float, data: T
         mlflow.log_metric("train_seconds", seconds)
         mlflow.set_tags({"dataset_fingerprint": data.fingerprint, **data.lineage})
         say("logging the model to MLflow")
-        import cloudpickle
-
-        info = mlflow.sklearn.log_model(
-            model, name=MODEL_ARTIFACT, signature=signature, input_example=example,
-            serialization_format="cloudpickle",
-            pip_requirements=[f"scikit-learn=={sklearn.__version__}",
-                              f"cloudpickle=={cloudpickle.__version__}"],
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / REFERENCE_ARTIFACT
-            pd.DataFrame({"text": data.train_texts}).to_parquet(path, index=False)
-            mlflow.log_artifact(str(path))
+        info = _log_model_files(mlflow, model, data.test_texts[:3], data.train_texts)
     # Registered through the client: the fluent registration prints to stderr, which would
     # land in the console and in scripts' output.
     version = _register(mlflow, model_name, info.model_uri, run.info.run_id,

@@ -100,18 +100,23 @@ def test_every_host_points_at_one_store_and_one_tracking_server(
 
 def test_the_tracking_server_command_is_one_spamops_accepts(
         resolved: dict[str, Any], capsys: pytest.CaptureFixture[str],
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     command = resolved["services"]["mlflow"]["command"]
     assert command[:2] == ["spamops", "mlflow-server"]
     options = command[2:]
     assert options[options.index("--host") + 1] == "0.0.0.0"
     # Reached by its service name: MLflow's host check must allow it.
     assert "mlflow:5000" in options[options.index("--allowed-hosts") + 1]
+    environment = resolved["services"]["mlflow"]["environment"]
+    monkeypatch.setenv("SPAMOPS_STORE__URL", environment["SPAMOPS_STORE__URL"])
     run = run_cli(capsys, "--home", str(tmp_path), "mlflow-server", *options, "--dry-run",
-                  "--backend-store-uri", "postgresql://spamops:pw@postgres:5432/spamops",
                   "--json")
     assert run.code == 0, run.err
     argv = run.json()["argv"]
+    # The backend store is the compose postgres database, schema mlflow, password masked.
+    assert argv[argv.index("--backend-store-uri") + 1] == (
+        "postgresql+psycopg://spamops:***@postgres:5432/spamops"
+        "?options=-csearch_path%3Dmlflow")
     assert "--serve-artifacts" in argv
     assert argv[argv.index("--artifacts-destination") + 1] == "/artifacts"
     assert argv[argv.index("--allowed-hosts") + 1] == options[options.index("--allowed-hosts")

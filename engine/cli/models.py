@@ -147,4 +147,36 @@ def predict(ctx: click.Context, text: str | None, file: Path | None, encoding: s
             click.echo(f"{p.label:<4} {p.spam_probability:6.3f}  {p.id}  {p.text}")
 
 
-commands: list[click.Command] = [train, models, promote, rollback, predict]
+@click.group("registry")
+def registry_group() -> None:
+    """The model registry beyond this home: carry it over to a tracking server."""
+
+
+@registry_group.command("copy")
+@click.option("--to", "target", required=True, metavar="URI",
+              help="Tracking URI of the registry to fill, e.g. http://db:5000 (a "
+                   "`spamops mlflow-server`); it must have no version of the model yet.")
+@json_option
+@click.pass_context
+def registry_copy(ctx: click.Context, target: str, as_json: bool) -> None:
+    """Copy this home's registry to another, keeping every version's number.
+
+    Each version is logged on the target with its metrics, lineage tags and drift reference,
+    in order, so version N stays version N (the history names versions by number); then the
+    aliases are set as here. This home's registry is only read. Use it when moving a
+    single-machine home to several hosts (docs/deploy.md), after `spamops store migrate`.
+    Progress goes to stderr.
+    """
+    copied = services_of(ctx).copy_registry(target, progress=progress_echo)
+    if as_json:
+        emit_json(copied)
+        return
+    aliases = ", ".join(f"{a} v{v}" for a, v in sorted(copied.aliases.items())) or "none"
+    click.echo(f"copied versions {copied.versions[0]}..{copied.versions[-1]} to "
+               f"{copied.target} with their numbers; aliases: {aliases}")
+    if copied.without_reference:
+        click.echo(f"without a drift reference (dropped by retention): "
+                   f"{', '.join(f'v{v}' for v in copied.without_reference)}")
+
+
+commands: list[click.Command] = [train, models, promote, rollback, predict, registry_group]

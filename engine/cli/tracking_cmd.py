@@ -15,13 +15,9 @@ from engine.cli._common import emit_json, home_of, settings_of
 
 
 def _store_url(ctx: click.Context) -> str | None:
-    """The configured history store URL (``store.url``), None when there is none."""
+    """The configured PostgreSQL store URL (``store.url``), None for a DuckDB store."""
     settings = settings_of(ctx)
-    # ``store.url`` arrives with the PostgreSQL backend (issue 16, item 1); read defensively
-    # so this command works on either side of that change.
-    store = getattr(settings, "store", None)
-    url = getattr(store, "url", None)
-    return str(url) if url else None
+    return settings.store_url if settings.store_is_postgres else None
 
 
 @click.command("mlflow-server")

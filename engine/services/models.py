@@ -21,6 +21,7 @@ from engine.training import TrainingData
 
 if TYPE_CHECKING:
     from engine.files import Messages
+    from engine.registry_copy import RegistryCopy
 
 
 class ModelsMixin(ServicesBase):
@@ -102,6 +103,36 @@ class ModelsMixin(ServicesBase):
     def models(self) -> list[ModelVersionInfo]:
         """Registered versions, newest first."""
         return self.registry.versions()
+
+    def copy_registry(self, target_uri: str, *, actor: str | None = None,
+                      progress: Progress | None = None) -> RegistryCopy:
+        """Copy this home's registry (every version with its number, lineage, drift
+        reference, then the aliases) to the one at ``target_uri``, usually a tracking server
+        (``engine.registry_copy``); the store's ``model_versions`` rows get the new run ids.
+        Audited."""
+        from engine.registry import Registry
+        from engine.registry_copy import copy_registry
+
+        target = Registry(target_uri, self.settings.model_name,
+                          str(self.settings.artifacts_dir.resolve()))
+        copied = copy_registry(self.registry, target, experiment="spamops",
+                               artifact_location=str(self.settings.artifacts_dir.resolve()),
+                               progress=progress)
+        seen = {row["version"]: row for row in self.store.model_versions_seen()}
+        for version in copied.versions:
+            info = target.version(version)
+            row = seen.get(version)
+            self.store.record_model_version(
+                version, copied.run_ids[version],
+                row["registered_at"] if row else self.clock.now(),
+                dict(info.metrics), dict(info.tags))
+        self.audit("registry.copied", copied.target, {
+            "source": copied.source, "target": copied.target, "versions": copied.versions,
+            "aliases": copied.aliases, "without_reference": copied.without_reference},
+            f"copied {len(copied.versions)} model versions with their numbers and the aliases "
+            f"({', '.join(f'{a} v{v}' for a, v in sorted(copied.aliases.items()))}) to "
+            f"{copied.target}", actor=actor)
+        return copied
 
     def _adopt_first(self, version: int, *, actor: str | None) -> bool:
         """Make ``version`` champion if there is none yet; returns whether it did."""

@@ -30,6 +30,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from engine.errors import ModelNotFound
 from engine.tracking_server import mlflow_backend_for_store
 from tests.cli_helpers import run_cli
 from tests.conftest import dataset_source
@@ -248,6 +249,42 @@ def test_rollback_through_b_is_what_a_reads(hosts: Hosts) -> None:
     finally:
         operator.close()  # type: ignore[attr-defined]
     assert aliases == {"champion": first, "previous": second}
+
+
+def test_retention_drops_a_drift_reference_through_the_server(hosts: Hosts) -> None:
+    """Retention deletes a non-champion version's training texts: on a tracking server that
+    goes through its artifact proxy (``mlflow-artifacts:/``), not a host's folder."""
+    _, second = hosts.versions  # v2 is `previous` after the rollback
+    operator = services_a(hosts)
+    registry = operator.registry  # type: ignore[attr-defined]
+    try:
+        assert len(registry.reference_texts(second)) > 4000
+        assert registry.drop_reference_texts(second, dry_run=True) is True
+        assert registry.drop_reference_texts(second) is True
+        assert registry.drop_reference_texts(second) is False
+        with pytest.raises(ModelNotFound):
+            registry.reference_texts(second)
+    finally:
+        operator.close()  # type: ignore[attr-defined]
+    artifacts = hosts.server.root / "server-home" / "mlflow-server" / "artifacts"
+    assert len(list(artifacts.rglob("reference_texts.parquet"))) == 1  # v1's is kept
+
+
+def test_copying_a_home_into_a_server_with_versions_is_refused(
+        hosts: Hosts, trained_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``registry copy`` keeps version numbers only into an empty registry: refused here,
+    before any write (tests/engine/test_registry_copy.py copies into an empty one)."""
+    run = run_cli(capsys, "--home", str(trained_home), "registry", "copy", "--to",
+                  hosts.server.url)
+    assert run.code == 1
+    assert run.err == (f"error: the registry at {hosts.server.url} already has 2 version(s) "
+                       "of sms-spam-classifier: copy into one that has none, so the numbers "
+                       "stay\n")
+    operator = services_a(hosts)
+    try:
+        assert len(operator.models()) == 2  # type: ignore[attr-defined]
+    finally:
+        operator.close()  # type: ignore[attr-defined]
 
 
 def test_with_the_server_away_b_keeps_serving_and_a_fails_in_one_line(

@@ -156,3 +156,44 @@ def test_rollback_and_promote_check_the_champion_they_were_decided_on(
     result = spamops(two_versions_home, "promote", "2", "--expect-champion", "2")
     assert result.returncode != 0 and "not v2" in result.stderr
     services.close()
+
+
+def test_on_a_shared_history_a_champion_change_waits_for_another_hosts(
+        two_versions_home: Path, postgres_url: str) -> None:
+    """With a PostgreSQL store the champion lock is also an advisory lock: a move on another
+    host (here: another session holding ``champion``) keeps this one out — its pending intent
+    is not mistaken for one a dead process left — and this one goes ahead once it is free."""
+    from engine.champion_switch import CHAMPION_LOCK, ChampionSwitch
+    from engine.clock import SystemClock
+    from engine.registry import Registry
+    from engine.store import Store
+
+    settings = load_settings(home=two_versions_home)
+    store = Store(two_versions_home / "pg-host.duckdb", two_versions_home / "spool",
+                  clock=SystemClock(), url=postgres_url)
+    store.migrate()
+    registry = Registry(settings.tracking_uri, settings.model_name,
+                        str(settings.artifacts_dir.resolve()))
+    switch = ChampionSwitch(store=store, registry=registry, clock=SystemClock(),
+                            lock_path=two_versions_home / "locks" / "champion.lock")
+    other_host = store.advisory_lock(CHAMPION_LOCK, "host-b pid=4242")
+    assert other_host is not None and other_host.try_acquire()
+    try:
+        with pytest.raises(ConflictError) as refused, switch.locked(timeout=0.5):
+            pass
+        assert str(refused.value) == ("another host is changing the champion "
+                                      "(host-b pid=4242); try again")
+    finally:
+        other_host.release()
+    with switch.locked(timeout=5) as current:
+        assert current["champion"] == 1
+        switch.move(current, registry.plan_promotion(current, 2), kind="promote",
+                    actor="test", reasoning="test", action="promote", subject="v2",
+                    details={})
+    assert registry.aliases() == {"champion": 2, "previous": 1}
+    # While this host holds it, another host cannot take it.
+    with switch.locked(timeout=5):
+        again = store.advisory_lock(CHAMPION_LOCK, "host-b pid=4242")
+        assert again is not None and not again.try_acquire()
+        again.close()
+    store.close()
