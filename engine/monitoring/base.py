@@ -69,7 +69,7 @@ class MonitorBase(abc.ABC):
     def _exclusive(self, path: Path) -> ExclusiveLock:
         """The lock named by the file ``path``: that file on DuckDB; on a PostgreSQL store,
         the advisory lock of the same name (``check``, ``retrain``), for every host."""
-        if self.store.url.startswith("duckdb:"):
+        if not self.settings.store_is_postgres:
             return FileLock(path)
         from engine.advisory import AdvisoryHold
 

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("engine.services")
 
+HOLDER_CACHE_SECONDS = 1.0
+"""How long a scheduler holder read from PostgreSQL is reused (``scheduler_holder``)."""
+
 SERVING_LOCK = "serving.lock"
 """Held shared by every serving process of a data home (``spamops restore`` checks it)."""
 
@@ -97,6 +100,7 @@ class ServicesBase(abc.ABC):
         self._drift_cache: DetectorCache | None = None
         self._sender: OutboxSender | None = None
         self._enqueued = False
+        self._holder_seen: tuple[float, HolderInfo | None] | None = None
 
     @property
     def store(self) -> Store:
@@ -291,8 +295,22 @@ class ServicesBase(abc.ABC):
 
     def scheduler_holder(self) -> HolderInfo | None:
         """Which process holds the scheduler of this history, if any (on any host, with a
-        PostgreSQL store)."""
-        return self.scheduler_lock().holder()
+        PostgreSQL store).
+
+        On DuckDB: the holder file, read at once. On PostgreSQL: the lock's session in
+        ``pg_locks``, one short query, remembered for ``HOLDER_CACHE_SECONDS`` so a busy
+        ``/health`` costs the server one query a second at most.
+        """
+        lock = self.scheduler_lock()
+        if not self.settings.store_is_postgres:
+            return lock.holder()
+        seen = self._holder_seen
+        now = time.monotonic()
+        if seen is not None and now - seen[0] < HOLDER_CACHE_SECONDS:
+            return seen[1]
+        holder = lock.holder()
+        self._holder_seen = (now, holder)
+        return holder
 
     def scheduler_lock(self) -> HolderLock:
         """The scheduler's single-holder lock: per data home (``flock``) on DuckDB; on a
@@ -302,8 +320,10 @@ class ServicesBase(abc.ABC):
         from engine.scheduling import AdvisorySchedulerLock, SchedulerLock
 
         lock_dir = self.settings.home / "locks"
-        if self.store.url.startswith("duckdb:"):
+        if not self.settings.store_is_postgres:
             return SchedulerLock(lock_dir)
+        with self._store_lock:  # the lock needs the store's URL, not an opened store
+            store = self._store or self._unopened_store()
         return AdvisorySchedulerLock(
-            self.store, lock_dir,
+            store, lock_dir,
             dead_peer_seconds=self.settings.monitoring.takeover_seconds * 2 / 3)
