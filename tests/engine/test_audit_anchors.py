@@ -1,15 +1,18 @@
 """The keyed audit chain and its anchors against someone who can write the database file
 (issue 14, item 10).
 
-The attacks are done the way an attacker would: straight on the DuckDB file, recomputing
-hashes with what they can get (the published algorithm; then the key itself).
+The attacks are done the way an attacker would: straight on the database (the DuckDB file,
+or the PostgreSQL history: ``home_with_history`` runs on both), recomputing hashes with what
+they can get (the published algorithm; then the key itself).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import stat
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -23,9 +26,36 @@ from engine.records import AuditRecord
 from engine.services import Services
 from engine.store.audit_log import chain_key
 from tests.cli_helpers import run_cli
+from tests.postgres import migrate_to_postgres
+
+
+class _Postgres:
+    """The PostgreSQL history with the DuckDB connection's ``execute`` and ``with``."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.con = psycopg.connect(url)
+
+    def __enter__(self) -> _Postgres:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.con.commit()
+        self.con.close()
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> object:
+        from engine.store.postgres import translate
+
+        return self.con.execute(translate(sql) if params else sql,  # type: ignore[arg-type]
+                                list(params) or None)
 
 
 def db(home: Path) -> duckdb.DuckDBPyConnection:
+    url = os.environ.get("SPAMOPS_STORE__URL")
+    if url:
+        return _Postgres(url)  # type: ignore[return-value]
     return duckdb.connect(str(home / "spamops.duckdb"))
 
 
@@ -63,7 +93,11 @@ def rewrite_chain(home: Path, records: list[AuditRecord], key: audit.ChainKey | 
 
 
 @pytest.fixture
-def home_with_history(trained_home: Path) -> Path:
+def home_with_history(trained_home: Path, store_url: str | None,
+                      monkeypatch: pytest.MonkeyPatch) -> Path:
+    if store_url is not None:  # the home moved to PostgreSQL, as `spamops store migrate` does
+        migrate_to_postgres(trained_home, store_url)
+        monkeypatch.setenv("SPAMOPS_STORE__URL", store_url)
     services = Services(load_settings())
     for i in range(4):
         services.audit("promote", f"v{i}", {"i": i}, f"step {i}")

@@ -82,3 +82,21 @@ def test_predictions_are_spooled_while_postgresql_is_away_and_land_once(
     stored = _stored(postgres_url)
     assert sorted(stored) == sorted(expected)  # each acknowledged one, exactly once
     assert list((trained_home / "spool").glob("*.jsonl")) == []
+
+
+def test_an_api_started_while_postgresql_is_down_serves_and_catches_up(
+        trained_home: Path, postgres_url: str, postgres_server: PostgresServer,
+        make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPAMOPS_STORE__URL", postgres_url)
+    postgres_server.stop()
+    try:
+        client = make_client()  # the store is opened (migrated) in the background, later
+        ids = _predict(client, 15)
+        assert _until(lambda: "degraded: store unreachable, 15 predictions spooled"
+                      in client.get("/health").json()["problems"], 20), \
+            client.get("/health").json()
+    finally:
+        postgres_server.start()
+    assert _until(lambda: client.get("/health").json()["status"] == "ok", 30), \
+        client.get("/health").json()
+    assert _until(lambda: sorted(_stored(postgres_url)) == sorted(ids), 30)
