@@ -224,6 +224,12 @@ def test_a_check_from_a_second_host_waits_its_turn(hosts: tuple[Path, Path],
                           env=_env(hosts[0], postgres_url), capture_output=True, text=True,
                           timeout=300, check=False)
     assert seed.returncode == 0, seed.stderr
+    warm = subprocess.run([sys.executable, "-c", "from engine.config import load_settings\n"
+                           "from engine.services import Services\n"
+                           "s = Services(load_settings()); s.drift_detector(); s.close()"],
+                          env=_env(hosts[1], postgres_url), capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert warm.returncode == 0, warm.stderr  # both hosts start equally warm
     go = tmp_path / "go"
     procs = [subprocess.Popen([sys.executable, "-c", CHECK_SCRIPT, str(go)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -240,11 +246,11 @@ def test_a_check_from_a_second_host_waits_its_turn(hosts: tuple[Path, Path],
     checked = [(pid, r) for pid, r in results if "window" in r]
     assert sum(r["window"] for _, r in checked) == 400, results  # every prediction once
     assert sum(1 for _, r in checked if r["snapshot"]) == 1, results
-    pids = {pid for pid, _ in results}
-    for _, refused in ((p, r) for p, r in results if "refused" in r):
-        text = refused["refused"]
+    refusals = [(pid, r["refused"]) for pid, r in results if "refused" in r]
+    assert refusals, results  # they started together: the lock, not luck, kept them apart
+    for pid, text in refusals:
         assert text.startswith(f"a monitoring check is already running (check on "
                                f"{socket.gethostname()}, pid "), text
-        assert int(text.split("pid ")[1].split(",")[0]) in pids
+        assert int(text.split("pid ")[1].split(",")[0]) in {p for p, _ in checked} - {pid}
     with psycopg.connect(postgres_url) as con:
         assert con.execute("SELECT count(*) FROM drift_snapshots").fetchone() == (1,)
