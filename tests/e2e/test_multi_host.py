@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from engine.clock import SystemClock
@@ -243,6 +244,16 @@ def test_two_hosts_survive_a_killed_host_a_database_outage_a_promotion_and_a_tak
     for first_start, first_end in spans[a.monitor.name]:
         for second_start, second_end in spans[b.monitor.name]:
             assert first_end <= second_start or second_end <= first_start, spans
+
+    # The registry the hosts shared lives in PostgreSQL too (the tracking server's backend
+    # store, schema mlflow), and says what B served at the end.
+    with psycopg.connect(database) as con:
+        aliases = {str(alias): int(version) for alias, version in con.execute(
+            "SELECT alias, version FROM mlflow.registered_model_aliases").fetchall()}
+    assert aliases == {"champion": 2, "previous": 1}, aliases
+    # Never back to v1 (a request already being scored when B switched may still answer v1).
+    switched_at = promoted_at + switched + 1.0
+    assert {v for name, t, v in traffic.served if name == "B" and t >= switched_at} == {2}
 
     # The one audit chain verifies, read from either host (both at once).
     verifying = [(host.name, subprocess.Popen([str(SPAMOPS), "audit", "verify"], env=host.env,
