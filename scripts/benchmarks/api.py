@@ -255,8 +255,12 @@ def postgres_database(store: str) -> Iterator[str]:
         raise SystemExit(f"error: --store {store!r}: expected postgresql://... or auto-postgres")
     dbname = f"spamops_api_bench_{os.getpid()}"
     try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as con:
-            con.execute(f'CREATE DATABASE "{dbname}"')
+        try:
+            with psycopg.connect(admin, autocommit=True, connect_timeout=10) as con:
+                con.execute(f'CREATE DATABASE "{dbname}"')
+        except psycopg.Error as exc:
+            message = " ".join(str(exc).split())
+            raise SystemExit(f"error: cannot create a database there: {message}") from None
         yield urlunsplit(urlsplit(admin)._replace(path=f"/{dbname}"))
     finally:
         with contextlib.suppress(psycopg.Error), psycopg.connect(

@@ -175,8 +175,13 @@ class Backend:
         import psycopg
 
         dbname = f"spamops_bench_{os.getpid()}_{len(self.databases) + 1}"
-        with psycopg.connect(self.server_url, autocommit=True, connect_timeout=10) as con:
-            con.execute(f'CREATE DATABASE "{dbname}"')
+        try:
+            with psycopg.connect(self.server_url, autocommit=True, connect_timeout=10) as con:
+                con.execute(f'CREATE DATABASE "{dbname}"')
+        except psycopg.Error as exc:
+            message = " ".join(str(exc).split())
+            raise SystemExit(f"error: cannot create a database on {self.name}: {message}") \
+                from None
         parts = urlsplit(self.server_url)
         url = urlunsplit(parts._replace(path=f"/{dbname}"))
         self.databases.append(url)
