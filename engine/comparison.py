@@ -1,11 +1,13 @@
 """Champion versus challenger on identical evaluation sets.
 
-For each set (the persisted test split; the held-out recent labelled feedback; the growing
-evaluation set of earlier episodes) both models score exactly the same messages. Reported per
-set: accuracy, precision, recall and F1 on the spam class and the confusion matrices (computed
-with ``sklearn.metrics``); for accuracy and for the ham false-positive rate, the paired
-difference with McNemar's exact test and a 95% interval; and a percentile bootstrap interval
-for the accuracy difference (kept for comparison with older records). Pure: the caller passes
+For each set (the persisted test split; the recent labelled feedback; the growing evaluation
+set of earlier episodes) both models score exactly the same messages. On recent feedback the
+challenger's scores are out of sample: held-out labels are scored by the challenger, the recent
+labels it trained on by cross-fitted fold models (``engine.crossfit``). Reported per set:
+accuracy, precision, recall and F1 on the spam class and the confusion matrices (computed with
+``sklearn.metrics``); for accuracy and for the ham false-positive rate, the paired difference
+with McNemar's exact test and a 95% interval; and a percentile bootstrap interval for the
+accuracy difference (kept for comparison with older records). Pure: the caller passes
 predictions in; the deployment gate (``rules.decide_deployment``) reads ``summary()``.
 
 McNemar's exact test: with b = messages only the champion got right and c = messages only
@@ -87,6 +89,10 @@ class SetComparison:
     first_at: str | None = None
     last_at: str | None = None
     """When the set's labels were given (ISO, UTC; None for the frozen test split)."""
+    crossfit_n: int = 0
+    """Messages of the set the challenger was trained on, scored instead by cross-fitted fold
+    models (``engine.crossfit``); the other ``n - crossfit_n`` were held out from it."""
+    crossfit_folds: int = 0
 
     def summary(self) -> EvaluationSummary:
         """The numbers the deployment rule needs."""
@@ -106,7 +112,8 @@ class SetComparison:
                 low=self.ham_fpr_low, high=self.ham_fpr_high,
                 resolution=self.ham_fpr_resolution)
         return EvaluationSummary(name=self.name, n=self.n, accuracy=accuracy, ham_fpr=ham_fpr,
-                                 first_at=self.first_at, last_at=self.last_at)
+                                 first_at=self.first_at, last_at=self.last_at,
+                                 crossfit_n=self.crossfit_n, crossfit_folds=self.crossfit_folds)
 
 
 @dataclass(frozen=True)
@@ -200,7 +207,8 @@ def compare_on_set(name: str, y_true: np.ndarray,
                    champion_proba: np.ndarray, challenger_proba: np.ndarray,
                    *, champion_version: int | None, challenger_version: int | None,
                    seed: int = 42, first_at: str | None = None,
-                   last_at: str | None = None) -> SetComparison:
+                   last_at: str | None = None, crossfit_n: int = 0,
+                   crossfit_folds: int = 0) -> SetComparison:
     """Compare two models' spam probabilities on the same labelled messages.
 
     Args:
@@ -208,6 +216,9 @@ def compare_on_set(name: str, y_true: np.ndarray,
         champion_proba, challenger_proba: each model's spam probability for the same
             messages; a message is flagged as spam at p >= 0.5.
         first_at, last_at: when the set's labels were given (ISO), echoed in the result.
+        crossfit_n, crossfit_folds: how many of the challenger's probabilities are out-of-fold
+            scores of cross-fitted models (``engine.crossfit``), and over how many folds;
+            echoed in the result (the pairing is the same either way).
     """
     champion_pred = (champion_proba >= 0.5).astype(int)
     challenger_pred = (challenger_proba >= 0.5).astype(int)
@@ -239,5 +250,6 @@ def compare_on_set(name: str, y_true: np.ndarray,
         challenger_ham_fpr=float(challenger_flags.mean()) if n_ham else None,
         ham_fpr_b=fpr_b, ham_fpr_c=fpr_c, ham_fpr_p_value=mcnemar_p(fpr_b, fpr_c),
         ham_fpr_low=fpr_low, ham_fpr_high=fpr_high, ham_fpr_resolution=resolution(n_ham),
-        first_at=first_at, last_at=last_at,
+        first_at=first_at, last_at=last_at, crossfit_n=crossfit_n,
+        crossfit_folds=crossfit_folds,
     )

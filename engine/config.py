@@ -126,6 +126,9 @@ class MonitoringSettings(BaseModel):
     """Fewest labelled predictions to measure accuracy instead of estimating it."""
     holdout_fraction: float = Field(0.3, gt=0, lt=1)
     """Share of the most recent labelled feedback kept out of retraining, for evaluation."""
+    crossfit_folds: int = Field(5, ge=0, le=20)
+    """Folds that score the recent labels a challenger trains on out of sample, so the gate
+    compares on all recent labels (k extra fits per retrain); 0 or 1: the hold-out only."""
     retrain_cooldown_hours: float = Field(12, ge=0)
     """After a retrain starts, drift or accuracy alerts do not start another for this long."""
     approval_policy: Literal["auto", "manual"] = "auto"

@@ -19,6 +19,7 @@ champion's split. Must not know about models, MLflow or the store.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -191,15 +192,29 @@ class DatasetCatalog:
             return self._uci_record()
         meta = self.root / name / "meta.json"
         if not meta.exists():
-            known = ", ".join([UCI, *self.names()])
-            raise NotFound(f"no dataset named {name!r} (known: {known}); "
-                           "`spamops data import FILE --name NAME` adds one")
+            raise NotFound(self._unknown(name))
         return _decode(json.loads(meta.read_text(encoding="utf-8")))
+
+    def _unknown(self, name: str) -> str:
+        """The error for a missing dataset: the names this home holds (never one it does
+        not), a close match, and how to get UCI when it has not been fetched."""
+        present = ([UCI] if self.uci_fetched() else []) + self.names()
+        close = difflib.get_close_matches(name, present, n=1)
+        held = (f"this home has {', '.join(present)}" if present
+                else "this home has no dataset yet")
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        get_uci = ("" if UCI in present
+                   else "`spamops data fetch` gets the UCI corpus (as `uci`); ")
+        return (f"no dataset named {name!r} ({held}); {hint}{get_uci}"
+                "`spamops data import FILE --name NAME` adds your own")
+
+    def uci_fetched(self) -> bool:
+        """Whether the UCI corpus is in this home's cache (``spamops data fetch`` ran)."""
+        return (self.uci.cache_dir / "SMSSpamCollection").exists()
 
     def records(self) -> list[DatasetRecord]:
         """Every dataset: ``uci`` first when it has been fetched, then imported ones."""
-        found = [self._uci_record()] if (self.uci.cache_dir / "SMSSpamCollection").exists() \
-            else []
+        found = [self._uci_record()] if self.uci_fetched() else []
         return found + [self.record(n) for n in self.names()]
 
     def _uci_record(self) -> DatasetRecord:

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from engine.clock import SimulatedClock, utcnow
 from engine.config import Settings
 from engine.errors import ConflictError
+from engine.records import AliasMoveRecord
+from engine.registry import CHAMPION
 from engine.scheduling import SimulatedScheduler
 from engine.services import Services
 
@@ -86,7 +88,8 @@ class DemoDay:
     deployments: int
     decisions: str
     """Decisions of the day, e.g. ``4x NO_ACTION`` or ``1x NO_ACTION, 3x RETRAIN``."""
-    champion_version: int
+    champion_version: int | None
+    """The champion at the end of the day (None: none yet)."""
 
 
 @dataclass(frozen=True)
@@ -237,12 +240,20 @@ def run_demo(settings: Settings, *, seed: int = 42, days: int = 7,
 
 def day_row(services: Services, day_start: datetime, traffic: int, share: float,
             labelled: int) -> DemoDay:
-    """One row of the day table, read back from the history (``replay`` uses it too)."""
+    """One row of the day table, read back from the history (``replay`` uses it too).
+
+    Everything is read for ``day_start <= t < day_start + 1 day`` from the history, never from
+    the live state: the row is the same whenever it is read (the demo reads it after the
+    midnight jobs ran, the replay after the whole file), and a champion change at exactly
+    midnight belongs to the day that starts then. Retrains (and their deployments) count on
+    the day they started.
+    """
     day_end = day_start + timedelta(days=1)
-    decisions = [d for d in services.decisions(1000) if day_start <= d.ts < day_end]
-    snapshots = [s for s in services.drift_history(1000, since=day_start) if s.ts < day_end]
-    events = [e for e in services.retraining_history(1000)
-              if day_start <= e.started_at < day_end]
+    store = services.store
+    everything = 1_000_000  # the window bounds the read; the limit is only a backstop
+    decisions = store.decisions(everything, since=day_start, until=day_end)
+    snapshots = store.snapshots(everything, since=day_start, until=day_end)
+    events = store.retraining_events(everything, since=day_start, until=day_end)
     counts: dict[str, int] = {}
     for d in sorted(decisions, key=lambda d: d.ts):
         counts[d.decision] = counts.get(d.decision, 0) + 1
@@ -254,7 +265,41 @@ def day_row(services: Services, day_start: datetime, traffic: int, share: float,
         retrains=len(events),
         deployments=sum(e.deployment in ("DEPLOY", "APPROVED") for e in events),
         decisions=", ".join(f"{n}x {k}" for k, n in counts.items()) or "-",
-        champion_version=services.registry.require_champion())
+        champion_version=champion_at(store.alias_moves(everything), day_end,
+                                     current=services.registry.champion_version()))
+
+
+def champion_at(moves: Sequence[AliasMoveRecord], when: datetime,
+                current: int | None) -> int | None:
+    """The champion serving just before ``when``, from the recorded alias moves.
+
+    The moves that took effect (``done`` or ``recovered``) strictly before ``when`` decide; a
+    move at ``when`` itself is the next day's. Before the first recorded move it is that
+    move's champion before; with no move recorded at all (a home older than the move log,
+    migration 008), ``current``.
+    """
+    applied = _in_order([m for m in moves if m.status in ("done", "recovered")])
+    earlier = [m for m in applied if m.created_at < when]
+    if earlier:
+        return earlier[-1].aliases_after.get(CHAMPION)
+    if applied:
+        return applied[0].aliases_before.get(CHAMPION)
+    return current
+
+
+def _in_order(moves: list[AliasMoveRecord]) -> list[AliasMoveRecord]:
+    """``moves`` oldest first; moves recorded at the same instant (a simulated clock does not
+    tick between them) in the order their aliases chain: each starts from where the one
+    before it left the aliases."""
+    ordered: list[AliasMoveRecord] = []
+    for instant in sorted({m.created_at for m in moves}):
+        tied = [m for m in moves if m.created_at == instant]
+        while tied:
+            first = next((m for m in tied if not any(
+                o is not m and o.aliases_after == m.aliases_before for o in tied)), tied[0])
+            ordered.append(first)
+            tied.remove(first)
+    return ordered
 
 
 def _episode_rows(services: Services, plan: list[Episode], start: datetime,

@@ -9,17 +9,27 @@ drift is checked, and challengers are trained, compared and deployed or kept. Th
 decides nothing itself; it only feeds traffic and moves time.
 
 Messages are scored in chunks (at most ``CHUNK_MESSAGES``, never across a scheduled job's
-fire time), each message logged at its own time. Labels are dated ``label_delay`` after their
-message and filed in bulk just before the first check that could read one of them, so a
+fire time): one vectorised call of the champion's compiled scorer per chunk
+(``engine.scoring``), the chunk logged with one spool write, each message at its own time,
+and ingested with the labels (one held connection, ``Store.session``) or by the next check.
+Scoring is per message, so chunking
+changes no prediction (``tests/engine/test_replay.py`` replays a file message by message and
+in chunks and compares what was logged and decided). Labels are dated ``label_delay`` after
+their message and filed in bulk just before the first check that could read one of them, so a
 10-hour delay means one insert per ~10 simulated hours, not one per check. The caller's
 ``should_stop`` is asked between chunks, so Ctrl-C stops cleanly: what was replayed stays in
 the history and the summary covers it.
+
+Speed is reported three ways (wall and CPU each; ``engine.stopwatch``): the loop apart from
+retrains (``messages_per_second``: scoring, logging, labels and the monitoring checks; retrain
+time is what ``Monitor.retrain`` took, whether the scheduled retrain job or a check's ruling
+started it), apart from every scheduled job (``scoring_messages_per_second``), and the whole
+run with start-up (opening the home, loading the champion) and the day table.
 """
 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -32,6 +42,7 @@ from engine.files import Messages
 from engine.records import FeedbackRecord
 from engine.scheduling import SimulatedScheduler
 from engine.services import Services
+from engine.stopwatch import Stopwatch
 
 CHUNK_MESSAGES = 5000
 """Most messages scored in one call."""
@@ -55,15 +66,40 @@ class ReplaySummary:
     retrains: int
     deployments: int
     seconds: float
+    """Wall time of the whole run: start-up, the loop, the day table."""
+    loop_seconds: float
+    """Wall time from the first message to the last job: scoring plus the scheduled jobs."""
     scoring_seconds: float
     """Wall time spent reading, scoring, logging and labelling: everything but the jobs."""
     job_seconds: float
-    """Wall time spent in the scheduled jobs (checks, retrains, comparisons)."""
+    """Wall time spent in the scheduled jobs (checks, retrains, comparisons, pruning)."""
+    retrain_seconds: float
+    """Wall time spent in retrains (part of ``job_seconds``), scheduled or started by a check."""
+    cpu_seconds: float = 0.0
+    """Process CPU time of the whole run; the ``*_cpu_seconds`` split it as above."""
+    loop_cpu_seconds: float = 0.0
+    scoring_cpu_seconds: float = 0.0
+    job_cpu_seconds: float = 0.0
+    retrain_cpu_seconds: float = 0.0
 
     @property
     def messages_per_second(self) -> float:
-        """Replay speed apart from the scheduled jobs."""
-        return self.replayed / self.scoring_seconds if self.scoring_seconds else 0.0
+        """Replay speed apart from retrains: the loop's wall time less the retrains'."""
+        return _rate(self.replayed, self.loop_seconds - self.retrain_seconds)
+
+    @property
+    def messages_per_cpu_second(self) -> float:
+        """The same, per second of this process's CPU time (what the replay cost)."""
+        return _rate(self.replayed, self.loop_cpu_seconds - self.retrain_cpu_seconds)
+
+    @property
+    def scoring_messages_per_second(self) -> float:
+        """Replay speed apart from every scheduled job (checks included)."""
+        return _rate(self.replayed, self.scoring_seconds)
+
+
+def _rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else 0.0
 
 
 def parse_rate(text: str | None) -> float | None:
@@ -127,60 +163,116 @@ def run_replay(settings: Settings, messages: Messages, *, rate_per_hour: float |
     if not 0 <= label_rate <= 1:
         raise InvalidInput("--label-rate must be between 0 and 1")
     order, times = schedule(messages, rate_per_hour)
-    wall = time.perf_counter()
-    clock = SimulatedClock(times[0])
-    services = Services(settings, clock=clock)
-    echo = say or (lambda _line: None)
-    services.monitor_log.subscribe(echo)
+    whole, loop, scoring, jobs = Stopwatch(), Stopwatch(), Stopwatch(), Stopwatch()
+    with whole.timing():
+        clock = SimulatedClock(times[0])
+        services = Services(settings, clock=clock)
+        echo = say or (lambda _line: None)
+        services.monitor_log.subscribe(echo)
+        try:
+            retrains_before = services.monitor.retrain_time.copy()
+            scheduler = _start(services, messages, order, times, clock)
+            with loop.timing():
+                replayed, labelled, interrupted, spam_by_day, labels_by_day = _loop(
+                    services, scheduler, clock, messages, order, times, scoring, jobs,
+                    label_rate=label_rate, label_delay=label_delay, seed=seed,
+                    on_progress=on_progress, should_stop=should_stop)
+            retrains = services.monitor.retrain_time.since(retrains_before)
+            day_rows = []
+            for day in sorted(spam_by_day):
+                day_start = datetime(day.year, day.month, day.day)
+                traffic, spam = spam_by_day[day]
+                day_rows.append(day_row(services, day_start, traffic, spam / traffic,
+                                        labels_by_day.get(day, 0)))
+            champion_version = services.registry.require_champion()
+            services.audit(
+                "replay.finished" if not interrupted else "replay.stopped", "replay", {
+                    "source": messages.source, "messages": len(order), "replayed": replayed,
+                    "labelled": labelled, "champion_version": champion_version},
+                f"Replayed {replayed} of {len(order)} messages from {messages.source}; "
+                f"champion is v{champion_version}.", actor="replay")
+            versions = len(services.models())
+            ended = clock.now()
+        finally:
+            services.monitor_log.unsubscribe(echo)
+            services.close()
+    return ReplaySummary(
+        source=messages.source, started=times[0], ended=ended, messages=len(order),
+        replayed=replayed, labelled=labelled, interrupted=interrupted, days=tuple(day_rows),
+        champion_version=champion_version, versions=versions,
+        drift_detections=sum(d.drift_detections for d in day_rows),
+        retrains=sum(d.retrains for d in day_rows),
+        deployments=sum(d.deployments for d in day_rows),
+        seconds=whole.wall, loop_seconds=loop.wall, scoring_seconds=scoring.wall,
+        job_seconds=jobs.wall, retrain_seconds=retrains.wall, cpu_seconds=whole.cpu,
+        loop_cpu_seconds=loop.cpu, scoring_cpu_seconds=scoring.cpu, job_cpu_seconds=jobs.cpu,
+        retrain_cpu_seconds=retrains.cpu)
+
+
+def _start(services: Services, messages: Messages, order: list[int], times: list[datetime],
+           clock: SimulatedClock) -> SimulatedScheduler:
+    """Set the home up, load the champion, refuse a newer history; the scheduler."""
+    services.setup_database()
+    champion = services.registry.require_champion()
+    services.champion.get()  # load and compile it now: start-up, not replay throughput
+    newest = _history_end(services)
+    if newest is not None and newest > times[0]:
+        raise InvalidInput(
+            f"the data home already has history up to {newest:%Y-%m-%d %H:%M}, after "
+            f"the file's first message ({times[0]:%Y-%m-%d %H:%M}); replay into a fresh "
+            "--home (train there first)")
+    services.monitor_log.write(
+        f"Replay: {len(order):,} messages from {messages.source}, "
+        f"{times[0]:%Y-%m-%d %H:%M} to {times[-1]:%Y-%m-%d %H:%M}, champion v{champion}")
+    start = times[0].replace(minute=0, second=0, microsecond=0)
+    return SimulatedScheduler(services.scheduled_jobs(start=start), services.store, clock)
+
+
+def _advance(services: Services, scheduler: SimulatedScheduler, when: datetime) -> None:
+    """Run the jobs due by ``when`` on one held connection (a retrain suspends it)."""
     try:
-        services.setup_database()
-        champion = services.registry.require_champion()
-        services.champion.get()  # load and compile it now: start-up, not replay throughput
-        newest = _history_end(services)
-        if newest is not None and newest > times[0]:
-            raise InvalidInput(
-                f"the data home already has history up to {newest:%Y-%m-%d %H:%M}, after "
-                f"the file's first message ({times[0]:%Y-%m-%d %H:%M}); replay into a fresh "
-                "--home (train there first)")
-        services.monitor_log.write(
-            f"Replay: {len(order):,} messages from {messages.source}, "
-            f"{times[0]:%Y-%m-%d %H:%M} to {times[-1]:%Y-%m-%d %H:%M}, champion v{champion}")
-        start = times[0].replace(minute=0, second=0, microsecond=0)
-        scheduler = SimulatedScheduler(services.scheduled_jobs(start=start), services.store,
-                                       clock)
+        with services.store.session():
+            scheduler.advance_to(when)
+    except ConflictError as exc:  # a job refused to double a running retrain
+        services.monitor_log.write(f"Scheduled job skipped: {exc}")
 
-        def next_fire() -> datetime | None:
-            fires = [t for t in scheduler.next_fire_times().values() if t is not None]
-            return min(fires) if fires else None
 
-        rng = random.Random(seed)
-        pending: list[FeedbackRecord] = []
-        replayed = labelled = 0
-        job_seconds = 0.0
-        spam_by_day: dict[date, list[int]] = {}
-        labels_by_day: dict[date, int] = {}
-        interrupted = False
-        start_index = 0
-        scoring_seconds = 0.0
-        while start_index < len(order):
-            if should_stop():
-                interrupted = True
-                break
+def _loop(services: Services, scheduler: SimulatedScheduler, clock: SimulatedClock,
+          messages: Messages, order: list[int], times: list[datetime], scoring: Stopwatch,
+          jobs: Stopwatch, *, label_rate: float, label_delay: timedelta, seed: int,
+          on_progress: Callable[[int, int, datetime], None] | None,
+          should_stop: Callable[[], bool]
+          ) -> tuple[int, int, bool, dict[date, list[int]], dict[date, int]]:
+    """Feed the messages and move time; returns (replayed, labelled, interrupted, spam and
+    traffic per day, labels per day)."""
+
+    def next_fire() -> datetime | None:
+        fires = [t for t in scheduler.next_fire_times().values() if t is not None]
+        return min(fires) if fires else None
+
+    store = services.store
+    rng = random.Random(seed)
+    pending: list[FeedbackRecord] = []
+    replayed = labelled = 0
+    spam_by_day: dict[date, list[int]] = {}
+    labels_by_day: dict[date, int] = {}
+    interrupted = False
+    start_index = 0
+    texts, truths = messages.texts, messages.labels
+    while start_index < len(order):
+        if should_stop():
+            interrupted = True
+            break
+        fire = next_fire()
+        if fire is not None and fire <= times[start_index]:
+            if any(label.ts < fire for label in pending):  # labels due by the check
+                with scoring.timing(), store.session():  # flush and insert: one connection
+                    store.add_feedback_many(pending)
+                pending = []
+            with jobs.timing():
+                _advance(services, scheduler, times[start_index])
             fire = next_fire()
-            if fire is not None and fire <= times[start_index]:
-                began = time.perf_counter()
-                if any(label.ts < fire for label in pending):  # labels due by the check
-                    services.store.add_feedback_many(pending)
-                    pending = []
-                scoring_seconds += time.perf_counter() - began
-                began = time.perf_counter()
-                try:
-                    scheduler.advance_to(times[start_index])
-                except ConflictError as exc:  # a job refused to double a running retrain
-                    services.monitor_log.write(f"Scheduled job skipped: {exc}")
-                job_seconds += time.perf_counter() - began
-                fire = next_fire()
-            began = time.perf_counter()
+        with scoring.timing():
             stop = start_index + 1
             while (stop < len(order) and stop - start_index < CHUNK_MESSAGES
                    and (fire is None or times[stop] < fire)):
@@ -188,59 +280,30 @@ def run_replay(settings: Settings, messages: Messages, *, rate_per_hour: float |
             clock.set(max(clock.now(), times[stop - 1]))
             chunk = order[start_index:stop]
             stamps = times[start_index:stop]
-            predictions = services.predict([messages.texts[i] for i in chunk], source="replay",
+            predictions = services.predict([texts[i] for i in chunk], source="replay",
                                            timestamps=stamps)
             for index, prediction, ts in zip(chunk, predictions, stamps, strict=True):
-                counts = spam_by_day.setdefault(ts.date(), [0, 0])
+                day = ts.date()
+                counts = spam_by_day.setdefault(day, [0, 0])
                 counts[0] += 1
                 counts[1] += prediction.label == "spam"
-                truth = messages.labels[index] if messages.labels is not None else None
+                truth = truths[index] if truths is not None else None
                 if truth is not None and rng.random() < label_rate:
                     pending.append(FeedbackRecord(prediction.id, ts + label_delay, truth,
                                                   "replay"))
                     labelled += 1
-                    labels_by_day[ts.date()] = labels_by_day.get(ts.date(), 0) + 1
+                    labels_by_day[day] = labels_by_day.get(day, 0) + 1
             replayed += len(chunk)
             start_index = stop
-            scoring_seconds += time.perf_counter() - began
-            if on_progress:
-                on_progress(replayed, len(order), clock.now())
-        began = time.perf_counter()
-        services.store.add_feedback_many(pending)
-        scoring_seconds += time.perf_counter() - began
-        if not interrupted:  # let the jobs due by the end of the last hour run
-            began = time.perf_counter()
-            end = times[-1].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-            try:
-                scheduler.advance_to(max(end, clock.now()))
-            except ConflictError as exc:
-                services.monitor_log.write(f"Scheduled job skipped: {exc}")
-            job_seconds += time.perf_counter() - began
-        else:
-            services.monitor_log.write(f"Replay stopped after {replayed:,} of "
-                                       f"{len(order):,} messages; what was replayed is kept")
-        day_rows = []
-        for day in sorted(spam_by_day):
-            day_start = datetime(day.year, day.month, day.day)
-            traffic, spam = spam_by_day[day]
-            day_rows.append(day_row(services, day_start, traffic, spam / traffic,
-                                    labels_by_day.get(day, 0)))
-        seconds = time.perf_counter() - wall
-        summary = ReplaySummary(
-            source=messages.source, started=times[0], ended=clock.now(), messages=len(order),
-            replayed=replayed, labelled=labelled, interrupted=interrupted,
-            days=tuple(day_rows), champion_version=services.registry.require_champion(),
-            versions=len(services.models()),
-            drift_detections=sum(d.drift_detections for d in day_rows),
-            retrains=sum(d.retrains for d in day_rows),
-            deployments=sum(d.deployments for d in day_rows), seconds=seconds,
-            scoring_seconds=scoring_seconds, job_seconds=job_seconds)
-        services.audit("replay.finished" if not interrupted else "replay.stopped", "replay", {
-            "source": messages.source, "messages": len(order), "replayed": replayed,
-            "labelled": labelled, "champion_version": summary.champion_version},
-            f"Replayed {replayed} of {len(order)} messages from {messages.source}; champion is "
-            f"v{summary.champion_version}.", actor="replay")
-        return summary
-    finally:
-        services.monitor_log.unsubscribe(echo)
-        services.close()
+        if on_progress:
+            on_progress(replayed, len(order), clock.now())
+    with scoring.timing(), store.session():
+        store.add_feedback_many(pending)
+    if not interrupted:  # let the jobs due by the end of the last hour run
+        end = times[-1].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        with jobs.timing():
+            _advance(services, scheduler, max(end, clock.now()))
+    else:
+        services.monitor_log.write(f"Replay stopped after {replayed:,} of "
+                                   f"{len(order):,} messages; what was replayed is kept")
+    return replayed, labelled, interrupted, spam_by_day, labels_by_day

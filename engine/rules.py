@@ -3,12 +3,14 @@
 Two decisions live here, each with one-sentence reasons a person can read:
 
 - ``decide_check``: after a monitoring check, ``RETRAIN`` or ``NO_ACTION`` by the rule
-  *confirmed text drift OR accuracy < accuracy floor*; a window smaller than the minimum is
-  ``INSUFFICIENT_DATA`` with that reason, never a false alarm (``window_verdict`` gives the
-  same answer to ``spamops drift`` and the API); a rule that fires within the retrain
-  cooldown is ``NO_ACTION`` with the rule *and* the cooldown as reasons. Drift in one window
-  that the CUSUM has not confirmed, and a spam-rate-only shift, are alerts (``NO_ACTION`` with
-  the alert as a reason); an unreliable estimate makes accuracy "unknown", never "fine".
+  *confirmed text drift OR accuracy < accuracy floor OR labelled spam significantly worse
+  caught than on the test split* (``ClassShift``, the per-class label trigger); a window
+  smaller than the minimum is ``INSUFFICIENT_DATA`` with that reason, never a false alarm
+  (``window_verdict`` gives the same answer to ``spamops drift`` and the API); a rule that
+  fires within the retrain cooldown is ``NO_ACTION`` with the rule *and* the cooldown as
+  reasons. Drift in one window that the CUSUM has not confirmed, and a spam-rate-only shift,
+  are alerts (``NO_ACTION`` with the alert as a reason); an unreliable estimate makes accuracy
+  "unknown", never "fine".
 - ``decide_deployment``: after a challenger was trained and compared, ``DEPLOY``, ``KEEP`` or
   ``PENDING_APPROVAL``: deploy only when accuracy improves by *more than* the minimum
   improvement on the deciding set, the gain is significant there (McNemar's exact test), and
@@ -23,6 +25,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+# Re-exported: the per-class label trigger is one of the check's rules.
+from engine.label_trigger import MIN_CLASS_LABELS as MIN_CLASS_LABELS
+from engine.label_trigger import ClassShift as ClassShift
+from engine.label_trigger import label_trigger as label_trigger
 
 RETRAIN = "RETRAIN"
 NO_ACTION = "NO_ACTION"
@@ -86,6 +93,8 @@ class CheckInputs:
     new_labels: int | None = None
     """Labels received since the last retrain that a retrain could learn from (None: unknown,
     no wait)."""
+    class_shift: ClassShift | None = None
+    """The per-class label test on the window's labelled spam (None: not run)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,7 @@ class CheckDecision:
 
     decision: str
     triggers: tuple[str, ...]
-    """Which rules fired: ``drift``, ``accuracy`` (empty for NO_ACTION)."""
+    """Which rules fired: ``drift``, ``accuracy``, ``labels`` (empty for NO_ACTION)."""
     reasons: tuple[str, ...]
 
 
@@ -133,6 +142,11 @@ def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecisi
     item 8); a window that exceeds alone is an alert. A spam-rate-only shift (prior shift) is
     an alert unless ``prior_shift_action`` is ``retrain``; with an accuracy breach the accuracy
     rule retrains. A label-free estimate marked unreliable never counts as "accuracy is fine".
+
+    The per-class label trigger (``labels``) fires when the window has at least
+    ``MIN_CLASS_LABELS`` labelled messages of the class, the champion classifies a smaller
+    share of them correctly than of the test split's, and the one-sided Mann-Whitney test of
+    its scores is below ``significance`` (see ``label_trigger``).
     """
     if inputs.window_size < thresholds.min_window:
         return CheckDecision(INSUFFICIENT_DATA, (), (
@@ -190,6 +204,10 @@ def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecisi
         triggers.append("accuracy")
         reasons.append(f"The {accuracy_kind} accuracy {_pct(accuracy)} ({label_note}) is "
                        f"below the {_pct(thresholds.accuracy_floor)} floor.")
+    fired, sentence = label_trigger(inputs.class_shift, thresholds.significance)
+    if fired:
+        triggers.append("labels")
+        reasons.append(sentence)
     since = inputs.hours_since_retrain
     if triggers and since is not None and since < thresholds.retrain_cooldown_hours:
         # Retraining again within hours learns from almost the same labels: wait for more.
@@ -275,6 +293,9 @@ class EvaluationSummary:
     first_at: str | None = None
     last_at: str | None = None
     """When the set's labels were given (ISO dates; None for the frozen test split)."""
+    crossfit_n: int = 0
+    """Messages scored by cross-fitted challengers (``engine.crossfit``) rather than held out."""
+    crossfit_folds: int = 0
 
 
 @dataclass(frozen=True)
@@ -307,7 +328,13 @@ def _where(s: EvaluationSummary) -> str:
     if s.first_at and s.last_at:
         first, last = s.first_at[:10], s.last_at[:10]
         dates = f", labelled {first}" if first == last else f", labelled {first} to {last}"
-    return f"{_SET_NAMES.get(s.name, s.name)} ({s.n:,} messages{dates})"
+    name = _SET_NAMES.get(s.name, s.name)
+    crossfit = ""
+    if s.crossfit_n:
+        name = "recent feedback"
+        crossfit = (f", {s.crossfit_n:,} of them scored out of fold by {s.crossfit_folds}-fold "
+                    "cross-fitted challengers")
+    return f"{name} ({s.n:,} messages{dates}{crossfit})"
 
 
 def _interval(d: PairedDifference) -> str:

@@ -8,9 +8,11 @@ loop and warm the champion at start-up, ``services.close()`` at shutdown so the 
 spool is ingested), error
 handlers and the Prometheus middleware. Every route turns one request into one
 ``Services`` call. Errors never leak stack traces or file paths: a ``SpamopsError`` becomes
-``{"detail": "<its one line>"}`` with its ``http_status``, a body that is not JSON a 400 saying
-what is wrong and where (line and column), invalid input a 422 naming the field, anything
-unexpected a bare 500 (logged here, with its traceback, for the operator).
+``{"detail": "<its one line>"}`` with its ``http_status``; a malformed request one line naming
+the field or the problem with the body (``server/request_errors.py``: 400 for a body that is
+not JSON or not UTF-8, with where; 415 for a body that is not ``application/json``; 422 for an
+empty body, a body that is not a JSON object, or a bad field); anything unexpected a bare 500
+(logged here, with its traceback, for the operator).
 """
 
 from __future__ import annotations
@@ -22,16 +24,26 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine import __version__
 from engine.errors import SpamopsError
 from engine.services import Services
 from server.batching import PredictionBatcher
+from server.request_errors import (
+    body_problem,
+    malformed_json_message,
+    request_model,
+    unparseable_body_message,
+    validation_message,
+)
 from server.routes import include_routes
 from server.telemetry import ApiMetrics, MetricsMiddleware
 
@@ -60,32 +72,10 @@ def public_message(message: str, services: Services) -> str:
     return _FILE_PATH.sub("<path>", line)
 
 
-def _validation_message(exc: RequestValidationError) -> str:
-    errors = exc.errors()
-    if not errors:
-        return "invalid request"
-    first = errors[0]
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{where}: {first.get('msg', 'invalid value')}{more}"
-
-
-def _malformed_json_message(exc: RequestValidationError, body: bytes) -> str | None:
-    """``malformed JSON body at line L, column C: <what>`` for a body that does not parse
-    (FastAPI reports a ``json_invalid`` error whose location is the character offset), else
-    ``None``."""
-    first = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
-    if first is None:
-        return None
-    loc = first.get("loc", ())
-    offset = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
-    what = str((first.get("ctx") or {}).get("error") or "not valid JSON")
-    if offset is None:
-        return f"malformed JSON body: {what}"
-    text = body.decode("utf-8", "replace")[:offset]
-    line = text.count("\n") + 1
-    column = offset - (text.rfind("\n") + 1) + 1
-    return f"malformed JSON body at line {line}, column {column}: {what}"
+def _body_model(request: Request) -> type[BaseModel] | None:
+    """The request model of the matched route's body, if it takes one."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    return request_model(body_field.field_info.annotation) if body_field is not None else None
 
 
 def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
@@ -156,10 +146,24 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        malformed = _malformed_json_message(exc, await request.body())
+        body = await request.body()
+        malformed = malformed_json_message(exc, body)
         if malformed is not None:  # not JSON at all: a 400, as for any unparseable request
             return JSONResponse({"detail": malformed}, status_code=400)
-        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+        problem = body_problem(exc, body, request.headers.get("content-type"),
+                               _body_model(request))
+        if problem is not None:  # the body as a whole: its media type, emptiness, JSON type
+            return JSONResponse({"detail": problem[1]}, status_code=problem[0])
+        return JSONResponse({"detail": validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI answers a body it cannot decode (not UTF-8, nested too deeply) with a bare
+        # "There was an error parsing the body", raised from the cause: name the cause.
+        unparseable = unparseable_body_message(exc.__cause__) if exc.status_code == 400 else None
+        if unparseable is not None:
+            return JSONResponse({"detail": unparseable}, status_code=400)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

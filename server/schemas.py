@@ -1,9 +1,10 @@
 """Request and response models of the REST API.
 
-Requests end in ``Request`` and forbid unknown fields; responses end in ``Public``; lists come
-in the ``{"data": [...], "count": n}`` envelope. The ``from_*`` constructors only copy fields
-from the engine's result types (``engine.records``, ``engine.monitoring``,
-``engine.registry``): this module decides nothing and must not call services.
+Requests end in ``Request``, forbid unknown fields and are strict (no ``"yes"`` for ``true``);
+responses end in ``Public``; lists come in the ``{"data": [...], "count": n}`` envelope. The
+``from_*`` constructors only copy fields from the engine's result types (``engine.records``,
+``engine.monitoring``, ``engine.registry``): this module decides nothing and must not call
+services.
 """
 
 from __future__ import annotations
@@ -49,7 +50,14 @@ Label = Literal["ham", "spam"]
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Every request body: unknown fields refused, and strict types. JSON has booleans and
+    numbers of its own, so ``"yes"``, ``"1"`` or ``1`` is not a ``true`` and ``"200"``,
+    ``200.5`` or ``true`` is not an integer (pydantic's lax mode would coerce them, and
+    ``{"retrain": "yes"}`` would retrain). FastAPI validates the parsed JSON, where strict mode
+    changes nothing a JSON client can send correctly: no request field is a date or enum that
+    JSON can only carry as a string."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class _Public(BaseModel):

@@ -4,7 +4,8 @@ apps in one process, as in tests, never share counters).
 ``MetricsMiddleware`` counts requests and times them by route template (``/approvals/{id}/
 approve``, never the raw path, and ``unmatched`` for unknown paths, so fuzzing cannot grow the
 label set). ``ServingCollector`` reads the champion version and the latest drift scores from
-``Services`` at scrape time, and the gauges the shipped alert rules
+``Services`` at scrape time (``Services.metrics_readings``: one call, one store connection), the
+connections this process opened to the store, and the gauges the shipped alert rules
 (``deploy/prometheus/spamops-rules.yml``) watch: the last check's time and accuracy, pending
 approvals, the spool backlog, the scheduler holder and the webhook receivers. Under several
 worker processes (``PROMETHEUS_MULTIPROC_DIR`` set by ``spamops serve --workers``),
@@ -25,8 +26,6 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from engine.errors import SpamopsError
 
 if TYPE_CHECKING:
     from engine.services import AlertGauges, Prediction, Services
@@ -53,26 +52,27 @@ class ServingCollector(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
+        # One service call, one store connection per scrape (it was one per table read).
+        readings = self._services.metrics_readings()
         champion = GaugeMetricFamily("spamops_champion_version",
                                      "Model version serving predictions (0: none yet).")
-        health = self._services.health()
-        champion.add_metric([], float(health.model_version or 0))
+        champion.add_metric([], float(readings.health.model_version or 0))
         yield champion
         # Read from the monitor log's anchors, not the database, and never lowered while this
         # process lives: once scraped, Prometheus keeps it where a rewrite of the database (or
         # of the log) cannot reach. `spamops audit verify --metrics-url` checks against it.
-        self._audit_records = max(self._audit_records, self._services.audit_head_anchored())
+        self._audit_records = max(self._audit_records, readings.audit_records)
         yield CounterMetricFamily("spamops_audit_records", "Records in the audit chain, as "
                                   "anchored in the monitor log.",
                                   value=float(self._audit_records))
-        if not health.store_reachable:
-            return
-        yield from self._alert_gauges()
-        try:
-            snapshot = self._services.latest_drift()
-        except SpamopsError as exc:
-            logger.warning("metrics: no drift snapshot: %s", exc)
-            return
+        yield CounterMetricFamily("spamops_store_connections_opened", "Connections this "
+                                  "process opened to the history database.",
+                                  value=float(readings.store_connections))
+        if readings.problem is not None:
+            logger.warning("metrics: history not read: %s", readings.problem)
+        if readings.gauges is not None:
+            yield from alert_metrics(readings.gauges)
+        snapshot = readings.latest_snapshot
         if snapshot is None:
             return
         drift = GaugeMetricFamily("spamops_drift_score",
@@ -89,14 +89,6 @@ class ServingCollector(Collector):
                                 "drift.", value=float(snapshot.drift_detected))
         yield GaugeMetricFamily("spamops_drift_window_size", "Messages in the latest drift "
                                 "window.", value=float(snapshot.n))
-
-    def _alert_gauges(self) -> Iterator[Metric]:
-        try:
-            gauges = self._services.alert_gauges()
-        except SpamopsError as exc:
-            logger.warning("metrics: no alert gauges: %s", exc)
-            return
-        yield from alert_metrics(gauges)
 
 
 def _epoch(ts: datetime) -> float:

@@ -34,6 +34,7 @@ from textual.worker import Worker, WorkerState
 
 from engine.errors import SpamopsError
 from tui.commands import ConsoleCommands
+from tui.formatting import version
 from tui.messages import (
     ApprovalDecided,
     ApprovalsLoaded,
@@ -408,8 +409,8 @@ class SpamopsConsole(App[None]):
             self.notify("no challenger is waiting for approval", severity="warning")
             return
         verb = "Approve" if approve else "Reject"
-        body = (f"{verb} challenger v{approval.challenger_version} (champion "
-                f"v{approval.champion_version})? " + (
+        body = (f"{verb} challenger {version(approval.challenger_version)} (champion "
+                f"{version(approval.champion_version)})? " + (
                     "It becomes the champion." if approve else "It will not be deployed.")
                 + f" Recorded in the audit trail as {self.operator}.")
 

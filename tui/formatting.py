@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.records import Decision, RetrainingEvent
+from engine.rules import deciding_set
 
 DASH = "–"
 """Shown where a number is unknown."""
@@ -61,6 +62,26 @@ def stamp(when: datetime | None) -> str:
 def short_id(identifier: str | None) -> str:
     """The first 8 characters of an id, as the monitoring log prints them."""
     return DASH if not identifier else identifier[:8]
+
+
+def version(number: int | None) -> str:
+    """A model version, ``v3``; a dash when there is none (no champion yet)."""
+    return DASH if number is None else f"v{number}"
+
+
+def judged_set(comparison: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The evaluation set the deployment gate judged on: the one the record names
+    (``decided_on``, the set ``comparison_table`` marks "decides"), else for older records
+    the deployment rule's own choice (``engine.rules.deciding_set``)."""
+    sets = list((comparison or {}).get("sets") or [])
+    named = (comparison or {}).get("decided_on")
+    return next((s for s in sets if s.get("name") == named), None) or deciding_set(sets)
+
+
+def judged_change(comparison: Mapping[str, Any] | None) -> str:
+    """The accuracy change the gate judged, in points (``+1.4 pt``), or a dash."""
+    judged = judged_set(comparison)
+    return points(judged.get("accuracy_difference") if judged else None)
 
 
 DECISION_STYLES: Mapping[str, str] = {

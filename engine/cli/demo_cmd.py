@@ -29,9 +29,10 @@ def render_days(days: Sequence[DemoDay], share: str) -> str:
              "  decisions"]
     for d in days:
         score = "-" if d.max_drift_score is None else f"{d.max_drift_score:.2f}"
+        champion = "-" if d.champion_version is None else f"v{d.champion_version}"
         lines.append(f"{d.day:%a %d %b} {d.traffic:>7} {d.drift_share:>5.0%} {d.labelled:>6} "
                      f"{d.checks:>6} {score:>9} {d.drift_detections:>6} {d.retrains:>8} "
-                     f"{d.deployments:>7} {'v' + str(d.champion_version):>8}  {d.decisions}")
+                     f"{d.deployments:>7} {champion:>8}  {d.decisions}")
     return "\n".join(lines)
 
 

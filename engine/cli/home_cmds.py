@@ -19,9 +19,10 @@ from engine.cli._common import (
     progress_echo,
     services_of,
     settings_of,
+    to_jsonable,
     yes_option,
 )
-from engine.errors import SpamopsError
+from engine.errors import InvalidInput, SpamopsError
 
 
 @click.command("backup")
@@ -100,9 +101,13 @@ def restore(ctx: click.Context, directory: Path, force: bool, yes: bool, as_json
 
 @click.command("prune")
 @click.option("--dry-run", is_flag=True, help="Count what would be pruned; change nothing.")
+@click.option("--compact", is_flag=True,
+              help="Then rewrite the history file with its live rows only, so pruned texts "
+                   "are gone from its bytes too (refused while a server, scheduler or retrain "
+                   "runs).")
 @json_option
 @click.pass_context
-def prune(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
+def prune(ctx: click.Context, dry_run: bool, compact: bool, as_json: bool) -> None:
     """Apply the retention policy now (the scheduler also runs it daily).
 
     Prediction texts older than retention.text_days (default 90) are replaced by a keyed hash
@@ -110,13 +115,21 @@ def prune(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     windows and decisions stay. Drift references are kept only for the champion (and a challenger
     waiting for approval); evaluation-set messages labelled before the cutoff are deleted.
     Each prune is audited (a dry run is not).
+
+    A pruned text stays readable in the history file's free blocks (DuckDB marks them free,
+    it does not erase them) until they are reused; --compact rewrites the file with its live
+    rows only and swaps it in atomically, keeping the audit chain (verified first).
     """
+    if compact and dry_run:
+        raise InvalidInput("--compact rewrites the history file: it cannot be a dry run")
     services = services_of(ctx)
     if not services.has_history():
         raise SpamopsError(f"{services.settings.home} has no history yet: nothing to prune")
     report = services.prune(dry_run=dry_run)
+    compaction = services.compact_history() if compact else None
     if as_json:
-        emit_json(report)
+        emit_json(report if compaction is None
+                  else {**to_jsonable(report), "compaction": to_jsonable(compaction)})
         return
     verb = "would be" if dry_run else "were"
     click.echo(f"{report.texts_pruned} prediction texts older than {report.text_days} days "
@@ -126,6 +139,11 @@ def prune(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     dropped = ", ".join(f"v{v}" for v in report.references_dropped) or "none"
     click.echo(f"drift references kept: {kept}; dropped: {dropped} "
                f"({report.caches_dropped} cached detectors)")
+    if compaction is not None:
+        click.echo(f"history file rewritten with its live rows only: "
+                   f"{compaction.bytes_before:,} -> {compaction.bytes_after:,} bytes, "
+                   f"{compaction.rows:,} rows in {compaction.tables} tables, audit chain "
+                   "verified")
 
 
 commands: list[click.Command] = [backup, restore, prune]

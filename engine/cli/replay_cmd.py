@@ -91,7 +91,10 @@ def replay(ctx: click.Context, file: Path, timestamp_column: str | None, rate: s
         signal.signal(signal.SIGINT, previous)
     if as_json:
         emit_json({**{k: v for k, v in vars(summary).items()},
-                   "messages_per_second": round(summary.messages_per_second, 1)})
+                   "messages_per_second": round(summary.messages_per_second, 1),
+                   "messages_per_cpu_second": round(summary.messages_per_cpu_second, 1),
+                   "scoring_messages_per_second":
+                       round(summary.scoring_messages_per_second, 1)})
     else:
         click.echo("")
         click.echo(render_days(summary.days, "spam"))
@@ -102,7 +105,7 @@ def replay(ctx: click.Context, file: Path, timestamp_column: str | None, rate: s
                    f"alerts, {summary.retrains} retrains, {summary.deployments} deployments; "
                    f"champion v{summary.champion_version} of {summary.versions} versions "
                    f"({summary.seconds:.0f} s, {summary.messages_per_second:,.0f} messages/s "
-                   "apart from the scheduled jobs)")
+                   f"apart from {summary.retrain_seconds:.0f} s of retraining)")
     if summary.interrupted:
         ctx.exit(130)
 

@@ -76,7 +76,7 @@ def mlflow_server(ctx: click.Context, host: str, port: int, backend_store_uri: s
         else:
             click.echo(command.shown())
         return
-    if not uses_store and (backend_store_uri is None or artifacts_destination is None):
+    if (backend_store_uri is None and not uses_store) or artifacts_destination is None:
         home_of(ctx, create=True)  # the sqlite file or the artifacts live in the home
     prepare_local_files(command)
     ensure_schema(command.backend_store_uri)

@@ -14,6 +14,8 @@ never seen. What it offers, one module per concern (NannyML's layout):
   ``score`` -> ``DriftReport``;
 - ``patterns``: ``new_patterns`` by G² keyness, with link domains, phone and money shapes;
 - ``sequential``: the CUSUM over windows that confirms drift before a retrain;
+- ``labels``: ``class_shift``, the champion on a window's labelled spam against its test
+  split (the statistic that ``engine.label_trigger`` reads);
 - ``report``: ``DriftReport`` and its JSON shape; ``cache``: ``DetectorCache``.
 
 Scores: each component's statistic ``z`` is standardised by its null so that ``z = 1`` is the
@@ -35,6 +37,7 @@ from engine.drift.detector import (
     DriftDetector,
     PredictProba,
 )
+from engine.drift.labels import class_shift
 from engine.drift.null import NULL_GRID_STEP, NULL_WINDOWS, null_size
 from engine.drift.patterns import MAX_PATTERNS, new_patterns, pattern_terms
 from engine.drift.report import (
@@ -54,6 +57,6 @@ __all__ = [
     "DEFAULT_THRESHOLD", "HOLDOUT_FRACTION", "MAX_HOLDOUT", "MAX_PATTERNS", "MIN_REFERENCE",
     "NULL_GRID_STEP", "NULL_WINDOWS", "SPAM_RATE", "TEXT_COMPONENTS", "AcceptedWindow",
     "CusumStep", "DetectorCache", "DriftDetector", "DriftReport", "PredictProba",
-    "Recommendation", "baseline_digest", "cusum_step", "new_patterns", "null_size",
+    "Recommendation", "baseline_digest", "class_shift", "cusum_step", "new_patterns", "null_size",
     "pattern_terms", "tokenize", "word_subspace",
 ]

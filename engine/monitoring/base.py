@@ -27,6 +27,7 @@ from engine.monitoring.outcomes import RetrainResult
 from engine.notify import events as notify
 from engine.records import RetrainingEvent
 from engine.registry import Registry
+from engine.stopwatch import Stopwatch
 
 if TYPE_CHECKING:
     from engine.champion_switch import ChampionSwitch
@@ -63,6 +64,9 @@ class MonitorBase(abc.ABC):
         self.log = log
         self.switch = switch
         """Every change of champion goes through it: recorded intent, then the aliases."""
+        self.retrain_time = Stopwatch()
+        """Wall and CPU time spent in this monitor's retrains (``replay`` reports its speed
+        apart from them)."""
         self._lock_path = settings.home / "locks" / "retrain.lock"
         self._check_lock_path = settings.home / "locks" / "check.lock"
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.drift.labels import class_shift
 from engine.drift.sequential import cusum_step
 from engine.errors import SpamopsError
 from engine.monitoring.accuracy import (
@@ -37,10 +38,12 @@ from engine.notify import events as notify
 from engine.records import Decision, DriftSnapshot
 from engine.rules import (
     DEPLOY,
+    MIN_CLASS_LABELS,
     NO_ACTION,
     PENDING_APPROVAL,
     RETRAIN,
     CheckInputs,
+    ClassShift,
     decide_check,
 )
 from engine.training import labels_to_int, spam_probability
@@ -59,19 +62,18 @@ class CheckMixin(MonitorBase):
         latest = self.store.latest_snapshot()
         return latest.window_end if latest is not None else None
 
-    def _accuracy(self, model: Any, since: datetime | None, until: datetime,
+    def _accuracy(self, model: Any, version: int, since: datetime | None, until: datetime,
                   window_proba: np.ndarray, *, drifted: bool = False) -> AccuracyReading:
         labelled = self.store.labels_received_between(since, until)
         n_labels = len(labelled)
         if n_labels >= self.settings.monitoring.min_labels:
-            texts = labelled["text"].tolist()
             y_true = labels_to_int(labelled["true_label"].tolist())
-            y_pred = (spam_probability(model, texts) >= 0.5).astype(int)
+            y_pred = (champion_probabilities(model, version, labelled) >= 0.5).astype(int)
             return measured_accuracy(y_true, y_pred)
         estimate = replace(estimate_accuracy(window_proba), n_labels=n_labels)
         if n_labels:
             y_true = labels_to_int(labelled["true_label"].tolist())
-            y_pred = (spam_probability(model, labelled["text"].tolist()) >= 0.5).astype(int)
+            y_pred = (champion_probabilities(model, version, labelled) >= 0.5).astype(int)
             estimate = blend_accuracy(estimate, measured_accuracy(y_true, y_pred))
         if drifted and not estimate.unreliable:
             estimate = replace(estimate, unreliable=True)
@@ -89,7 +91,8 @@ class CheckMixin(MonitorBase):
         Raises:
             ConflictError: another check of this data home is running.
         """
-        with self._check_lock():
+        # The check's ~15 store calls on one connection (a retrain it starts suspends it).
+        with self._check_lock(), self.store.session():
             return self._check(trigger=trigger, actor=actor, retrain=retrain,
                                progress=progress)
 
@@ -110,14 +113,15 @@ class CheckMixin(MonitorBase):
         report: DriftReport | None = None
         snapshot: DriftSnapshot | None = None
         accuracy = AccuracyReading(None, True, None, None, 0)
+        shift: ClassShift | None = None
         if champion is not None and len(window) >= thresholds.min_window:
             model = self.registry.load(champion)
             texts = window["text"].tolist()
-            proba = spam_probability(model, texts)
+            proba = champion_probabilities(model, champion, window)
             detector = self.detector_for(champion)
             report = detector.score(texts, timestamp=now, source="monitor",
                                     spam_probabilities=proba)
-            accuracy = self._accuracy(model, since, now, proba,
+            accuracy = self._accuracy(model, champion, since, now, proba,
                                       drifted=report.drift_detected)
             step = cusum_step(self._previous_cusum(champion, report.baseline_key),
                               report.text_p_value, h=thresholds.cusum_h)
@@ -134,6 +138,7 @@ class CheckMixin(MonitorBase):
                 terms = [p.term for p in report.new_patterns[:8]]
                 self.log.write(f"New patterns detected: {terms}")
             self._log_accuracy(accuracy)
+            shift = self._class_shift(model, since, now)
         inputs = CheckInputs(
             window_size=len(window) if champion is not None else 0,
             drift_score=report.drift_score if report else None,
@@ -145,7 +150,8 @@ class CheckMixin(MonitorBase):
             accuracy_unreliable=accuracy.unreliable,
             spam_rate=report.spam_rate if report else None,
             reference_spam_rate=report.reference_spam_rate if report else None,
-            new_labels=self._new_labels(now) if report and report.text_drift else None)
+            new_labels=self._new_labels(now) if report and report.text_drift else None,
+            class_shift=shift)
         if champion is None:
             ruling_reasons: tuple[str, ...] = ("There is no champion model yet; train first.",)
             ruling_decision = NO_ACTION
@@ -176,6 +182,7 @@ class CheckMixin(MonitorBase):
             if report else None, "accuracy": accuracy.value,
             "accuracy_is_estimate": accuracy.is_estimate, "n_labels": accuracy.n_labels,
             "champion_version": champion, "thresholds": decision.thresholds,
+            "class_shift": asdict(shift) if shift is not None else None,
             "decision": ruling_decision}, " ".join(ruling_reasons))
         retrain_result: RetrainResult | None = None
         retrain_error: str | None = None
@@ -199,6 +206,26 @@ class CheckMixin(MonitorBase):
         return CheckResult(decision=decision, snapshot=snapshot, report=report,
                            accuracy=accuracy, retrain=retrain_result,
                            retrain_error=retrain_error)
+
+    def _class_shift(self, model: Any, since: datetime | None, until: datetime
+                     ) -> ClassShift | None:
+        """The champion on the spam labelled in the window against its test split's spam
+        (``drift.labels.class_shift``); None below ``MIN_CLASS_LABELS`` labelled spam."""
+        labelled = self.store.labels_received_between(since, until)
+        spam = labelled[labelled["true_label"] == "spam"]
+        if len(spam) < MIN_CLASS_LABELS:
+            return None
+        split = self.dataset.split()
+        reference = [text for text, label in zip(split.test_texts, split.test_labels,
+                                                 strict=True) if label == "spam"]
+        shift = class_shift("spam", spam_probability(model, spam["text"].tolist()),
+                            spam_probability(model, reference))
+        if shift is not None:
+            self.log.write(f"Labelled spam: recall {shift.rate:.1%} on {shift.n} vs "
+                           f"{shift.reference_rate:.1%} on the test split's "
+                           f"{shift.reference_n} (one-sided Mann-Whitney p = "
+                           f"{shift.p_value:.3g})")
+        return shift
 
     def _new_labels(self, now: datetime) -> int:
         """Labels received since the last retrain started that a retrain could learn from."""
@@ -275,6 +302,21 @@ class CheckMixin(MonitorBase):
             source="monitor", drift_components=report.drift_components,
             spam_rate_drift=report.spam_rate_drift, text_p_value=report.text_p_value,
             baseline_key=report.baseline_key)
+
+
+def champion_probabilities(model: Any, version: int, frame: pd.DataFrame) -> np.ndarray:
+    """Spam probabilities of ``frame``'s texts by champion ``version`` (``model``).
+
+    The logged ``spam_probability`` of each row that ``version`` scored (its
+    ``model_version``): the same model on the same text, so re-scoring it would only repeat
+    the work; rows another version scored are scored by ``model``.
+    """
+    proba = frame["spam_probability"].to_numpy(dtype=np.float64, copy=True)
+    other = np.flatnonzero(frame["model_version"].to_numpy() != version)
+    if len(other):
+        texts = frame["text"].tolist()
+        proba[other] = spam_probability(model, [texts[i] for i in other])
+    return proba
 
 
 def _outcome_text(outcome: DeploymentOutcome) -> str:

@@ -13,9 +13,11 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.comparison import Comparison, compare_on_set
+from engine.crossfit import compare_recent
 from engine.errors import SpamopsError
 from engine.monitoring.base import MonitorBase
 from engine.monitoring.outcomes import (
@@ -30,6 +32,7 @@ from engine.registry import CHALLENGER, CHAMPION, PREVIOUS
 from engine.rules import (
     DEPLOY,
     KEEP,
+    MIN_RECENT_FOR_DECISION,
     PENDING_APPROVAL,
     DeploymentDecision,
     decide_deployment,
@@ -45,11 +48,13 @@ class RetrainMixin(MonitorBase):
 
 
     def _training_data(self, trigger: str
-                       ) -> tuple[TrainingData, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+                       ) -> tuple[TrainingData, pd.DataFrame, pd.DataFrame, pd.DataFrame,
+                                  dict[str, Any]]:
         """Training split + labelled feedback; the most recent share of labels held out.
 
-        Returns the training data, the recent hold-out, the evaluation set of earlier
-        retrains (never trained on, never held out again) and the lineage tags.
+        Returns the training data, the recent hold-out, the feedback trained on, the
+        evaluation set of earlier retrains (never trained on, never held out again) and the
+        lineage tags.
         """
         split = self.dataset.split()
         labelled = self.store.labels_received_between(None, None)
@@ -79,7 +84,7 @@ class RetrainMixin(MonitorBase):
         }
         data = TrainingData(list(base), list(base.values()), split.test_texts,
                             split.test_labels, split.fingerprint, lineage)
-        return data, holdout, evaluation, lineage
+        return data, holdout, train_fb, evaluation, lineage
 
     def retrain(self, *, trigger: str, actor: str = "scheduler",
                 reasons: tuple[str, ...] = (), decision_id: str | None = None,
@@ -90,7 +95,8 @@ class RetrainMixin(MonitorBase):
             ConflictError: another retrain of this data home is running.
         """
         say = progress or (lambda _m: None)
-        with self._retrain_lock():
+        # Minutes of training: the file is left to other processes meanwhile.
+        with self.retrain_time.timing(), self.store.suspend_session(), self._retrain_lock():
             champion = self.registry.champion_version()
             event = RetrainingEvent(id=uuid.uuid4().hex, started_at=self.clock.now(),
                                     trigger=trigger, status="running",
@@ -122,7 +128,7 @@ class RetrainMixin(MonitorBase):
     def _retrain(self, event: RetrainingEvent, say: Callable[[str], None]) -> RetrainResult:
         from engine.training import train_and_log
 
-        data, holdout, evaluation, lineage = self._training_data(event.trigger)
+        data, holdout, train_fb, evaluation, lineage = self._training_data(event.trigger)
         self.log.write(f"Training challenger on {len(data.train_texts)} messages "
                        f"({lineage['feedback_train']} from feedback, "
                        f"{lineage['feedback_holdout']} recent labels held out)")
@@ -149,7 +155,9 @@ class RetrainMixin(MonitorBase):
                                         None)
             return self._finish(event, result.version, outcome, lineage)
         say("comparing champion and challenger")
-        comparison = self._compare(champion, result.version, data, holdout, evaluation)
+        recent_train = self._unseen_by_champion(champion, train_fb)
+        comparison = self._compare(champion, result.version, data, holdout, evaluation,
+                                   recent_train)
         test_cmp = comparison.get("test_split")
         recent_cmp = comparison.get("recent_feedback")
         evaluation_cmp = comparison.get("evaluation_set")
@@ -161,14 +169,15 @@ class RetrainMixin(MonitorBase):
         comparison = replace(comparison, decided_on=ruling.basis)
         # A hold-out that decided joins the evaluation set, whatever the decision: later
         # challengers are judged on this episode's traffic too (issue 13). One too small to
-        # decide goes back to the pool, so the next retrain can train on it or hold out more.
-        if ruling.basis == "recent_feedback":
+        # decide on its own goes back to the pool, so the next retrain can train on it or
+        # hold out more (with cross-fitting it still counted in this decision).
+        if ruling.basis == "recent_feedback" and len(holdout) >= MIN_RECENT_FOR_DECISION:
             added = self.store.add_evaluation_messages(holdout, event.id)
             self.log.write(f"Evaluation set: {added} held-out labels added "
                            f"({len(evaluation) + added} in all)")
         elif len(holdout):
-            self.log.write(f"{len(holdout)} held-out labels were too few to decide; they stay "
-                           "in the pool for the next retrain")
+            self.log.write(f"{len(holdout)} held-out labels were too few to decide on their "
+                           "own; they stay in the pool for the next retrain")
         basis = comparison.get(ruling.basis) or test_cmp
         if basis is not None:
             self.log.write(
@@ -232,8 +241,24 @@ class RetrainMixin(MonitorBase):
             "lineage": lineage}, done.reasoning)
         return RetrainResult(done, outcome)
 
+    def _unseen_by_champion(self, champion: int, train_fb: pd.DataFrame) -> pd.DataFrame:
+        """The feedback trained on that arrived after the champion was trained: labels the
+        champion cannot have learnt from, so both models are out of sample on them once they
+        are cross-fitted. A champion without a training time (older versions): all of it."""
+        import pandas as pd
+
+        trained_at = self.registry.version(champion).tags.get(TRAINED_AT)
+        if not trained_at or not len(train_fb):
+            return train_fb
+        try:
+            cutoff = datetime.fromisoformat(trained_at).replace(tzinfo=None)
+        except ValueError:
+            return train_fb
+        return train_fb[train_fb["labelled_at"] > pd.Timestamp(cutoff)]
+
     def _compare(self, champion: int, challenger: int, data: TrainingData,
-                 holdout: pd.DataFrame, evaluation: pd.DataFrame) -> Comparison:
+                 holdout: pd.DataFrame, evaluation: pd.DataFrame,
+                 recent_train: pd.DataFrame) -> Comparison:
         champion_model = self.registry.load(champion)
         challenger_model = self.registry.load(challenger)
         sets = []
@@ -243,7 +268,20 @@ class RetrainMixin(MonitorBase):
             spam_probability(challenger_model, data.test_texts),
             champion_version=champion, challenger_version=challenger,
             seed=self.settings.seed))
-        for name, frame in (("recent_feedback", holdout), ("evaluation_set", evaluation)):
+        # Recent feedback: the hold-out scored by the challenger, plus the recent labels it
+        # trained on scored by cross-fitted fold models (engine.crossfit).
+        folds = self.settings.monitoring.crossfit_folds
+        recent = compare_recent(
+            champion_model, challenger_model, holdout=holdout, recent_train=recent_train,
+            train_texts=data.train_texts, train_labels=data.train_labels, folds=folds,
+            seed=self.settings.seed, champion_version=champion, challenger_version=challenger)
+        if recent.comparison is not None:
+            sets.append(recent.comparison)
+            if recent.comparison.crossfit_n:
+                self.log.write(f"Cross-fitted {recent.comparison.crossfit_n} recent labels the "
+                               f"challenger trained on over {recent.comparison.crossfit_folds} "
+                               f"folds in {recent.seconds:.1f} s")
+        for name, frame in (("evaluation_set", evaluation),):
             if not len(frame):
                 continue
             texts = frame["text"].tolist()

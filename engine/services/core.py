@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from engine.notify.sender import OutboxSender
     from engine.retention import PruneReport
     from engine.scheduling import HolderInfo, HolderLock
+    from engine.services.results import Health
     from engine.store import Store
 
 logger = logging.getLogger("engine.services")
@@ -70,6 +71,14 @@ class ServicesBase(abc.ABC):
     @abc.abstractmethod
     def prune(self, *, dry_run: bool = False, actor: str | None = None) -> PruneReport:
         """Apply the retention policy now (``operations``)."""
+
+    @abc.abstractmethod
+    def health(self, wait: float = 0.0) -> Health:
+        """Champion serving, store answering, scheduler holder (``operations``)."""
+
+    @abc.abstractmethod
+    def audit_head_anchored(self) -> int:
+        """Audit records as last anchored in the monitor log (``history``)."""
 
     # Lifecycle -------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 """Operating the home: backup, restore, retention, and what ``/health`` reports.
 
 Owns the audited backup and restore steps around ``engine.backup``, the audited retention
-prune around ``engine.retention``, and ``health`` (from state kept by background work: the
-champion cache and ``StoreProbe``; it never raises and never waits unless asked to). It must
-not copy or delete files itself.
+prune around ``engine.retention`` and the compaction of the history file after it, and
+``health`` (from state kept by background work: the champion cache and ``StoreProbe``; it
+never raises and never waits unless asked to). It must not copy or delete files itself.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from engine.serving import ChampionStatus
 if TYPE_CHECKING:
     from engine.backup import BackupReport, RestoreReport
     from engine.retention import PruneReport
+    from engine.store.backup import Compaction
 
 
 class OperationsMixin(ServicesBase):
@@ -66,6 +67,51 @@ class OperationsMixin(ServicesBase):
                 "their keyed hash; "
                 f"drift references kept only for v{list(report.references_kept)}", actor)
         return report
+
+    def compact_history(self, *, actor: str | None = None) -> Compaction:
+        """Rewrite the history file with its live rows only (``Store.compact_in_place``), so
+        the texts a prune replaced are gone from the file's bytes too; audited.
+
+        Refused while the home is in use (a server, a scheduler, a retrain: they would hold
+        or reopen the file mid-way); servers that start meanwhile wait for the serving lock.
+        The rewritten file's audit chain is verified before it replaces the live one.
+
+        Raises:
+            Busy: the home is in use. StoreError: the rewrite failed (nothing changed).
+        """
+        from engine.backup import home_in_use
+        from engine.errors import Busy, StoreError
+        from engine.locks import FileLock
+        from engine.services.core import SERVING_LOCK
+        from engine.store import Store
+
+        home = self.settings.home
+
+        def busy(why: str) -> Busy:
+            return Busy(f"cannot compact the history of {home} while {why}; stop it first")
+
+        reason = home_in_use(home)
+        if reason is not None:
+            raise busy(reason)
+
+        def verify(path: Path) -> None:
+            copy = Store(path, self.settings.spool_dir, clock=self.clock, read_only=True,
+                         key_path=self.store.key_path)
+            verification = copy.verify_audit()
+            if not verification.ok:
+                raise StoreError(f"could not compact the history: the rewritten audit chain "
+                                 f"does not verify ({verification.message}); nothing changed")
+
+        serving = FileLock(home / "locks" / SERVING_LOCK)
+        with serving.hold(refuse=lambda _note: busy("an API serves from it")):
+            result = self.store.compact_in_place(check=verify)
+        self.audit("history.compacted", str(self.settings.db_path), {
+            "bytes_before": result.bytes_before, "bytes_after": result.bytes_after,
+            "tables": result.tables, "rows": result.rows},
+            f"history file rewritten with its live rows only ({result.bytes_before:,} -> "
+            f"{result.bytes_after:,} bytes): pruned texts are gone from its free blocks",
+            actor)
+        return result
 
     def health(self, wait: float = 0.0) -> Health:
         """Champion serving, store answering, scheduler holder: never raises; never waits

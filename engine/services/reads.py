@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from engine.errors import SpamopsError
 from engine.records import (
     DailyAccuracy,
     DailyTraffic,
@@ -22,6 +23,7 @@ from engine.services.core import ServicesBase
 from engine.services.results import (
     AlertGauges,
     ChampionCard,
+    MetricsReadings,
     Overview,
 )
 
@@ -141,3 +143,30 @@ class ReadsMixin(ServicesBase):
             oldest_pending_approval_at=min((a.created_at for a in pending), default=None),
             spool_segments=segments, spool_bytes=size, scheduler_holder_present=holder,
             receivers=tuple(self.store.receiver_health()))
+
+    def metrics_readings(self) -> MetricsReadings:
+        """What a ``/metrics`` scrape exports: health, the audit anchor, the alert gauges and
+        the newest drift snapshot, the database read through one connection
+        (``Store.reading``) instead of one per table. Never raises: a store that cannot be
+        read leaves ``gauges`` and ``latest_snapshot`` None with the reason in ``problem``.
+        """
+        health = self.health()
+        audit = self.audit_head_anchored()
+        gauges: AlertGauges | None = None
+        snapshot: DriftSnapshot | None = None
+        problem: str | None = None
+        if health.store_reachable:
+            try:
+                if self._store_exists():
+                    with self.store.reading():
+                        gauges = self.alert_gauges()
+                        snapshot = self.store.latest_snapshot()
+                else:
+                    gauges = self.alert_gauges()
+            except SpamopsError as exc:
+                problem = str(exc)
+        store = self._spool_store  # the same object as self._store, once built
+        opened = store.connections_opened if store is not None else 0
+        return MetricsReadings(health=health, audit_records=audit, gauges=gauges,
+                               latest_snapshot=snapshot, store_connections=opened,
+                               problem=problem)

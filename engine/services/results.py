@@ -1,8 +1,9 @@
 """What the facade hands back: frozen dataclasses, and the limits they are checked against.
 
 Owns ``Prediction``, ``Health``, ``TrainOutcome``, ``SimulationResult``, ``BaselineView``,
-``ChampionCard``, ``Overview`` and ``AlertGauges`` (the records of ``engine.records`` are the
-store's own). It must not compute anything: every field is filled by a ``Services`` method.
+``ChampionCard``, ``Overview``, ``AlertGauges`` and ``MetricsReadings`` (the records of
+``engine.records`` are the store's own). It must not compute anything: every field is filled
+by a ``Services`` method.
 """
 
 from __future__ import annotations
@@ -153,3 +154,18 @@ class AlertGauges:
     spool_bytes: int
     scheduler_holder_present: bool
     receivers: tuple[ReceiverHealth, ...]
+
+
+@dataclass(frozen=True)
+class MetricsReadings:
+    """Everything one ``/metrics`` scrape exports from the engine, read in one store session."""
+
+    health: Health
+    audit_records: int
+    """Records in the audit chain as anchored in the monitor log (not the database)."""
+    gauges: AlertGauges | None
+    """None when the store was not reachable or the read failed (``problem`` says why)."""
+    latest_snapshot: DriftSnapshot | None
+    store_connections: int
+    """Store connections this process has opened so far (0 before the store is open)."""
+    problem: str | None = None

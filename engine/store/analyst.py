@@ -14,11 +14,13 @@ back on. It must not write the history.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from engine.errors import QueryError
+from engine.errors import QueryError, StoreError
 from engine.records import QueryResult
 from engine.store.codec import quote_path
 from engine.store.connection import PROCESS_LOCK, StoreBase, one_line
@@ -31,12 +33,17 @@ could undo it. See duckdb.org/docs/stable/operations_manual/securing_duckdb/over
 _EXPLAIN = re.compile(r"\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^()]*\)\s*)?", re.IGNORECASE)
 """The words in front of the statement an ``EXPLAIN`` wraps (DuckDB classifies the rest)."""
 
-_EXPORT_TABLES = {
+_PARTITION_COLUMNS = {
     "predictions": "ts", "feedback": "ts", "drift_snapshots": "ts", "decisions": "ts",
     "retraining_events": "started_at", "approvals": "created_at", "job_runs": "started_at",
-    "model_versions": "registered_at", "audit_log": "ts",
+    "model_versions": "registered_at", "audit_log": "ts", "alias_moves": "created_at",
+    "outbox": "created_at", "accepted_baseline": "accepted_at",
+    "evaluation_messages": "added_at", "spool_segments": "ingested_at",
+    "schema_version": "applied_at",
 }
-"""History tables written by ``export_parquet`` and the timestamp each is partitioned by."""
+"""The timestamp ``export_parquet`` partitions each table by. The tables exported are read
+from the database's catalogue, not from here: a table added by a later migration and not
+listed is partitioned by its first TIMESTAMP column (or written unpartitioned)."""
 
 
 def _statement_kind(statement: duckdb.Statement) -> str:
@@ -83,6 +90,8 @@ class AnalystMixin(StoreBase):
                                  f"SHOW, SUMMARIZE, EXPLAIN of those); this is {article} {kind} "
                                  "statement")
         self._require_database()
+        if self._held_connection() is not None:  # DuckDB refuses read-only beside read-write
+            raise StoreError("an analyst query cannot run inside a store session")
         with PROCESS_LOCK:
             con = self._open(read_only=True)
             try:
@@ -103,10 +112,12 @@ class AnalystMixin(StoreBase):
         return QueryResult(columns=columns, rows=[tuple(r) for r in rows])
 
     def export_parquet(self, directory: Path) -> list[Path]:
-        """Write each non-empty history table as Parquet partitioned by UTC day.
+        """Write each non-empty table of the history as Parquet partitioned by UTC day.
 
-        Writes ``<directory>/<table>/day=YYYY-MM-DD/*.parquet``, replacing an earlier export of
-        the same table.
+        Every table in the database's catalogue is exported (the outbox and the ledgers too),
+        so a table added by a migration cannot be left out. Writes
+        ``<directory>/<table>/day=YYYY-MM-DD/*.parquet`` (``<directory>/<table>/data.parquet``
+        for a table without a timestamp), replacing an earlier export of the same table.
 
         Returns:
             The table directories written.
@@ -118,17 +129,15 @@ class AnalystMixin(StoreBase):
             return self._export_postgres(directory)
         written = []
         with self._connection(write=False) as con:
-            for table, column in _EXPORT_TABLES.items():
-                row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+            assert isinstance(con, duckdb.DuckDBPyConnection)  # PostgreSQL returned above
+            for table, column in history_tables(con).items():
+                row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
                 if not row or not row[0]:
                     continue
                 target = directory / table
-                con.execute(f"COPY (SELECT *, CAST({column} AS DATE) AS day FROM {table}) "
-                            f"TO {quote_path(target)} "
-                            "(FORMAT parquet, PARTITION_BY (day), OVERWRITE)")
+                _copy_out(con, table, column, target)
                 written.append(target)
         return written
-
 
     def _export_postgres(self, directory: Path) -> list[Path]:
         """The same export from PostgreSQL: each table is read (one READ ONLY transaction,
@@ -139,8 +148,9 @@ class AnalystMixin(StoreBase):
         frames: dict[str, pa.Table] = {}
         with self._connection(write=False) as con:
             con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            for table in _EXPORT_TABLES:
-                frame = con.execute(f"SELECT * FROM {table}").df()
+            tables = _postgres_tables(con)
+            for table in tables:
+                frame = con.execute(f'SELECT * FROM "{table}"').df()
                 if not frame.empty:
                     frames[table] = pa.Table.from_pandas(frame, preserve_index=False)
         written = []
@@ -149,12 +159,57 @@ class AnalystMixin(StoreBase):
             for table, data in frames.items():
                 local.register("exported", data)
                 target = directory / table
-                column = _EXPORT_TABLES[table]
-                local.execute(f"COPY (SELECT *, CAST({column} AS DATE) AS day FROM exported) "
-                              f"TO {quote_path(target)} "
-                              "(FORMAT parquet, PARTITION_BY (day), OVERWRITE)")
+                _copy_out(local, "exported", tables[table], target)
                 local.unregister("exported")
                 written.append(target)
         finally:
             local.close()
         return written
+
+
+def history_tables(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """Every table of the database's ``main`` schema -> the timestamp column it is exported
+    by (``_PARTITION_COLUMNS``, else its first TIMESTAMP column, else None), listed ones first."""
+    names = [str(r[0]) for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND NOT internal AND NOT temporary ORDER BY table_name"
+    ).fetchall()]
+    first_timestamp = dict(con.execute(
+        "SELECT table_name, arg_min(column_name, column_index) FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = 'main' "
+        "AND data_type = 'TIMESTAMP' GROUP BY table_name").fetchall())
+    return _by_partition(names, first_timestamp)
+
+
+def _postgres_tables(con: Any) -> dict[str, str | None]:
+    """``history_tables`` from PostgreSQL's catalogue (the current schema's base tables)."""
+    names = [str(r[0]) for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+        "current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name").fetchall()]
+    first_timestamp: dict[str, str] = {}
+    for table, column in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE "
+            "table_schema = current_schema() AND data_type LIKE 'timestamp%' "
+            "ORDER BY table_name, ordinal_position").fetchall():
+        first_timestamp.setdefault(str(table), str(column))
+    return _by_partition(names, first_timestamp)
+
+
+def _by_partition(names: list[str], first_timestamp: dict[str, str]) -> dict[str, str | None]:
+    listed = [t for t in _PARTITION_COLUMNS if t in names]
+    return {t: _PARTITION_COLUMNS.get(t) or first_timestamp.get(t)
+            for t in [*listed, *(t for t in names if t not in _PARTITION_COLUMNS)]}
+
+
+def _copy_out(con: duckdb.DuckDBPyConnection, source: str, column: str | None,
+              target: Path) -> None:
+    """Write ``source`` (a table or registered relation) under ``target``: partitioned by the
+    UTC day of ``column``, or as one ``data.parquet`` when it has no timestamp."""
+    if column is None:
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir()
+        con.execute(f'COPY "{source}" TO {quote_path(target / "data.parquet")} '
+                    "(FORMAT parquet)")
+    else:
+        con.execute(f'COPY (SELECT *, CAST("{column}" AS DATE) AS day FROM "{source}") '
+                    f"TO {quote_path(target)} (FORMAT parquet, PARTITION_BY (day), OVERWRITE)")

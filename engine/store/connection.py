@@ -108,6 +108,12 @@ class StoreBase(abc.ABC):
     """PostgreSQL only: seconds an analyst query may run."""
     _pg: PostgresBackend | None = None
     """The PostgreSQL pool when ``dialect`` is postgresql (``engine.store.postgres``)."""
+    connections_opened: int = 0
+    """DuckDB connections this store has opened since it was built (``/metrics`` exports
+    it; the PostgreSQL pool keeps its own)."""
+    _session: duckdb.DuckDBPyConnection | None = None
+    """The read-only connection of a ``reading()`` block (only its thread, holding
+    ``PROCESS_LOCK``, can see it set)."""
 
     @abc.abstractmethod
     def ensure_audit_key(self) -> Any:
@@ -120,6 +126,12 @@ class StoreBase(abc.ABC):
     @abc.abstractmethod
     def _flush_if_pending(self) -> None:
         """Ingest this process's spool before a read that must see its own writes."""
+
+    def _session_guard(self) -> contextlib.AbstractContextManager[Any]:
+        """A lock ``session()`` takes before ``PROCESS_LOCK``: one that store calls made inside
+        the session take before it too (the spool's flush lock), so no thread can hold it while
+        waiting for the session's ``PROCESS_LOCK``."""
+        return contextlib.nullcontext()
 
     @abc.abstractmethod
     def _enqueue(self, con: Connection, events: Sequence[NotifyEvent]) -> int:
@@ -136,14 +148,16 @@ class StoreBase(abc.ABC):
             raise StoreError(f"no database at {self.db_path}: run `spamops setup-database` "
                              "first")
 
-    def _open(self, read_only: bool,
-              config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    def _open(self, read_only: bool, config: dict[str, Any] | None = None,
+              path: Path | None = None) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.002
         while True:
             try:
-                return duckdb.connect(str(self.db_path), read_only=read_only,
-                                      config=config or {})
+                con = duckdb.connect(str(path or self.db_path), read_only=read_only,
+                                     config=config or {})
+                self.connections_opened += 1
+                return con
             except duckdb.Error as exc:
                 if not is_lock_conflict(exc):
                     raise StoreError(f"cannot open {self.db_path}: {one_line(exc)}") from None
@@ -156,19 +170,94 @@ class StoreBase(abc.ABC):
                 time.sleep(min(delay * random.uniform(0.5, 1.5), remaining))
                 delay = min(delay * 2, _MAX_BACKOFF)
 
+    _held: tuple[int, duckdb.DuckDBPyConnection] | None = None
+    """The session's connection and the thread that holds it (``session``)."""
+    _held_in_transaction: bool = False
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep one read-write connection open for a burst of store calls from this thread.
+
+        Opening the file costs ~20 ms of CPU (DuckDB reads its catalog); a monitoring check
+        makes about fifteen store calls, each on its own connection. Inside a session they
+        all use the held one; each transaction still commits on its own, so what is written
+        and when it is visible is unchanged. While it is held, other threads of this process
+        wait for ``PROCESS_LOCK`` and other processes for the file (``busy_timeout``): keep a
+        session to one burst of work (a replay chunk, one check, one job), and suspend it
+        around long work (``suspend_session``: a retrain does). Re-entrant; a no-op on a
+        read-only store and on PostgreSQL (whose pool keeps its connections open).
+        """
+        if self.read_only or self._pg is not None or self._held_connection() is not None:
+            yield
+            return
+        self._require_database()
+        with self._session_guard(), PROCESS_LOCK:
+            self._held = (threading.get_ident(), self._open(read_only=False))
+            try:
+                yield
+            finally:
+                held, self._held = self._held, None
+                self._held_in_transaction = False
+                if held is not None:
+                    held[1].close()
+
+    @contextlib.contextmanager
+    def suspend_session(self) -> Iterator[None]:
+        """Close this thread's session connection and let go of the process lock for long
+        work (a retrain: minutes that other processes and threads must not wait for the
+        file); the session's connection is opened again after. Store calls inside open their
+        own, as outside a session. A no-op without a session or inside a transaction.
+        """
+        held = self._held
+        if (held is None or held[0] != threading.get_ident()
+                or self._held_in_transaction):
+            yield
+            return
+        self._held = None
+        held[1].close()
+        guard = self._session_guard()
+        PROCESS_LOCK.release()  # taken by session() on this thread, with the guard first
+        guard.__exit__(None, None, None)
+        try:
+            yield
+        finally:
+            guard.__enter__()
+            PROCESS_LOCK.acquire()
+            self._held = (held[0], self._open(read_only=False))
+
+    def _held_connection(self) -> duckdb.DuckDBPyConnection | None:
+        held = self._held
+        return held[1] if held is not None and held[0] == threading.get_ident() else None
+
     @contextlib.contextmanager
     def _connection(self, *, write: bool, create: bool = False) -> Iterator[Connection]:
-        """A short-lived connection; DuckDB errors inside become one-line ``StoreError``.
-        On PostgreSQL a pooled connection in one transaction (committed at the end)."""
+        """A short-lived connection (the session's, when this thread holds one); DuckDB errors
+        inside become one-line ``StoreError``. On PostgreSQL a pooled connection in one
+        transaction (committed at the end)."""
         if write and self.read_only:
             raise StoreError("this store was opened read-only")
         if self._pg is not None:
             with self._pg.connection() as pg:
                 yield pg
             return
+        held = self._held_connection()
+        if held is not None:
+            try:
+                yield held
+            except duckdb.Error as exc:
+                raise StoreError(f"store operation failed: {one_line(exc)}") from None
+            return
         if not create:
             self._require_database()
         with PROCESS_LOCK:
+            if self._session is not None:  # inside this thread's reading() block
+                if write:
+                    raise StoreError("a write inside a read-only reading() block")
+                try:
+                    yield self._session
+                except duckdb.Error as exc:
+                    raise StoreError(f"store operation failed: {one_line(exc)}") from None
+                return
             con = self._open(read_only=not write)
             try:
                 yield con
@@ -178,18 +267,53 @@ class StoreBase(abc.ABC):
                 con.close()
 
     @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Serve every read of this thread inside the block from one read-only connection.
+
+        For callers that read several tables at once (a ``/metrics`` scrape reads four): one
+        open instead of one per read, and one consistent view. Other threads wait for the
+        block as for any connection (``PROCESS_LOCK``); a write inside it is refused, since
+        DuckDB cannot mix read-only and read-write connections in one process. Nested blocks
+        share the outer one's connection.
+
+        Raises:
+            StoreError: no database yet; StoreBusy: another process held it too long.
+        """
+        self._require_database()
+        if self._pg is not None:  # PostgreSQL: pooled connections, nothing to share
+            yield
+            return
+        with PROCESS_LOCK:
+            if self._session is not None:
+                yield
+                return
+            self._session = self._open(read_only=True)
+            try:
+                yield
+            finally:
+                session, self._session = self._session, None
+                session.close()
+
+    @contextlib.contextmanager
     def _transaction(self) -> Iterator[Connection]:
         if self._pg is not None:  # the pooled connection is one transaction already
             with self._connection(write=True) as pg:
                 yield pg
             return
         with self._connection(write=True) as con:
+            if self._held_in_transaction and con is self._held_connection():
+                yield con  # nested in a transaction on the session's connection: joins it
+                return
+            on_session = con is self._held_connection()
             con.execute("BEGIN TRANSACTION")
+            self._held_in_transaction = on_session
             try:
                 yield con
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            finally:
+                self._held_in_transaction = False
             con.execute("COMMIT")
 
     def _records(self, sql: str, params: Sequence[Any],

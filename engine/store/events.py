@@ -106,9 +106,10 @@ class EventsMixin(StoreBase):
             raise NotFound(f"no decision {id!r}")
         return found[0]
 
-    def decisions(self, limit: int = 50, since: datetime | None = None) -> list[Decision]:
-        """Monitoring decisions, newest first."""
-        where, params = self.window_clause("ts", since, None)
+    def decisions(self, limit: int = 50, since: datetime | None = None,
+                  until: datetime | None = None) -> list[Decision]:
+        """Monitoring decisions with ``since <= ts < until``, newest first."""
+        where, params = self.window_clause("ts", since, until)
         return self._records(f"SELECT * FROM decisions{where} ORDER BY ts DESC, id "
                              f"LIMIT {int(limit)}", params, decode_decision)
 
@@ -132,10 +133,12 @@ class EventsMixin(StoreBase):
             raise NotFound(f"no retraining {id!r}")
         return found[0]
 
-    def retraining_events(self, limit: int = 50) -> list[RetrainingEvent]:
-        """Retraining events, newest first."""
-        return self._records("SELECT * FROM retraining_events ORDER BY started_at DESC, id "
-                             f"LIMIT {int(limit)}", [], decode_retraining)
+    def retraining_events(self, limit: int = 50, since: datetime | None = None,
+                          until: datetime | None = None) -> list[RetrainingEvent]:
+        """Retraining events with ``since <= started_at < until``, newest first."""
+        where, params = self.window_clause("started_at", since, until)
+        return self._records(f"SELECT * FROM retraining_events{where} ORDER BY started_at "
+                             f"DESC, id LIMIT {int(limit)}", params, decode_retraining)
 
     def running_retrainings(self) -> list[RetrainingEvent]:
         """Retraining events still marked ``running`` (possibly interrupted by a crash)."""

@@ -86,7 +86,7 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
         self._outbox_listeners = []
         self._spool = Spool(self.spool_dir, key=self._cached_spool_key)
         self._spool_key_cache: bytes | None = None
-        self._flush_lock = threading.Lock()
+        self._flush_lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()

@@ -321,13 +321,18 @@ class SpoolMixin(StoreBase):
     """Log predictions to the spool; flush, recover and close it."""
 
     _spool: Spool
-    _flush_lock: threading.Lock
+    _flush_lock: threading.RLock
     _stop: threading.Event
     _thread: threading.Thread | None
     _thread_lock: threading.Lock
     _last_orphan_scan: float
     _closed: bool
     flush_seconds: float
+
+    def _session_guard(self) -> contextlib.AbstractContextManager[Any]:
+        """``flush`` takes the flush lock, then a connection: a session takes them in that order
+        too (re-entrant, so a flush inside the session goes through)."""
+        return self._flush_lock
 
     # Prediction logging --------------------------------------------------------------------
     def log_prediction(self, rec: PredictionRecord) -> None:

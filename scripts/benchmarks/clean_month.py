@@ -8,9 +8,10 @@ does). Nothing is mocked: predictions, drift, the CUSUM, the rules, training, co
 deployment run as in production, on a fresh data home in a temporary directory.
 
 Prints: checks, drift alerts (windows with ``drift_detected``, by component), drift confirmed
-by the CUSUM, drift-triggered retrains (target <= 1), accuracy-triggered retrains, scheduled
-retrains, deployments and the wall time. The scheduled weekly retrain is expected and is
-counted separately.
+by the CUSUM, drift-triggered retrains (target <= 1), accuracy-triggered retrains, retrains
+started by the per-class label trigger (``rules.label_trigger``), scheduled retrains,
+deployments and the wall time. The scheduled weekly retrain is expected and is counted
+separately.
 
 Usage: ``python scripts/benchmarks/clean_month.py [--days 30] [--seed 42]``
 """
@@ -78,6 +79,7 @@ def main() -> int:
     scheduled = [e for e in events if e.trigger == "schedule"]
     drift_retrains = [e for e in events if "drift" in e.trigger.split("+")]
     accuracy_retrains = [e for e in events if "accuracy" in e.trigger.split("+")]
+    label_retrains = [e for e in events if "labels" in e.trigger.split("+")]
     print(json.dumps({
         "benchmark": "clean_month",
         "days": args.days,
@@ -93,6 +95,7 @@ def main() -> int:
         "accuracy_estimates_unreliable": sum(d.accuracy_unreliable for d in decisions),
         "drift_triggered_retrains": len(drift_retrains),
         "accuracy_triggered_retrains": len(accuracy_retrains),
+        "label_triggered_retrains": len(label_retrains),
         "scheduled_retrains": len(scheduled),
         "deployments": sum(e.deployment in ("DEPLOY", "APPROVED") for e in events),
         "decisions": dict(Counter(d.decision for d in decisions)),

@@ -23,8 +23,12 @@ from server.routes import (
 )
 from server.schemas import ErrorPublic
 
-ERRORS = {400: {"model": ErrorPublic, "description": "The body could not be parsed"},
-          422: {"model": ErrorPublic, "description": "Invalid request (the field is named)"},
+ERRORS = {400: {"model": ErrorPublic, "description": "The body is not JSON or not UTF-8 (where "
+                                                      "is named)"},
+          415: {"model": ErrorPublic, "description": "A body sent as anything but "
+                                                      "application/json"},
+          422: {"model": ErrorPublic, "description": "Invalid request (the field is named; an "
+                                                      "empty body or a non-object says so)"},
           500: {"model": ErrorPublic, "description": "Unexpected error (no details)"}}
 
 ROUTERS: tuple[tuple[APIRouter, str], ...] = (

@@ -18,6 +18,7 @@ from engine.records import BaselineWindow
 from engine.rules import RETRAIN
 from engine.services import Services
 from tests.cli_helpers import run_cli
+from tests.postgres import migrate_to_postgres
 
 
 @pytest.fixture
@@ -26,7 +27,12 @@ def clock() -> SimulatedClock:
 
 
 @pytest.fixture
-def services(trained_home: Path, clock: SimulatedClock) -> Iterator[Services]:
+def services(trained_home: Path, clock: SimulatedClock, store_url: str | None,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    """On both store backends (for PostgreSQL the home is moved there first)."""
+    if store_url is not None:
+        migrate_to_postgres(trained_home, store_url)
+        monkeypatch.setenv("SPAMOPS_STORE__URL", store_url)
     sut = Services(load_settings(), clock=clock)
     yield sut
     sut.close()

@@ -65,10 +65,39 @@ def test_held_out_labels_guard_later_comparisons_and_are_never_trained_on(
 
 
 def test_a_hold_out_too_small_to_decide_goes_back_to_the_pool(services: Services) -> None:
+    """Cross-fitting makes the recent labels the challenger trained on count in the decision
+    too; the small hold-out still does not join the evaluation set."""
     services.simulate(messages=200, drift=0.3, label_rate=0.5, seed=5)
     result = services.retrain(trigger="operator")
-    assert 0 < int(result.event.lineage["feedback_holdout"]) < 30
-    assert result.deployment.comparison is not None
-    assert result.deployment.comparison.decided_on == "test_split"
+    held_out = int(result.event.lineage["feedback_holdout"])
+    assert 0 < held_out < 30
+    comparison = result.deployment.comparison
+    assert comparison is not None
+    recent = comparison.get("recent_feedback")
+    assert recent is not None and recent.crossfit_folds == 5
+    assert recent.n == held_out + recent.crossfit_n >= 30
+    assert recent.crossfit_n == int(result.event.lineage["feedback_train"])
+    assert comparison.decided_on == "recent_feedback"
+    assert "scored out of fold by 5-fold cross-fitted challengers" in " ".join(
+        result.deployment.reasons)
     assert services.store.evaluation_messages().empty
-    assert any("too few to decide" in line for line in services.monitor_log.tail())
+    log = services.monitor_log.tail()
+    assert any("too few to decide on their own" in line for line in log)
+    assert any(f"Cross-fitted {recent.crossfit_n} recent labels" in line for line in log)
+
+
+def test_without_cross_fitting_a_small_hold_out_leaves_the_test_split_to_decide(
+        trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPAMOPS_MONITORING__CROSSFIT_FOLDS", "0")
+    services = Services(load_settings())
+    try:
+        services.simulate(messages=200, drift=0.3, label_rate=0.5, seed=5)
+        result = services.retrain(trigger="operator")
+        assert 0 < int(result.event.lineage["feedback_holdout"]) < 30
+        assert result.deployment.comparison is not None
+        assert result.deployment.comparison.decided_on == "test_split"
+        recent = result.deployment.comparison.get("recent_feedback")
+        assert recent is not None and recent.crossfit_n == 0
+        assert services.store.evaluation_messages().empty
+    finally:
+        services.close()

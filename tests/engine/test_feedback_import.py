@@ -1,5 +1,6 @@
 """Labels in bulk: `spamops feedback import FILE`, all or nothing, idempotent, conflicts kept
-and flagged. Real DuckDB history, real champion. `POST /feedback/batch`: tests/server."""
+and flagged. Real history on both backends (DuckDB, PostgreSQL), real champion.
+`POST /feedback/batch`: tests/server."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_helpers import CliRun, run_cli
+from tests.postgres import migrate_to_postgres
 
 Cli = Callable[..., CliRun]
 TEXTS = ["see you at the station at 6", "WINNER! claim your free prize now, call 0906",
@@ -17,7 +19,12 @@ TEXTS = ["see you at the station at 6", "WINNER! claim your free prize now, call
 
 
 @pytest.fixture
-def spamops(trained_home: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
+def spamops(trained_home: Path, capsys: pytest.CaptureFixture[str], store_url: str | None,
+            monkeypatch: pytest.MonkeyPatch) -> Cli:
+    if store_url is not None:  # the home moved to PostgreSQL, as `spamops store migrate` does
+        migrate_to_postgres(trained_home, store_url)
+        monkeypatch.setenv("SPAMOPS_STORE__URL", store_url)
+
     def run(*args: str) -> CliRun:
         return run_cli(capsys, *args)
     return run

@@ -16,7 +16,7 @@ from engine.files import messages_of, read_table
 from engine.replay import parse_rate, run_replay
 from engine.services import Services
 from tests.cli_helpers import CliRun, run_cli
-from tests.conftest import dataset_source
+from tests.conftest import copy_home, dataset_source
 
 Cli = Callable[..., CliRun]
 START = datetime(2024, 3, 4, 0, 0)
@@ -69,6 +69,68 @@ def test_replay_runs_the_loop_and_reports_each_day(
         assert any(d.window_size >= 200 for d in services.decisions(100))
     finally:
         services.close()
+
+
+def _history(home: Path) -> dict[str, list[tuple[object, ...]]]:
+    """What a replay logged and decided, without the random ids and the measured latency."""
+    services = Services(load_settings(home=home), read_only=True)
+    queries = {
+        "predictions": "SELECT ts, text, model_version, label, spam_probability, source, "
+                       "ingest_seq, true_label, labelled_at FROM predictions "
+                       "ORDER BY ingest_seq",
+        "feedback": "SELECT p.ingest_seq, f.ts, f.label, f.source FROM feedback AS f "
+                    "JOIN predictions AS p ON p.id = f.prediction_id ORDER BY 1, 2",
+        "decisions": "SELECT ts, trigger, decision, reasons, window_size, accuracy, "
+                     "accuracy_is_estimate, n_labels, drift_score, champion_version, outcome "
+                     "FROM decisions ORDER BY ts",
+        "snapshots": "SELECT ts, n, drift_score, drift_detected, ingest_seq_from, "
+                     "ingest_seq_to FROM drift_snapshots ORDER BY ts",
+        "retrains": "SELECT started_at, trigger, status, deployment, champion_version, "
+                    "challenger_version FROM retraining_events ORDER BY started_at",
+        "job_runs": "SELECT job, scheduled_at, outcome, detail FROM job_runs "
+                    "WHERE outcome <> 'running' ORDER BY scheduled_at, job",
+    }
+    try:
+        return {name: [tuple(row) for row in services.sql(sql).rows]
+                for name, sql in queries.items()}
+    finally:
+        services.close()
+
+
+def _close(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-9
+    return a == b
+
+
+def test_chunks_log_and_decide_exactly_what_one_message_at_a_time_does(
+        trained_home: Path, six_hourly: None, split: DatasetSplit, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay's speed comes from scoring, logging and labelling many messages at once;
+    replayed one message at a time (the path a served request takes: plain-Python scoring,
+    one spool write each), the same file must give the same history: the same predictions
+    with the same probabilities (to 1e-9), labels, windows, decisions, retrains, day table."""
+    import engine.replay
+
+    messages = messages_of(read_table(traffic_file(tmp_path / "log.csv", split, 400, days=2)))
+    histories, tables = [], []
+    for chunk in (1, engine.replay.CHUNK_MESSAGES):
+        home = tmp_path / f"chunks-of-{chunk}"
+        copy_home(trained_home, home)
+        monkeypatch.setattr(engine.replay, "CHUNK_MESSAGES", chunk)
+        summary = run_replay(load_settings(home=home), messages, label_rate=0.5)
+        assert summary.replayed == 400 and summary.labelled > 100
+        tables.append(summary.days)
+        histories.append(_history(home))
+    one_by_one, chunked = histories
+    assert len(one_by_one["predictions"]) == 400 and len(one_by_one["decisions"]) >= 8
+    assert any(row[4] > 0 for row in one_by_one["decisions"])  # checks saw real windows
+    for name, rows in one_by_one.items():
+        assert len(chunked[name]) == len(rows), name
+        for mine, theirs in zip(rows, chunked[name], strict=True):
+            assert all(_close(a, b) for a, b in zip(mine, theirs, strict=True)), (
+                name, mine, theirs)
+    assert tables[0] == tables[1]
 
 
 def test_stopping_keeps_what_was_replayed(trained_home: Path, six_hourly: None,

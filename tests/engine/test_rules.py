@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from engine.comparison import mcnemar_p, paired_interval, resolution
@@ -9,10 +11,12 @@ from engine.rules import (
     DEPLOY,
     INSUFFICIENT_DATA,
     KEEP,
+    MIN_CLASS_LABELS,
     NO_ACTION,
     PENDING_APPROVAL,
     RETRAIN,
     CheckInputs,
+    ClassShift,
     EvaluationSummary,
     PairedDifference,
     RuleThresholds,
@@ -308,3 +312,49 @@ def test_confirmed_drift_waits_for_labels_of_the_new_traffic() -> None:
     assert "only 12 labels arrived since the last retrain" in sut.reasons[0]
     ready = decide_check(drifted(drift_confirmed=True, cusum=5.0, new_labels=100), thresholds)
     assert ready.decision == RETRAIN and ready.triggers == ("drift",)
+
+
+# The per-class label trigger --------------------------------------------------------------
+# Measured (scripts/benchmarks/closed_loop.py on the Mishra & Soni smishing rows, seed 42): the
+# window's 107 labelled spam, 102 caught, against 124 of the test split's 128; one-sided
+# Mann-Whitney p = 0.0083 on the champion's spam probabilities. Accuracy 98.6%, drift 0.06.
+SMISHING = ClassShift("spam", 107, 102, 128, 124, 0.0083, 0.62)
+
+
+def labelled_spam(shift: ClassShift | None, **fields: object) -> CheckInputs:
+    values: dict[str, object] = {"window_size": 1170, "drift_score": 0.06, "accuracy": 0.986,
+                                 "accuracy_is_estimate": False, "n_labels": 487,
+                                 "class_shift": shift, **fields}
+    return CheckInputs(**values)  # type: ignore[arg-type]
+
+
+LABEL_TABLE = [
+    ("issue 13's smishing window", labelled_spam(SMISHING), RETRAIN, ("labels",)),
+    ("not significant", labelled_spam(replace(SMISHING, p_value=0.05)), NO_ACTION, ()),
+    ("significant but caught as well as on the test split",
+     labelled_spam(replace(SMISHING, correct=104, p_value=0.001)), NO_ACTION, ()),
+    ("too few labelled spam to test", labelled_spam(
+        replace(SMISHING, n=MIN_CLASS_LABELS - 1, correct=20)), NO_ACTION, ()),
+    ("exactly the minimum", labelled_spam(replace(SMISHING, n=MIN_CLASS_LABELS, correct=28)),
+     RETRAIN, ("labels",)),
+    ("test not run", labelled_spam(None), NO_ACTION, ()),
+    ("with an accuracy breach", labelled_spam(SMISHING, accuracy=0.92), RETRAIN,
+     ("accuracy", "labels")),
+    ("within the cooldown", labelled_spam(SMISHING, hours_since_retrain=2.0), NO_ACTION,
+     ("labels",)),
+]
+
+
+@pytest.mark.parametrize(("name", "inputs", "decision", "triggers"), LABEL_TABLE,
+                         ids=[row[0] for row in LABEL_TABLE])
+def test_label_trigger_decision_table(name: str, inputs: CheckInputs, decision: str,
+                                      triggers: tuple[str, ...]) -> None:
+    sut = decide_check(inputs, T)
+    assert (sut.decision, sut.triggers) == (decision, triggers)
+
+
+def test_label_trigger_reason_names_the_test_the_rates_and_the_level() -> None:
+    reasons = " ".join(decide_check(labelled_spam(SMISHING), T).reasons)
+    assert "Labels show spam caught worse than on the test split" in reasons
+    assert "recall 95.3% on 107 labelled spam against 96.9% on the test split's 128" in reasons
+    assert "one-sided Mann-Whitney p = 0.0083" in reasons and "< 0.05" in reasons

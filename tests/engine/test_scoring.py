@@ -1,4 +1,5 @@
-"""The compiled scorer gives the fitted pipeline's own probabilities, or declines to compile."""
+"""The compiled scorer gives the fitted pipeline's own probabilities, one by one and in
+vectorised batches, or declines to compile."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import numpy as np
 import pytest
 
 from engine.config import load_settings
-from engine.scoring import compile_scorer
+from engine.scoring import SMALL_BATCH, compile_scorer
 from engine.services import Services
-from engine.training import FAST_PATH_MAX_TEXTS, build_pipeline, spam_probability
+from engine.training import build_pipeline, spam_probability
 
 ODD_TEXTS = [
     "",  # nothing the vocabularies know: the decision is the intercept alone
@@ -44,14 +45,28 @@ def test_scorer_equals_predict_proba_on_the_whole_test_split(
     assert ((got >= 0.5) == (expected >= 0.5)).all()
 
 
-def test_spam_probability_agrees_across_the_fast_and_the_batch_path(
-        champion: tuple[Any, list[str]]) -> None:
+def test_one_by_one_and_vectorised_batches_agree(champion: tuple[Any, list[str]]) -> None:
     model, texts = champion
-    big = texts[:FAST_PATH_MAX_TEXTS + 1]  # scikit-learn path
-    small = big[:FAST_PATH_MAX_TEXTS]  # compiled path
-    np.testing.assert_allclose(spam_probability(model, small),
-                               spam_probability(model, big)[:-1], rtol=0, atol=1e-9)
+    texts = ODD_TEXTS + texts[:300] + texts[:50]  # repeated texts and words: the word memo
+    batch = spam_probability(model, texts)  # vectorised
+    singles = np.array([spam_probability(model, [t])[0] for t in texts])  # plain Python
+    assert len(texts) > SMALL_BATCH
+    np.testing.assert_allclose(batch, singles, rtol=0, atol=1e-12)
+    expected = model.predict_proba(texts)[:, list(model.classes_).index(1)]
+    np.testing.assert_allclose(batch, expected, rtol=0, atol=1e-9)
     assert spam_probability(model, []).shape == (0,)
+
+
+def test_word_memo_starts_afresh_when_full(champion: tuple[Any, list[str]],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.scoring
+
+    model, texts = champion
+    monkeypatch.setattr(engine.scoring, "WORD_MEMO_SIZE", 5)
+    scorer = compile_scorer(model)
+    assert scorer is not None
+    expected = model.predict_proba(texts[:200])[:, list(model.classes_).index(1)]
+    np.testing.assert_allclose(scorer(texts[:200]), expected, rtol=0, atol=1e-9)
 
 
 def test_other_pipelines_are_not_compiled(champion: tuple[Any, list[str]]) -> None:

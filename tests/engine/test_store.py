@@ -455,14 +455,15 @@ def test_export_writes_parquet_partitioned_by_day(sut: Store, tmp_path: Path) ->
     sut.save_decision(decision(1))
     sut.append_audit("op", "export", "x", {}, "")
     written = sut.export_parquet(tmp_path / "out")
-    assert {p.name for p in written} == {"predictions", "decisions", "audit_log"}
+    assert {p.name for p in written} == {"predictions", "decisions", "audit_log",
+                                         "spool_segments", "schema_version"}  # non-empty
     days = sorted(p.name for p in (tmp_path / "out" / "predictions").iterdir())
     assert days == ["day=2026-11-02", "day=2026-11-03"]
     with duckdb.connect() as con:
         count = con.execute(f"SELECT count(*) FROM read_parquet('{tmp_path}/out/predictions/*/"
                             "*.parquet', hive_partitioning = true)").fetchone()
     assert count == (2,)
-    assert len(sut.export_parquet(tmp_path / "out")) == 3  # a second export replaces
+    assert len(sut.export_parquet(tmp_path / "out")) == 5  # a second export replaces
 
 
 # Concurrency -------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Pending challengers with their comparison against the champion; ``a``/``x`` decide.
 
 The approve/reject actions live on the app (they work from every view); this screen only tells
-it which approval is selected. Must not call the engine.
+it which approval is selected. Every figure goes through ``tui.formatting`` like the other
+screens: versions, ids, times, and the accuracy change of the set the gate judged (the one the
+comparison below marks "decides"). Must not call the engine.
 """
 
 from __future__ import annotations
@@ -16,20 +18,11 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from engine.records import Approval
-from tui.formatting import comparison_table, points, stamp
+from tui.formatting import comparison_table, judged_change, short_id, stamp, version
 from tui.screens.base import ConsoleScreen
 
 NO_APPROVALS = ("No challenger is waiting for approval. With approval_policy = \"manual\" "
                 "a challenger that qualifies for deployment waits here.")
-
-
-def improvement_of(approval: Approval) -> float | None:
-    """The accuracy difference the deployment rule judged (recent labels, else test set)."""
-    sets = approval.comparison.get("sets", []) if approval.comparison else []
-    by_name = {s.get("name"): s for s in sets}
-    chosen = (by_name.get("recent_feedback") or by_name.get("test_split")
-              or (sets[0] if sets else None))
-    return chosen.get("accuracy_difference") if chosen else None
 
 
 class ApprovalsScreen(ConsoleScreen):
@@ -56,9 +49,9 @@ class ApprovalsScreen(ConsoleScreen):
         table.clear()
         self._approvals = {a.id: a for a in approvals}
         for a in approvals:
-            table.add_row(stamp(a.created_at), f"v{a.challenger_version}",
-                          f"v{a.champion_version}", points(improvement_of(a)), a.id[:8],
-                          key=a.id)
+            table.add_row(stamp(a.created_at), version(a.challenger_version),
+                          version(a.champion_version), judged_change(a.comparison),
+                          short_id(a.id), key=a.id)
         self._show(self.selected_approval)
 
     @property
@@ -80,7 +73,8 @@ class ApprovalsScreen(ConsoleScreen):
             details.update(Text(NO_APPROVALS, style="dim"))
             return
         details.update(Group(
-            Text(f"Challenger v{approval.challenger_version} vs champion "
-                 f"v{approval.champion_version}, waiting since {stamp(approval.created_at)} "
-                 f"(retraining {approval.retraining_id[:8]})", style="bold"),
+            Text(f"Challenger {version(approval.challenger_version)} vs champion "
+                 f"{version(approval.champion_version)}, waiting since "
+                 f"{stamp(approval.created_at)} (retraining {short_id(approval.retraining_id)})",
+                 style="bold"),
             comparison_table(approval.comparison)))

@@ -23,6 +23,7 @@ from tui.formatting import (
     decision_text,
     event_details,
     stamp,
+    version,
 )
 
 
@@ -47,12 +48,10 @@ class HistoryRow:
     def versions(self) -> str:
         """``v2 -> v3`` (champion -> challenger) or the champion checked."""
         if self.event is not None:
-            challenger = self.event.challenger_version
-            return (f"v{self.event.champion_version} -> v{challenger}" if challenger
-                    else f"v{self.event.champion_version}")
-        if self.decision is not None and self.decision.champion_version is not None:
-            return f"v{self.decision.champion_version}"
-        return DASH
+            champion, challenger = self.event.champion_version, self.event.challenger_version
+            return (f"{version(champion)} -> {version(challenger)}" if challenger
+                    else version(champion))
+        return version(self.decision.champion_version if self.decision is not None else None)
 
     @property
     def word(self) -> str:

@@ -1,14 +1,15 @@
 """The MLflow model registry: versions, the ``champion``/``previous`` aliases, loading.
 
-Only this module and ``training.py`` talk to MLflow. By default MLflow uses a sqlite backend
+Only this package (with ``tracking``) and ``training.py`` talk to MLflow. By default MLflow uses a sqlite backend
 and a local artifact folder under the data home; with ``mlflow_tracking_uri = http://host:port``
 it talks to an ``mlflow server`` (several hosts share one registry; artifacts go through the
 server's proxy, ``mlflow-artifacts:/``). Telemetry is off and nothing else reaches the network.
 ``import mlflow`` costs over a second, so it happens lazily, on first use.
 
 A tracking server that cannot be reached is ``RegistryUnavailable``, one line, after a few
-seconds (MLflow's HTTP retries are cut from minutes to two; see ``_QUIET_ENV``); a missing model
-or alias is told apart from it by MLflow's error code, never assumed from any failure.
+seconds (``engine.registry.tracking``: MLflow's HTTP retries are cut from minutes to two); a
+missing model or alias is told apart from it by MLflow's error code, never assumed from any
+failure.
 
 Alias semantics:
 - the first registered version becomes ``champion``;
@@ -28,13 +29,10 @@ used to grow the process by ~110 MiB).
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import ModuleType
@@ -43,6 +41,27 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from engine.errors import ModelNotFound, NoChampionError, RegistryUnavailable, SpamopsError
 from engine.failpoints import failpoint
 from engine.lineage import REFERENCE_ARTIFACT, TRAINED_AT
+from engine.registry.tracking import (
+    ensure_experiment as ensure_experiment,
+)
+from engine.registry.tracking import (
+    import_mlflow as import_mlflow,
+)
+from engine.registry.tracking import (
+    is_missing as is_missing,
+)
+from engine.registry.tracking import (
+    is_tracking_server as is_tracking_server,
+)
+from engine.registry.tracking import (
+    quiet_mlflow_environment as quiet_mlflow_environment,
+)
+from engine.registry.tracking import (
+    reaching as reaching,
+)
+from engine.registry.tracking import (
+    unreachable_reason as unreachable_reason,
+)
 from engine.relocation import adopt_artifact_root
 
 CHAMPION = "champion"
@@ -57,110 +76,6 @@ UNPINNED_MODELS = 1
 
 Aliases = dict[str, int]
 """Alias name -> version, for the aliases that exist (a missing key: no such alias)."""
-
-_QUIET_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    "GIT_PYTHON_REFRESH": "quiet",
-    "MLFLOW_TRACKING_INSECURE_TLS": "false",
-    # A tracking server (http://...): MLflow prints run links to stdout, which would land in
-    # `--json` output; and it retries a failed request 7 times with a backoff factor of 2
-    # (minutes). Two quick retries, then one clear error; a 30 s socket timeout.
-    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-}
-
-
-def quiet_mlflow_environment() -> None:
-    """Turn off MLflow telemetry and chatter for this process and its children."""
-    for key, value in _QUIET_ENV.items():
-        os.environ.setdefault(key, value)
-
-
-def import_mlflow(tracking_uri: str) -> ModuleType:
-    """Import MLflow with telemetry off and point it at ``tracking_uri``."""
-    quiet_mlflow_environment()
-    import logging
-
-    import mlflow
-
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    # The cloudpickle warning is expected: the pipeline holds a module function skops refuses.
-    logging.getLogger("mlflow.sklearn").setLevel(logging.ERROR)
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    return mlflow
-
-
-def is_tracking_server(tracking_uri: str) -> bool:
-    """Whether ``tracking_uri`` names an MLflow tracking server (``http(s)://``)."""
-    return tracking_uri.startswith(("http://", "https://"))
-
-
-def ensure_experiment(mlflow: ModuleType, name: str, artifact_location: str) -> str:
-    """The id of experiment ``name``, created if missing: with the data home's local artifact
-    folder, or, on a tracking server, with the server's own artifact root (its proxy,
-    ``mlflow-artifacts:/``), which every host reads."""
-    experiment = mlflow.get_experiment_by_name(name)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    if is_tracking_server(mlflow.get_tracking_uri()):
-        return str(mlflow.create_experiment(name))
-    return str(mlflow.create_experiment(name, artifact_location=artifact_location))
-
-
-_UNREACHABLE = (
-    (re.compile(r"Connection refused|NewConnectionError|Failed to establish", re.I),
-     "connection refused"),
-    (re.compile(r"Name or service not known|nodename nor servname|NameResolution", re.I),
-     "unknown host"),
-    (re.compile(r"timed out|timeout", re.I), "timed out"),
-    (re.compile(r"too many (5\d\d )?error responses|ResponseError", re.I),
-     "it kept answering with server errors"),
-    (re.compile(r"Connection (aborted|reset)|RemoteDisconnected|ConnectionError", re.I),
-     "connection lost"),
-)
-
-
-def unreachable_reason(message: str) -> str | None:
-    """Why MLflow could not reach its tracking server, from the text of its exception (MLflow
-    wraps every ``requests`` failure in ``MlflowException("API request to ... failed with
-    exception ...")``); None when the message is not about reaching the server."""
-    if "API request to" not in message:
-        return None
-    for pattern, reason in _UNREACHABLE:
-        if pattern.search(message):
-            return reason
-    return None
-
-
-@contextlib.contextmanager
-def reaching(tracking_uri: str) -> Iterator[None]:
-    """Turn MLflow's failure to reach the tracking server into one ``RegistryUnavailable``
-    line; every other exception passes unchanged."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        yield
-    except MlflowException as exc:
-        reason = unreachable_reason(str(exc))
-        if reason is None:
-            raise
-        raise RegistryUnavailable(
-            f"the MLflow tracking server {tracking_uri} is unreachable ({reason}); start it "
-            "(`spamops mlflow-server`) or fix mlflow_tracking_uri") from None
-
-
-def is_missing(exc: Exception) -> bool:
-    """Whether an ``MlflowException`` says the model or alias does not exist (not: could not
-    be read)."""
-    return getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST",
-                                                "INVALID_PARAMETER_VALUE")
-
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
