@@ -132,13 +132,12 @@ def test_two_hosts_survive_a_killed_host_a_database_outage_a_promotion_and_a_tak
         assert trained.returncode == 0, trained.stderr
         log(f"v1 trained, the champion ({time.monotonic() - began:.0f} s)")
         # v2 trains on A while the hosts load v1: the challenger promoted later.
-        second = subprocess.Popen([str(SPAMOPS), "train"], env=a.env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        second = Proc("train-v2", ["train"], a.env, tmp_path / "train-v2.log").start()
+        procs.append(second)
         for host in hosts:
             wait_for(f"host {host.name} serves v1",
                      lambda h=host: h.serve.alive() and h.health()["model_version"] == 1, 120)
-        _, err = second.communicate(timeout=300)
-        assert second.returncode == 0, err
+        assert second.process is not None and second.process.wait(300) == 0, second.output()
         wait_for("a scheduler holder", lambda: holder_pid(hosts) is not None, 60)
         watch.start()
         log(f"hosts up ({time.monotonic() - began:.0f} s)")
