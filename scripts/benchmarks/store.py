@@ -220,8 +220,10 @@ def backends(urls: list[str]) -> Iterator[list[Backend]]:
                     raise SystemExit(f"error: --url auto-postgres: {exc}") from None
                 chosen.append(Backend("postgresql", server.url()))
             elif url.startswith(("postgresql://", "postgres://")):
-                name = "postgresql" if all(b.name != "postgresql" for b in chosen) else url
-                chosen.append(Backend(name, url))
+                count = sum(b.name.startswith("postgresql") for b in chosen)
+                # Named by position, never by URL: a URL may hold a password.
+                chosen.append(Backend("postgresql" if not count else f"postgresql_{count + 1}",
+                                      url))
             else:
                 raise SystemExit(f"error: --url {url!r}: expected duckdb, auto-postgres or "
                                  "postgresql://user@host:port/db")
