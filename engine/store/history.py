@@ -140,15 +140,6 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
         (its schema may still be empty)."""
         return self._pg is not None or self.db_path.exists()
 
-    @property
-    def url(self) -> str:
-        """Where the history lives, password hidden (``duckdb:///...`` or ``postgresql://``)."""
-        if self._pg is not None:
-            from engine.store.postgres import safe_url
-
-            return safe_url(self._pg.url)
-        return f"duckdb:///{self.db_path}"
-
     def close(self) -> None:
         """Stop the flush thread, ingest what is left, and close the PostgreSQL pool."""
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import re
 import threading
@@ -32,6 +33,7 @@ from typing import Any, cast
 import pandas as pd
 import psycopg
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -168,21 +170,23 @@ class PgConnection:
             pgsql.Identifier(name),
             pgsql.SQL(", ").join(pgsql.SQL("{} {}").format(pgsql.Identifier(c), pgsql.SQL(t))
                                  for c, t in columns)))
-        copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
-            pgsql.Identifier(name), pgsql.SQL(", ").join(pgsql.Identifier(c) for c, _ in columns))
-        with self.raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
-            for batch in table.to_batches(max_chunksize=20_000):
-                for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
-                    copy.write_row(row)
+        self._copy_csv(name, [c for c, _ in columns], table)
 
     def copy_rows(self, table: str, columns: Sequence[str], batch: pa.RecordBatch) -> int:
         """``COPY table (columns) FROM STDIN`` the rows of ``batch``; returns how many."""
-        copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+        self._copy_csv(table, columns, batch)
+        return int(batch.num_rows)
+
+    def _copy_csv(self, table: str, columns: Sequence[str],
+                  data: pa.Table | pa.RecordBatch) -> None:
+        """``COPY`` Arrow data as CSV written by Arrow itself (no Python per row): strings
+        quoted, a NULL as an empty unquoted field, which is PostgreSQL's CSV reading."""
+        buffer = io.BytesIO()
+        pa_csv.write_csv(data, buffer, pa_csv.WriteOptions(include_header=False))
+        copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
             pgsql.Identifier(table), pgsql.SQL(", ").join(pgsql.Identifier(c) for c in columns))
         with self.raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
-            for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
-                copy.write_row(row)
-        return int(batch.num_rows)
+            copy.write(buffer.getbuffer())
 
     def unregister(self, name: str) -> None:
         self.raw.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(name)))
