@@ -182,4 +182,6 @@ def app_from_env() -> FastAPI:
     """
     from engine.config import load_settings
 
-    return create_app(Services(load_settings()))
+    services = Services(load_settings())
+    services.isolate_heavy_work = True  # long-lived: checks and retrains run in a child
+    return create_app(services)

@@ -66,7 +66,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None,
     if count == 1:
         from server.main import create_app
 
-        app = create_app(services_of(ctx))
+        services = services_of(ctx)
+        services.isolate_heavy_work = True  # a check's or retrain's peak leaves with its child
+        app = create_app(services)
         click.echo(f"spamops API on http://{bind_host}:{bind_port} (docs: /docs, 1 worker); "
                    "Ctrl-C stops", err=True)
         # uvicorn re-raises the signal that stopped it into the handler it found: make that

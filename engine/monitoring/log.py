@@ -53,6 +53,12 @@ class MonitorLog:
             listener(line)
         return line
 
+    def relay(self, line: str) -> None:
+        """Tell the listeners a line another process (``engine.isolation``'s child) has
+        already written to the file; the file is not written again."""
+        for listener in list(self._listeners):
+            listener(line)
+
     def anchor(self, record: AuditRecord) -> None:
         """Append the audit chain's new head (seq, hash) as an anchor line.
 

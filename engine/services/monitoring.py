@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.datasets import ChampionDatasets
 from engine.records import Approval
@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 class MonitoringMixin(ServicesBase):
     """Checks, retrains, approvals and scheduled jobs."""
 
+    isolate_heavy_work = False
+    """Run checks and retrains in a child process (``engine.isolation``), so their memory
+    peak leaves with it. Long-lived processes (``spamops serve``, ``spamops monitor``) set
+    it; short-lived commands and tests run them in-process."""
 
     @property
     def monitor(self) -> Monitor:
@@ -46,6 +50,10 @@ class MonitoringMixin(ServicesBase):
     def check_now(self, *, trigger: str = "operator", actor: str | None = None,
                   retrain: bool = True, progress: Progress | None = None) -> CheckResult:
         """Run one monitoring cycle now (and a retrain when the rules say so)."""
+        if self.isolate_heavy_work:
+            checked: CheckResult = self._in_child(
+                "check_now", {"trigger": trigger, "actor": actor, "retrain": retrain}, progress)
+            return checked
         actor_name = "scheduler" if trigger == "schedule" else self._actor(actor)
         return self.monitor.check(trigger=trigger, actor=actor_name, retrain=retrain,
                                   progress=progress)
@@ -53,10 +61,26 @@ class MonitoringMixin(ServicesBase):
     def retrain(self, *, trigger: str = "operator", actor: str | None = None,
                 progress: Progress | None = None) -> RetrainResult:
         """Train a challenger now, compare it and deploy, keep or queue it for approval."""
+        if self.isolate_heavy_work:
+            retrained: RetrainResult = self._in_child(
+                "retrain", {"trigger": trigger, "actor": actor}, progress)
+            return retrained
         actor_name = "scheduler" if trigger == "schedule" else self._actor(actor)
         return self.monitor.retrain(trigger=trigger, actor=actor_name,
                                     reasons=(f"Retrain requested ({trigger}) by {actor_name}.",),
                                     progress=progress)
+
+    def _in_child(self, operation: str, kwargs: dict[str, Any],
+                  progress: Progress | None) -> Any:
+        """``operation`` run by a fresh ``Services`` in a child process (``engine.isolation``);
+        then the champion cache re-reads the aliases, which the child may have moved."""
+        from engine.isolation import run_in_child
+
+        try:
+            return run_in_child(self.settings, operation, kwargs, progress=progress,
+                                log_line=self.monitor_log.relay)
+        finally:
+            self.champion.refresh()
 
     def retrain_running(self) -> bool:
         """Whether a retrain of this data home is running in any process."""
@@ -79,7 +103,7 @@ class MonitoringMixin(ServicesBase):
     def scheduler(self, *, kind: str, mode: str = "background",
                   on_event: Callable[[SchedulerEvent], None] | None = None) -> SchedulerHost:
         """A scheduler host running the monitoring and retraining jobs of this data home."""
-        from engine.scheduling import SchedulerHost, SchedulerLock
+        from engine.scheduling import SchedulerHost
 
         standing_by = False
 
@@ -95,11 +119,11 @@ class MonitoringMixin(ServicesBase):
             if on_event is not None:
                 on_event(event)
 
-        return SchedulerHost(self.scheduled_jobs(), self.store,
-                             SchedulerLock.for_home(self.settings.home), self.clock,
+        monitoring = self.settings.monitoring
+        return SchedulerHost(self.scheduled_jobs(), self.store, self.scheduler_lock(), self.clock,
                              kind=kind, mode=mode,  # type: ignore[arg-type]
-                             misfire_grace_seconds=self.settings.monitoring.misfire_grace_seconds,
-                             on_event=relay)
+                             misfire_grace_seconds=monitoring.misfire_grace_seconds,
+                             on_event=relay, retry_seconds=monitoring.takeover_seconds / 6)
 
     def _record_takeover(self, event: SchedulerEvent) -> None:
         from engine.notify.events import scheduler_takeover

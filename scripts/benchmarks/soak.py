@@ -27,9 +27,16 @@ Then everything is stopped and the home is read back. Keys:
   previous against the newest audit record that carries ``aliases``.
 - ``audit_intact``: ``spamops audit verify``.
 - ``health_ms_p50/p99/max``, ``health_failed`` (no answer while the API was up).
-- ``rss_growth_mib``: per long-lived process instance, RSS at its end minus RSS once warm
-  (``max(RSS_WARMUP, 10 % of the run)`` after it was ready: the API healthy, the monitor
-  started), target < 50 MiB.
+- ``rss_mib``: per long-lived process instance (``api#1``, ``monitor#2``, ...; VmRSS every
+  2 s): ``ready`` (first sample once ready: the API healthy, the monitor ``RSS_WARMUP`` s
+  after it started),
+  ``baseline`` (first sample once started up: the API has answered its first ``/predict``,
+  so the champion is loaded; the monitor has finished its first scheduled check, or, if it
+  ran none, ``RSS_WARMUP`` s after it was ready; ``baseline_after`` says which), ``end`` (last
+  sample), ``peak`` (highest sample from the baseline on), and ``growth`` = end - baseline.
+  ``rss_growth_mib`` lists each instance's ``growth``, target < 50 MiB;
+  ``rss_growth_max_mib`` the largest, ``rss_peak_growth_max_mib`` the largest peak - baseline
+  and ``rss_growth_from_ready_max_mib`` the largest end - ready (start-up included).
 - ``events``: what happened (versions, approval id or why none, kills, errors), so a reader
   can tell a number that is good from one that was not measured.
 
@@ -54,6 +61,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -110,13 +118,18 @@ class Soak:
         self.health_failed = 0
         self.api_up = threading.Event()
         self.events: dict[str, Any] = {"errors": []}
-        self.rss: dict[str, list[tuple[float, float]]] = {}
+        self.rss: dict[str, list[tuple[float, float, float]]] = {}
+        """Per instance: (monotonic time, wall-clock time, VmRSS MiB) every 2 s."""
         self.ready: dict[str, float] = {}
-        """When each instance was ready (the API: healthy); RSS growth counts from then."""
+        """When each instance was ready (the API: healthy)."""
+        self.first_answer: dict[str, float] = {}
+        """When each API instance answered its first ``/predict`` (its RSS baseline)."""
+        self.pids: dict[str, int] = {}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.instance: Counter[str] = Counter()
         self.logs = home / "soak-logs"
         self.logs.mkdir(parents=True, exist_ok=True)
+        self.timeline: list[tuple[float, str]] = []
 
     # Processes ----------------------------------------------------------------------------
     def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -131,6 +144,7 @@ class Soak:
                                                 stderr=subprocess.STDOUT)
         self.rss[key] = []
         self.ready[key] = time.monotonic()
+        self.pids[key] = self.processes[name].pid
         if name == "api":
             self.api_up.clear()
             deadline = time.monotonic() + 120
@@ -181,6 +195,8 @@ class Soak:
                         if response.status_code == 200:
                             with self.lock:
                                 self.acked.append(response.json()["prediction_id"])
+                                self.first_answer.setdefault(
+                                    f"api#{self.instance['api']}", time.monotonic())
                     except httpx.TransportError:
                         pass  # the API was killed mid-request: not acknowledged
                     i += self.clients
@@ -215,12 +231,14 @@ class Soak:
                 key = f"{name}#{self.instance[name]}"
                 value = rss_mib(process.pid) if process.poll() is None else None
                 if value is not None:
-                    self.rss[key].append((time.monotonic(), value))
+                    self.rss[key].append((time.monotonic(), time.time(), value))
 
     # The scenario -------------------------------------------------------------------------
     def step(self, what: str, action: Callable[[], Any]) -> None:
+        self.timeline.append((time.monotonic(), f"{what} started"))
         try:
             action()
+            self.timeline.append((time.monotonic(), f"{what} done"))
         except Exception as exc:  # record and go on: the soak reports what it saw
             self.events["errors"].append(f"{what}: {str(exc).splitlines()[0][:200]}")
 
@@ -309,6 +327,47 @@ class Soak:
             thread.join(timeout=180)
         self.terminate_all()
 
+    def write_trace(self, path: Path) -> None:
+        origin = min(self.ready.values())
+        path.write_text(json.dumps({
+            "ready": {k: round(v - origin, 1) for k, v in self.ready.items()},
+            "rss_mib": {k: [(round(t - origin, 1), round(v, 1)) for t, _w, v in samples]
+                        for k, samples in self.rss.items()},
+            "timeline": [(round(t - origin, 1), what) for t, what in self.timeline],
+            "first_answer": {k: round(v - origin, 1) for k, v in self.first_answer.items()},
+        }))
+
+    def rss_report(self, monitor_checks: Any) -> dict[str, dict[str, Any]]:
+        """Ready, baseline, end and peak RSS of each instance (see the module docstring)."""
+        out: dict[str, dict[str, Any]] = {}
+        for key, samples in self.rss.items():
+            if len(samples) < 2:
+                continue
+            baseline_at, after = self.ready[key] + RSS_WARMUP, f"ready + {RSS_WARMUP:g} s"
+            if key.startswith("api#") and key in self.first_answer:
+                baseline_at, after = self.first_answer[key], "first /predict answered"
+            elif key.startswith("monitor#"):
+                pid = f":{self.pids[key]}"
+                ends = [ts for holder, ts in zip(monitor_checks["holder"],
+                                                 monitor_checks["finished_at"], strict=True)
+                        if str(holder).endswith(pid)]
+                if ends:  # job runs are stamped in UTC wall-clock time
+                    first = ends[0].replace(tzinfo=UTC) if ends[0].tzinfo is None else ends[0]
+                    wall = first.timestamp()
+                    baseline_at = next((t for t, w, _v in samples if w >= wall),
+                                       samples[-1][0])
+                    after = "first scheduled check finished"
+            later = [v for t, _w, v in samples if t >= baseline_at] or [samples[-1][2]]
+            # Ready: the API healthy; the monitor RSS_WARMUP s after it started (imports
+            # done, scheduler up), as the soak cannot see its start-up end.
+            ready_at = self.ready[key] + (RSS_WARMUP if key.startswith("monitor#") else 0.0)
+            ready = next((v for t, _w, v in samples if t >= ready_at), samples[-1][2])
+            out[key] = {"ready": round(ready, 1), "baseline": round(later[0], 1),
+                        "baseline_after": after, "end": round(samples[-1][2], 1),
+                        "peak": round(max(later), 1),
+                        "growth": round(samples[-1][2] - later[0], 1)}
+        return out
+
     # Reading the home back ----------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         from engine.config import load_settings
@@ -354,18 +413,17 @@ class Soak:
                 if isinstance(aliases, dict):
                     from_audit = {k: int(v) for k, v in aliases.items()
                                   if k in ("champion", "previous")}
+            monitor_checks = store.query_frame(
+                "SELECT holder, finished_at FROM job_runs WHERE job = 'monitor' "
+                "AND finished_at IS NOT NULL ORDER BY finished_at")
             verified = self.cli("audit", "verify", "--json")
             audit_intact = verified.returncode == 0 and bool(json.loads(verified.stdout).get(
                 "ok", False))
         finally:
             services.close()
         health = sorted(self.health_ms)
-        growth = {}
-        warm_up = max(RSS_WARMUP, 0.1 * self.duration)
-        for key, samples in self.rss.items():
-            warm = [v for t, v in samples if t - self.ready[key] >= warm_up]
-            if len(warm) >= 2:
-                growth[key] = round(warm[-1] - warm[0], 1)
+        rss = self.rss_report(monitor_checks)
+        growth = {key: r["growth"] for key, r in rss.items()}
         return {
             "benchmark": "soak", "duration_seconds": self.duration,
             "acknowledged": len(acked),
@@ -382,8 +440,13 @@ class Soak:
             "health_ms_p50": round(statistics.median(health), 1) if health else None,
             "health_ms_p99": round(health[int(len(health) * 0.99) - 1], 1) if health else None,
             "health_ms_max": round(health[-1], 1) if health else None,
+            "rss_mib": rss,
             "rss_growth_mib": growth,
             "rss_growth_max_mib": max(growth.values()) if growth else None,
+            "rss_peak_growth_max_mib": max((round(r["peak"] - r["baseline"], 1)
+                                            for r in rss.values()), default=None),
+            "rss_growth_from_ready_max_mib": max((round(r["end"] - r["ready"], 1)
+                                                  for r in rss.values()), default=None),
             "events": self.events,
         }
 
@@ -406,6 +469,9 @@ def main() -> None:
                         help="/predict requests per second, all clients together.")
     parser.add_argument("--home", type=Path, help="Data home to use (default: a fresh one).")
     parser.add_argument("--keep", action="store_true", help="Keep the data home afterwards.")
+    parser.add_argument("--trace", type=Path,
+                        help="Write the RSS samples and the scenario's timeline (seconds "
+                             "from the start) to this JSON file, to see when memory grew.")
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="spamops-soak-")) / "home"
     if not (home / "mlflow.db").exists():
@@ -414,6 +480,8 @@ def main() -> None:
     try:
         soak.run()
         print(json.dumps(soak.report(), sort_keys=True))
+        if args.trace:
+            soak.write_trace(args.trace)
     finally:
         soak.terminate_all()
         if not args.keep and args.home is None:
