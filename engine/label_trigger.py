@@ -40,6 +40,11 @@ class ClassShift:
     p_value: float
     effect: float
     """P(window score < test-split score) + half the ties: 0.5 when nothing changed."""
+    handled: ClassShift | None = None
+    """The same window against the labelled messages of the class in the windows already
+    handled for this champion (its accepted baseline, issue 13 item 3); None when those hold
+    fewer than ``MIN_CLASS_LABELS``. A shortfall that a cycle already judged does not fire
+    again unless the window is also worse than that handled traffic."""
 
     @property
     def rate(self) -> float:
@@ -77,8 +82,23 @@ def label_trigger(shift: ClassShift | None, significance: float) -> tuple[bool, 
                f"{shift.label} probabilities (effect {shift.effect:.2f})")
     if shift.n < MIN_CLASS_LABELS:
         return False, ""
+    if not _significantly_worse(shift, significance):
+        return False, (f"Labels show no significant loss on {shift.label}: {numbers}.")
+    handled = shift.handled
+    if handled is not None and not _significantly_worse(handled, significance):
+        # Settling, as for text drift: the cycle that accepted those windows already judged
+        # this shortfall; the same traffic must not start a retrain every cooldown.
+        return False, (f"Labels show {shift.label} caught worse than on the test split "
+                       f"({numbers}), but no worse than on the {handled.reference_n} labelled "
+                       f"{shift.label} of the windows already handled for this champion "
+                       f"({what} {_pct(handled.reference_rate)}; one-sided Mann-Whitney "
+                       f"p = {handled.p_value:.3g}).")
+    also = (f"; also worse than the {handled.reference_n} labelled {shift.label} of the "
+            f"windows already handled (p = {handled.p_value:.3g})" if handled else "")
+    return True, (f"Labels show {shift.label} caught worse than on the test split: "
+                  f"{numbers}{also} < {significance:g}.")
+
+
+def _significantly_worse(shift: ClassShift, significance: float) -> bool:
     worse = round(shift.rate, _DECIMALS) < round(shift.reference_rate, _DECIMALS)
-    if worse and shift.p_value < significance:
-        return True, (f"Labels show {shift.label} caught worse than on the test split: "
-                      f"{numbers} < {significance:g}.")
-    return False, (f"Labels show no significant loss on {shift.label}: {numbers}.")
+    return worse and shift.p_value < significance

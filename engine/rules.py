@@ -208,6 +208,9 @@ def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecisi
     if fired:
         triggers.append("labels")
         reasons.append(sentence)
+    elif inputs.class_shift is not None and inputs.class_shift.handled is not None and (
+            "already handled" in sentence):
+        alerts.append(sentence)  # settled: say why a known shortfall no longer retrains
     since = inputs.hours_since_retrain
     if triggers and since is not None and since < thresholds.retrain_cooldown_hours:
         # Retraining again within hours learns from almost the same labels: wait for more.

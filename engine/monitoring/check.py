@@ -138,7 +138,7 @@ class CheckMixin(MonitorBase):
                 terms = [p.term for p in report.new_patterns[:8]]
                 self.log.write(f"New patterns detected: {terms}")
             self._log_accuracy(accuracy)
-            shift = self._class_shift(model, since, now)
+            shift = self._class_shift(model, champion, since, now)
         inputs = CheckInputs(
             window_size=len(window) if champion is not None else 0,
             drift_score=report.drift_score if report else None,
@@ -207,10 +207,12 @@ class CheckMixin(MonitorBase):
                            accuracy=accuracy, retrain=retrain_result,
                            retrain_error=retrain_error)
 
-    def _class_shift(self, model: Any, since: datetime | None, until: datetime
-                     ) -> ClassShift | None:
+    def _class_shift(self, model: Any, champion: int, since: datetime | None,
+                     until: datetime) -> ClassShift | None:
         """The champion on the spam labelled in the window against its test split's spam
-        (``drift.labels.class_shift``); None below ``MIN_CLASS_LABELS`` labelled spam."""
+        (``drift.labels.class_shift``), and against the labelled spam of the windows its
+        accepted baseline holds (``ClassShift.handled``); None below ``MIN_CLASS_LABELS``
+        labelled spam."""
         labelled = self.store.labels_received_between(since, until)
         spam = labelled[labelled["true_label"] == "spam"]
         if len(spam) < MIN_CLASS_LABELS:
@@ -218,14 +220,28 @@ class CheckMixin(MonitorBase):
         split = self.dataset.split()
         reference = [text for text, label in zip(split.test_texts, split.test_labels,
                                                  strict=True) if label == "spam"]
-        shift = class_shift("spam", spam_probability(model, spam["text"].tolist()),
-                            spam_probability(model, reference))
+        window_proba = spam_probability(model, spam["text"].tolist())
+        shift = class_shift("spam", window_proba, spam_probability(model, reference))
+        handled = self._handled_spam(champion, set(spam["id"]))
+        if shift is not None and len(handled) >= MIN_CLASS_LABELS:
+            shift = replace(shift, handled=class_shift(
+                "spam", window_proba, spam_probability(model, handled)))
         if shift is not None:
             self.log.write(f"Labelled spam: recall {shift.rate:.1%} on {shift.n} vs "
                            f"{shift.reference_rate:.1%} on the test split's "
                            f"{shift.reference_n} (one-sided Mann-Whitney p = "
                            f"{shift.p_value:.3g})")
         return shift
+
+    def _handled_spam(self, champion: int, exclude: set[str]) -> list[str]:
+        """Texts of the labelled spam in the champion's accepted baseline windows (not in
+        ``exclude``, the window's own labelled ids)."""
+        texts: list[str] = []
+        for w in self.store.baseline_windows(champion):
+            frame = self.store.labelled_between(w.window_start, w.window_end)
+            frame = frame[(frame["true_label"] == "spam") & ~frame["id"].isin(exclude)]
+            texts.extend(frame["text"].tolist())
+        return texts
 
     def _new_labels(self, now: datetime) -> int:
         """Labels received since the last retrain started that a retrain could learn from."""

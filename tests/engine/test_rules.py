@@ -342,6 +342,13 @@ LABEL_TABLE = [
      ("accuracy", "labels")),
     ("within the cooldown", labelled_spam(SMISHING, hours_since_retrain=2.0), NO_ACTION,
      ("labels",)),
+    # Settling: the windows already handled for this champion caught as little of the same
+    # spam, so the shortfall was judged by a cycle; the same traffic does not fire again.
+    ("no worse than the handled windows", labelled_spam(replace(SMISHING, handled=ClassShift(
+        "spam", 107, 102, 95, 90, 0.41, 0.49))), NO_ACTION, ()),
+    # A new family: worse than the test split and than the handled windows.
+    ("worse than the handled windows too", labelled_spam(replace(SMISHING, handled=ClassShift(
+        "spam", 107, 102, 95, 94, 0.004, 0.63))), RETRAIN, ("labels",)),
 ]
 
 
@@ -351,6 +358,14 @@ def test_label_trigger_decision_table(name: str, inputs: CheckInputs, decision: 
                                       triggers: tuple[str, ...]) -> None:
     sut = decide_check(inputs, T)
     assert (sut.decision, sut.triggers) == (decision, triggers)
+
+
+def test_a_settled_label_shortfall_says_why_it_does_not_fire() -> None:
+    handled = ClassShift("spam", 107, 102, 95, 90, 0.41, 0.49)
+    reasons = " ".join(decide_check(labelled_spam(replace(SMISHING, handled=handled)),
+                                    T).reasons)
+    assert "no worse than on the 95 labelled spam of the windows already handled" in reasons
+    assert "recall 94.7%" in reasons and "p = 0.41" in reasons
 
 
 def test_label_trigger_reason_names_the_test_the_rates_and_the_level() -> None:
