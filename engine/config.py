@@ -135,6 +135,11 @@ class MonitoringSettings(BaseModel):
     """``auto`` deploys a qualifying challenger at once; ``manual`` waits for an operator."""
     misfire_grace_seconds: int = Field(300, ge=1)
     """How late a scheduled job may still start."""
+    takeover_seconds: float = Field(30, ge=3, le=3600)
+    """With a PostgreSQL store: the longest a dead scheduler holder (process killed, host gone)
+    keeps the other hosts waiting. Standing-by hosts retry the lock every sixth of it, and the
+    lock's session is dropped within about this long after its host vanished (TCP
+    keepalives)."""
 
     @field_validator("max_window")
     @classmethod

@@ -47,6 +47,9 @@ from engine.stopwatch import Stopwatch
 CHUNK_MESSAGES = 5000
 """Most messages scored in one call."""
 
+IDLE_FLUSH_SECONDS = 3600.0
+"""The replay's spool flush thread interval: the replay flushes when it needs to."""
+
 
 @dataclass(frozen=True)
 class ReplaySummary:
@@ -166,7 +169,10 @@ def run_replay(settings: Settings, messages: Messages, *, rate_per_hour: float |
     whole, loop, scoring, jobs = Stopwatch(), Stopwatch(), Stopwatch(), Stopwatch()
     with whole.timing():
         clock = SimulatedClock(times[0])
-        services = Services(settings, clock=clock)
+        # The replay ingests its own spool before every labelling and every check (both need
+        # the predictions in the store): a flush thread would only open the file more often.
+        quiet = settings.server.model_copy(update={"log_flush_seconds": IDLE_FLUSH_SECONDS})
+        services = Services(settings.model_copy(update={"server": quiet}), clock=clock)
         echo = say or (lambda _line: None)
         services.monitor_log.subscribe(echo)
         try:
@@ -229,10 +235,9 @@ def _start(services: Services, messages: Messages, order: list[int], times: list
 
 
 def _advance(services: Services, scheduler: SimulatedScheduler, when: datetime) -> None:
-    """Run the jobs due by ``when`` on one held connection (a retrain suspends it)."""
+    """Run the jobs due by ``when``."""
     try:
-        with services.store.session():
-            scheduler.advance_to(when)
+        scheduler.advance_to(when)
     except ConflictError as exc:  # a job refused to double a running retrain
         services.monitor_log.write(f"Scheduled job skipped: {exc}")
 
@@ -265,11 +270,13 @@ def _loop(services: Services, scheduler: SimulatedScheduler, clock: SimulatedClo
             break
         fire = next_fire()
         if fire is not None and fire <= times[start_index]:
-            if any(label.ts < fire for label in pending):  # labels due by the check
-                with scoring.timing(), store.session():  # flush and insert: one connection
-                    store.add_feedback_many(pending)
-                pending = []
-            with jobs.timing():
+            # Labels due by the check and the jobs on one held connection (a retrain
+            # suspends it); opening and closing it is counted with the jobs.
+            with jobs.timing(), store.session():
+                if any(label.ts < fire for label in pending):
+                    with jobs.paused(), scoring.timing():
+                        store.add_feedback_many(pending)  # flush and insert
+                    pending = []
                 _advance(services, scheduler, times[start_index])
             fire = next_fire()
         with scoring.timing():
@@ -297,13 +304,13 @@ def _loop(services: Services, scheduler: SimulatedScheduler, clock: SimulatedClo
             start_index = stop
         if on_progress:
             on_progress(replayed, len(order), clock.now())
-    with scoring.timing(), store.session():
-        store.add_feedback_many(pending)
-    if not interrupted:  # let the jobs due by the end of the last hour run
-        end = times[-1].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        with jobs.timing():
+    with jobs.timing(), store.session():
+        with jobs.paused(), scoring.timing():
+            store.add_feedback_many(pending)
+        if not interrupted:  # let the jobs due by the end of the last hour run
+            end = times[-1].replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
             _advance(services, scheduler, max(end, clock.now()))
-    else:
+    if interrupted:
         services.monitor_log.write(f"Replay stopped after {replayed:,} of "
                                    f"{len(order):,} messages; what was replayed is kept")
     return replayed, labelled, interrupted, spam_by_day, labels_by_day

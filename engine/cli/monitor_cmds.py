@@ -73,16 +73,26 @@ def check_json(result: CheckResult) -> dict[str, Any]:
 @click.command("monitor")
 @click.option("--check-now", is_flag=True, help="Run one monitoring check now and exit.")
 @click.option("--no-retrain", is_flag=True, help="With --check-now: decide, but do not retrain.")
+@click.option("--status", "show_status", is_flag=True,
+              help="Say which process (host, pid) holds the scheduler, and exit.")
 @json_option
 @click.pass_context
-def monitor(ctx: click.Context, check_now: bool, no_retrain: bool, as_json: bool) -> None:
-    """Run the headless monitor (the scheduler), or one check with --check-now.
+def monitor(ctx: click.Context, check_now: bool, no_retrain: bool, show_status: bool,
+            as_json: bool) -> None:
+    """Run the headless monitor (the scheduler), one check with --check-now, or --status.
 
     The monitor runs the monitoring check every `monitoring.interval_minutes` and retraining on
-    `monitoring.retrain_cron`. Only one scheduler may be active per data home: if the console or
-    another monitor holds it, this one says who and stands by until it is free. Ctrl-C stops.
+    `monitoring.retrain_cron`. Only one scheduler may be active per history: if the console or
+    another monitor holds it (on any host, with a PostgreSQL store), this one says who and
+    stands by until it is free, taking over within `monitoring.takeover_seconds` of the
+    holder's death. Ctrl-C stops.
     """
     services = services_of(ctx)
+    if show_status:
+        if check_now:
+            raise click.UsageError("--status and --check-now do not go together")
+        _print_status(services, as_json)
+        return
     services.monitor_log.subscribe(_echo_log(as_json))
     if check_now:
         result = services.check_now(trigger="operator", retrain=not no_retrain,
@@ -98,6 +108,29 @@ def monitor(ctx: click.Context, check_now: bool, no_retrain: bool, as_json: bool
             ctx.exit(1)
         return
     _run_scheduler(services)
+
+
+def _print_status(services: Services, as_json: bool) -> None:
+    """The scheduler holder of this history, as text or one JSON object."""
+    holder = services.scheduler_holder()
+    shared = services.settings.store_is_postgres
+    lock = "postgresql advisory lock" if shared else "file lock (this data home)"
+    takeover = services.settings.monitoring.takeover_seconds
+    if as_json:
+        emit_json({
+            "holder": None if holder is None else {
+                "host": holder.host, "pid": holder.pid, "kind": holder.kind,
+                "since": holder.since},
+            "lock": "postgresql" if shared else "file", "takeover_seconds": takeover,
+        })
+        return
+    if holder is None:
+        click.echo(f"scheduler: no holder ({lock}); a monitor or console started now takes it")
+    else:
+        click.echo(f"scheduler: held by {holder.describe()} ({lock})")
+    if shared:
+        click.echo(f"takeover: a standing-by host takes over within {takeover:g}s of the "
+                   "holder's death")
 
 
 def _run_scheduler(services: Services) -> None:

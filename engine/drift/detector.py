@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -351,7 +352,9 @@ class DriftDetector:
             self.predict_proba = None
             self._gram = None
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(path.name + ".partial")
+            # One partial file per process: two processes building the same cache entry at
+            # once must not rename each other's file away (the last rename wins, whole).
+            partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
             joblib.dump(self, partial)
             partial.replace(path)
         finally:

@@ -1,8 +1,10 @@
 """``MonitorBase``: what the monitor's concerns share, its locks, and crash recovery.
 
 Owns the monitor's parts (settings, store, registry, datasets, detectors, clock, log, champion
-switch), the data home's check and retrain locks (``engine.locks``: one check and one retrain
-at a time, across processes), and marking work a dead process left ``running``. It must not
+switch), the check and retrain locks (one check and one retrain at a time per history: file
+locks of the data home on DuckDB, ``engine.locks``; PostgreSQL advisory locks shared by every
+host on a PostgreSQL store, ``engine.advisory``), and marking work a dead process left
+``running``. It must not
 run a check or a retrain itself (``check``, ``retrain``).
 """
 
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 from engine.clock import Clock
 from engine.config import Settings
 from engine.errors import Busy, ConflictError
-from engine.locks import FileLock, pid_alive
+from engine.locks import ExclusiveLock, FileLock, pid_alive
 from engine.monitoring.log import MonitorLog
 from engine.monitoring.outcomes import RetrainResult
 from engine.notify import events as notify
@@ -68,15 +70,27 @@ class MonitorBase(abc.ABC):
         self._lock_path = settings.home / "locks" / "retrain.lock"
         self._check_lock_path = settings.home / "locks" / "check.lock"
 
+    def _exclusive(self, path: Path) -> ExclusiveLock:
+        """The lock named by the file ``path``: that file on DuckDB; on a PostgreSQL store,
+        the advisory lock of the same name (``check``, ``retrain``), for every host."""
+        if not self.settings.store_is_postgres:
+            return FileLock(path)
+        from engine.advisory import AdvisoryHold
+
+        return AdvisoryHold(self.store, path.stem, path.stem,
+                            dead_peer_seconds=self.settings.monitoring.takeover_seconds * 2 / 3)
+
     def _home_lock(self, path: Path, what: str,
                    wait: float = 0.0) -> AbstractContextManager[None]:
-        """Hold the exclusive lock ``path`` (one holder per data home, across processes).
+        """Hold the exclusive lock ``path`` (one holder per history, across processes, and
+        across hosts on a PostgreSQL store).
 
         Waits up to ``wait`` seconds for it (rides over a short holder such as recovery),
-        then refuses with ``Busy`` (a ``ConflictError``) naming the holder. The holder stamps
-        its pid and start time into the file (``engine.locks.FileLock``).
+        then refuses with ``Busy`` (a ``ConflictError``) naming the holder: its pid and start
+        time from the file (``engine.locks.FileLock``), or its host, pid and session start
+        on PostgreSQL (``engine.advisory.AdvisoryHold``).
         """
-        return FileLock(path).hold(
+        return self._exclusive(path).hold(
             wait=wait, clock=self.clock,
             refuse=lambda holder: Busy(f"{what} is already running{holder}; wait for it to "
                                        "finish"))
@@ -97,8 +111,8 @@ class MonitorBase(abc.ABC):
             yield
 
     def retrain_running(self) -> bool:
-        """Whether any process of this data home is retraining right now."""
-        return FileLock(self._lock_path).in_use()
+        """Whether any process of this history (any host, on PostgreSQL) is retraining now."""
+        return self._exclusive(self._lock_path).in_use()
 
     def recover_interrupted(self) -> list[RetrainingEvent]:
         """Mark work left ``running`` by a process that died: retrains become ``interrupted``,

@@ -1,9 +1,10 @@
 """The MLflow model registry: versions, the ``champion``/``previous`` aliases, loading.
 
-Only this package (with ``tracking``) and ``training.py`` talk to MLflow. By default MLflow uses a sqlite backend
-and a local artifact folder under the data home; with ``mlflow_tracking_uri = http://host:port``
-it talks to an ``mlflow server`` (several hosts share one registry; artifacts go through the
-server's proxy, ``mlflow-artifacts:/``). Telemetry is off and nothing else reaches the network.
+Only this package (with ``tracking``) and ``training.py`` talk to MLflow. By default MLflow
+uses a sqlite backend and a local artifact folder under the data home; with
+``mlflow_tracking_uri = http://host:port`` it talks to an ``mlflow server`` (several hosts
+share one registry; artifacts go through the server's proxy, ``mlflow-artifacts:/``).
+Telemetry is off and nothing else reaches the network.
 ``import mlflow`` costs over a second, so it happens lazily, on first use.
 
 A tracking server that cannot be reached is ``RegistryUnavailable``, one line, after a few

@@ -1,11 +1,13 @@
 """When jobs run, in which process, and the record of every run.
 
 This module owns the scheduled jobs (``JobSpec``, ``default_jobs``), the single-holder lock of
-a data home (``SchedulerLock``: ``fcntl.flock`` on ``<home>/locks/scheduler.lock`` plus a
-holder file saying who holds it), the host that runs APScheduler 3 in whichever process holds
-that lock and stands by in every other one (``SchedulerHost``), and a deterministic scheduler
-for simulated time (``SimulatedScheduler``, for the demo). Every run, real or simulated,
-scheduled or manual, goes through one recording wrapper that turns it into ``JobRun`` records.
+a history (``SchedulerLock``: ``fcntl.flock`` on ``<home>/locks/scheduler.lock`` plus a
+holder file saying who holds it, for a DuckDB store; ``AdvisorySchedulerLock``: a PostgreSQL
+session-level advisory lock shared by every host, for a PostgreSQL store), the host that runs
+APScheduler 3 in whichever process holds that lock and stands by in every other one
+(``SchedulerHost``), and a deterministic scheduler for simulated time (``SimulatedScheduler``,
+for the demo). Every run, real or simulated, scheduled or manual, goes through one recording
+wrapper that turns it into ``JobRun`` records.
 
 It is the only module that imports ``apscheduler``; nothing the CLI imports at start-up may
 import it (commands import this module lazily). It must not know what the jobs do (the
@@ -30,7 +32,14 @@ from engine.scheduling.jobs import (
     crontab_trigger,
     default_jobs,
 )
-from engine.scheduling.lock import HOLDER_FILE, LOCK_FILE, HolderInfo, SchedulerLock
+from engine.scheduling.lock import (
+    HOLDER_FILE,
+    LOCK_FILE,
+    AdvisorySchedulerLock,
+    HolderInfo,
+    HolderLock,
+    SchedulerLock,
+)
 from engine.scheduling.runs import (
     DETAIL_MAX_CHARS,
     EventSink,
@@ -45,8 +54,10 @@ __all__ = [
     "HOLDER_FILE",
     "LOCK_FILE",
     "PRUNE_CRON",
+    "AdvisorySchedulerLock",
     "EventSink",
     "HolderInfo",
+    "HolderLock",
     "JobContext",
     "JobFunction",
     "JobRecorder",

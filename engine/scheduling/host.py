@@ -1,9 +1,11 @@
 """``SchedulerHost``: runs the jobs with APScheduler 3 in whichever process holds the lock.
 
 Owns starting APScheduler (background thread or asyncio loop) when this process takes the
-``SchedulerLock``, standing by and retrying in every other process, recording missed and
-skipped fire times, and releasing the lock only when the last running job has finished. It
-must not know what the jobs do, and must never let a job stop the scheduler.
+scheduler lock (``HolderLock``), standing by and retrying in every other process, watching
+that the holder still holds it (a PostgreSQL advisory lock is lost when the server restarts:
+the holder then stops scheduling and stands by), recording missed and skipped fire times, and
+releasing the lock only when the last running job has finished. It must not know what the
+jobs do, and must never let a job stop the scheduler.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from engine.clock import Clock, utcnow
+from engine.errors import StoreError
 from engine.records import JobRun
 from engine.scheduling.jobs import (
     JobRecorder,
@@ -28,7 +31,7 @@ from engine.scheduling.jobs import (
     naive_utc,
     next_fire,
 )
-from engine.scheduling.lock import SchedulerLock
+from engine.scheduling.lock import HolderLock
 from engine.scheduling.runs import (
     EventSink,
     JobStatus,
@@ -48,10 +51,12 @@ class SchedulerHost:
     Textual console; jobs still run in the loop's thread pool, never on the loop). Jobs
     coalesce, run one instance at a time and may start up to ``misfire_grace_seconds`` late;
     later than that, the run is recorded as ``missed``. Without the lock the host stands by,
-    retries every ``retry_seconds`` and takes over when the holder goes away.
+    retries every ``retry_seconds`` and takes over when the holder goes away. While active it
+    asks the lock every ``retry_seconds`` whether it still holds it; a lost lock stops
+    APScheduler (running jobs finish) and the host stands by again.
     """
 
-    def __init__(self, jobs: Sequence[JobSpec], recorder: JobRecorder, lock: SchedulerLock,
+    def __init__(self, jobs: Sequence[JobSpec], recorder: JobRecorder, lock: HolderLock,
                  clock: Clock, *, kind: str, mode: Literal["background", "asyncio"] = "background",
                  misfire_grace_seconds: float = 300, on_event: EventSink | None = None,
                  retry_seconds: float = 5.0) -> None:
@@ -97,13 +102,17 @@ class SchedulerHost:
             if self._started:
                 raise RuntimeError("this scheduler host was already started")
             self._started = True
-            if self._try_activate():
-                return True
-        holder = self._lock.holder()
-        self._runner.emit(SchedulerEvent(
-            "standby", SchedulerStatus(False, True, holder, ()).describe(), holder=holder))
+            try:
+                active = self._try_activate()
+            except StoreError as exc:
+                logger.warning("scheduler lock not taken: %s", exc)
+                active = False
+        if not active:
+            holder = self._lock.holder()
+            self._runner.emit(SchedulerEvent(
+                "standby", SchedulerStatus(False, True, holder, ()).describe(), holder=holder))
         self._start_retrying()
-        return False
+        return active
 
     def status(self) -> SchedulerStatus:
         """Active or standby, the holder, and each job's next run time."""
@@ -215,8 +224,36 @@ class SchedulerHost:
             self._retry_thread.start()
 
     def _retry_once(self) -> bool:
+        """One watch: standing by, try to take the lock; active, check it is still ours and
+        stand by when it is not. ``True`` once the host has stopped."""
         with self._state:
-            return self._stopped or self._try_activate()
+            if self._stopped:
+                return True
+            if self._scheduler is None:
+                try:
+                    self._try_activate()
+                except StoreError as exc:  # the store is away: try again next time
+                    logger.warning("scheduler lock not taken: %s", exc)
+                return False
+        # Asked outside ``_state``: a lock on a server may take a while to answer.
+        if self._lock.still_held():
+            return False
+        with self._state:
+            if self._stopped:
+                return True
+            scheduler, self._scheduler = self._scheduler, None
+            if self._in_flight == 0:
+                self._lock.release()
+        if scheduler is not None:
+            try:
+                scheduler.shutdown(wait=False)
+            except Exception:
+                logger.exception("scheduler shutdown failed")
+        message = ("scheduler lost its lock (its session ended: the database restarted or "
+                   "the connection dropped); stopped scheduling, standing by")
+        logger.warning(message)
+        self._runner.emit(SchedulerEvent("standby", message, holder=self._lock.holder()))
+        return False
 
     def _retry_loop(self) -> None:
         while not self._retry_stop.wait(self._retry_seconds):
@@ -226,7 +263,8 @@ class SchedulerHost:
     async def _retry_async(self) -> None:
         while True:
             await asyncio.sleep(self._retry_seconds)
-            if self._retry_once():
+            # In a worker thread: taking or asking a lock on a server must not block the loop.
+            if await asyncio.to_thread(self._retry_once):
                 return
 
     # Runs -------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
-"""``SchedulerLock``: at most one scheduler per data home, and who holds it.
+"""``SchedulerLock``: at most one scheduler per history, and who holds it.
 
-Owns ``<home>/locks/scheduler.lock`` (an ``flock`` taken without waiting through
-``engine.locks.try_flock`` and kept while this process schedules) and the holder file beside
-it (``HolderInfo``: host, pid, process kind, since). It must not schedule anything.
+Owns the two ways of holding it: on a DuckDB store, ``<home>/locks/scheduler.lock`` (an
+``flock`` taken without waiting through ``engine.locks.try_flock`` and kept while this process
+schedules) and the holder file beside it; on a PostgreSQL store, ``AdvisorySchedulerLock``, a
+session-level advisory lock shared by every host (``engine.advisory``). Both name the holder
+as a ``HolderInfo`` (host, pid, process kind, since) and answer ``still_held``. It must not
+schedule anything.
 """
 
 from __future__ import annotations
@@ -16,9 +19,15 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
+from engine.advisory import current_holder, holder_text
 from engine.clock import utcnow
 from engine.locks import pid_alive, try_flock
+
+if TYPE_CHECKING:
+    from engine.store import Store
+    from engine.store.postgres import AdvisoryLock
 
 LOCK_FILE = "scheduler.lock"
 """Name of the flock'ed file inside the lock directory (``<home>/locks``)."""
@@ -52,6 +61,29 @@ class HolderInfo:
 
 def this_process_label() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+ADVISORY_NAME = "scheduler"
+"""The advisory lock's name on a PostgreSQL store (``engine.store.postgres.lock_id``)."""
+
+
+class HolderLock(Protocol):
+    """What ``SchedulerHost`` needs of a scheduler lock (``SchedulerLock``,
+    ``AdvisorySchedulerLock``)."""
+
+    lock_dir: Path
+    """This data home's lock folder (per-job locks of this host live there)."""
+
+    @property
+    def held(self) -> bool: ...
+
+    def acquire(self, kind: str) -> bool: ...
+
+    def still_held(self) -> bool: ...
+
+    def holder(self) -> HolderInfo | None: ...
+
+    def release(self) -> None: ...
 
 
 class SchedulerLock:
@@ -88,6 +120,10 @@ class SchedulerLock:
     @property
     def held(self) -> bool:
         """Whether this object holds the lock."""
+        return self._fd is not None
+
+    def still_held(self) -> bool:
+        """Whether this object still holds the lock (an ``flock`` is only lost by releasing)."""
         return self._fd is not None
 
     def acquire(self, kind: str) -> bool:
@@ -143,3 +179,79 @@ class SchedulerLock:
         tmp = self.holder_path.with_name(f".{HOLDER_FILE}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(payload), encoding="utf-8")
         os.replace(tmp, self.holder_path)
+
+
+class AdvisorySchedulerLock:
+    """At most one scheduler per history across every host of a PostgreSQL store.
+
+    A session-level advisory lock (``Store.advisory_lock``) on a connection of its own, kept
+    while this process schedules. PostgreSQL releases it when the holder dies, when its host
+    vanishes (TCP keepalives end the session within about ``dead_peer_seconds``) and when the
+    server restarts; ``still_held`` asks the session, so a holder finds out it lost the lock.
+
+    Raises (``acquire``): ``StoreUnreachable`` when the server cannot be reached.
+    """
+
+    def __init__(self, store: Store, lock_dir: Path, *,
+                 dead_peer_seconds: float | None = None) -> None:
+        self.lock_dir = lock_dir
+        self._store = store
+        self._dead_peer = dead_peer_seconds
+        self._lock: AdvisoryLock | None = None
+        self._info: HolderInfo | None = None
+        self._mutex = threading.Lock()
+
+    @property
+    def held(self) -> bool:
+        """Whether this object took the lock (and has not released it or found it lost)."""
+        return self._lock is not None
+
+    def acquire(self, kind: str) -> bool:
+        """Take the lock without waiting; ``False`` when another process holds it."""
+        with self._mutex:
+            if self._lock is not None and self._lock.held():
+                return True
+            self._drop()
+            lock = self._store.advisory_lock(ADVISORY_NAME, holder_text(kind),
+                                              dead_peer_seconds=self._dead_peer)
+            if lock is None:
+                raise ValueError("an advisory scheduler lock needs a PostgreSQL store")
+            if not lock.try_acquire():
+                return False
+            self._lock = lock
+            self._info = HolderInfo(socket.gethostname(), os.getpid(), kind, utcnow())
+            return True
+
+    def still_held(self) -> bool:
+        """Whether the lock's session still answers; a lost session is dropped (``held``
+        turns false and ``acquire`` may take it again)."""
+        with self._mutex:
+            if self._lock is None:
+                return False
+            if self._lock.held():
+                return True
+            self._drop()
+            return False
+
+    def holder(self) -> HolderInfo | None:
+        """Who holds the lock now on any host (``None`` also while the server is away)."""
+        with self._mutex:
+            if self._info is not None:
+                return self._info
+        probe = self._store.advisory_lock(ADVISORY_NAME, "probe")
+        if probe is None:
+            return None
+        found = current_holder(probe)
+        if found is None:
+            return None
+        return HolderInfo(found.host, found.pid, found.kind, found.since)
+
+    def release(self) -> None:
+        """Give the lock up; harmless when not held."""
+        with self._mutex:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+        self._lock, self._info = None, None

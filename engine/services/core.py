@@ -35,11 +35,14 @@ if TYPE_CHECKING:
     from engine.notify.events import NotifyEvent
     from engine.notify.sender import OutboxSender
     from engine.retention import PruneReport
-    from engine.scheduling import HolderInfo
+    from engine.scheduling import HolderInfo, HolderLock
     from engine.services.results import Health
     from engine.store import Store
 
 logger = logging.getLogger("engine.services")
+
+HOLDER_CACHE_SECONDS = 1.0
+"""How long a scheduler holder read from PostgreSQL is reused (``scheduler_holder``)."""
 
 SERVING_LOCK = "serving.lock"
 """Held shared by every serving process of a data home (``spamops restore`` checks it)."""
@@ -106,6 +109,7 @@ class ServicesBase(abc.ABC):
         self._drift_cache: DetectorCache | None = None
         self._sender: OutboxSender | None = None
         self._enqueued = False
+        self._holder_seen: tuple[float, HolderInfo | None] | None = None
 
     @property
     def store(self) -> Store:
@@ -299,7 +303,36 @@ class ServicesBase(abc.ABC):
                                        details, reasoning, events=events)
 
     def scheduler_holder(self) -> HolderInfo | None:
-        """Which process holds this data home's scheduler, if any."""
-        from engine.scheduling import SchedulerLock
+        """Which process holds the scheduler of this history, if any (on any host, with a
+        PostgreSQL store).
 
-        return SchedulerLock.for_home(self.settings.home).holder()
+        On DuckDB: the holder file, read at once. On PostgreSQL: the lock's session in
+        ``pg_locks``, one short query, remembered for ``HOLDER_CACHE_SECONDS`` so a busy
+        ``/health`` costs the server one query a second at most.
+        """
+        lock = self.scheduler_lock()
+        if not self.settings.store_is_postgres:
+            return lock.holder()
+        seen = self._holder_seen
+        now = time.monotonic()
+        if seen is not None and now - seen[0] < HOLDER_CACHE_SECONDS:
+            return seen[1]
+        holder = lock.holder()
+        self._holder_seen = (now, holder)
+        return holder
+
+    def scheduler_lock(self) -> HolderLock:
+        """The scheduler's single-holder lock: per data home (``flock``) on DuckDB; on a
+        PostgreSQL store, an advisory lock shared by every host of that history, whose session
+        is dropped within two thirds of ``monitoring.takeover_seconds`` after its host
+        vanished (the rest is the standby hosts' retry interval)."""
+        from engine.scheduling import AdvisorySchedulerLock, SchedulerLock
+
+        lock_dir = self.settings.home / "locks"
+        if not self.settings.store_is_postgres:
+            return SchedulerLock(lock_dir)
+        with self._store_lock:  # the lock needs the store's URL, not an opened store
+            store = self._store or self._unopened_store()
+        return AdvisorySchedulerLock(
+            store, lock_dir,
+            dead_peer_seconds=self.settings.monitoring.takeover_seconds * 2 / 3)

@@ -103,7 +103,7 @@ class MonitoringMixin(ServicesBase):
     def scheduler(self, *, kind: str, mode: str = "background",
                   on_event: Callable[[SchedulerEvent], None] | None = None) -> SchedulerHost:
         """A scheduler host running the monitoring and retraining jobs of this data home."""
-        from engine.scheduling import SchedulerHost, SchedulerLock
+        from engine.scheduling import SchedulerHost
 
         standing_by = False
 
@@ -119,11 +119,11 @@ class MonitoringMixin(ServicesBase):
             if on_event is not None:
                 on_event(event)
 
-        return SchedulerHost(self.scheduled_jobs(), self.store,
-                             SchedulerLock.for_home(self.settings.home), self.clock,
+        monitoring = self.settings.monitoring
+        return SchedulerHost(self.scheduled_jobs(), self.store, self.scheduler_lock(), self.clock,
                              kind=kind, mode=mode,  # type: ignore[arg-type]
-                             misfire_grace_seconds=self.settings.monitoring.misfire_grace_seconds,
-                             on_event=relay)
+                             misfire_grace_seconds=monitoring.misfire_grace_seconds,
+                             on_event=relay, retry_seconds=monitoring.takeover_seconds / 6)
 
     def _record_takeover(self, event: SchedulerEvent) -> None:
         from engine.notify.events import scheduler_takeover

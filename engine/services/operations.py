@@ -144,8 +144,12 @@ class OperationsMixin(ServicesBase):
         if problem:
             problems.append(problem)
         # The holder file is a few bytes on local disk, read without any lock: no waiting.
+        # On PostgreSQL the holder is one short query, skipped while the probe finds the
+        # server away (every lock session ended with it: there is no holder to show).
+        on_postgres = self.settings.store_is_postgres
+        holder = self.scheduler_holder() if probe.reachable or not on_postgres else None
         return Health(model_version=version, store_reachable=probe.reachable,
-                      scheduler_holder=self.scheduler_holder(), problems=tuple(problems))
+                      scheduler_holder=holder, problems=tuple(problems))
 
 
 def _champion_problems(status: ChampionStatus) -> list[str]:

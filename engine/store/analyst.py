@@ -74,7 +74,13 @@ class AnalystMixin(StoreBase):
             StoreError: there is no database yet.
         """
         if self._pg is not None:
-            columns, rows = self._pg.analyst_query(query, limit, self.statement_timeout)
+            try:
+                columns, rows = self._pg.analyst_query(query, limit, self.statement_timeout)
+            except QueryError as exc:
+                if "does not exist" in str(exc) and self.schema_version() == 0:
+                    raise StoreError(f"no history in {self.url} yet: run `spamops "
+                                     "setup-database` first") from None
+                raise
             return QueryResult(columns=columns, rows=rows)
         try:
             statements = duckdb.extract_statements(query)

@@ -115,6 +115,19 @@ class StoreBase(abc.ABC):
     """The read-only connection of a ``reading()`` block (only its thread, holding
     ``PROCESS_LOCK``, can see it set)."""
 
+    @property
+    def url(self) -> str:
+        """Where the history lives, password hidden (``duckdb:///...`` or ``postgresql://``)."""
+        if self._pg is not None:
+            from engine.store.postgres import safe_url
+
+            return safe_url(self._pg.url)
+        return f"duckdb:///{self.db_path}"
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The schema version of the history (``engine.store.schema``)."""
+
     @abc.abstractmethod
     def ensure_audit_key(self) -> Any:
         """Create the data home key at setup (``engine.store.audit_log``)."""

@@ -122,29 +122,23 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
             logger.warning("data home key not created yet (%s); it will be at the next "
                            "audit record or setup", exc)
 
-    def advisory_lock(self, name: str, holder: str) -> AdvisoryLock | None:
+    def advisory_lock(self, name: str, holder: str, *,
+                      dead_peer_seconds: float | None = None) -> AdvisoryLock | None:
         """A session-level advisory lock ``name`` on this store's PostgreSQL database
         (``engine.store.postgres.AdvisoryLock``: one holder across every host, released by
-        PostgreSQL when the holder dies); ``None`` on DuckDB, where file locks do that."""
+        PostgreSQL when the holder dies); ``None`` on DuckDB, where file locks do that.
+        With ``dead_peer_seconds``, TCP keepalives on both ends drop the holder's session
+        within about that long after its host vanished without closing it."""
         if self._pg is None:
             return None
         from engine.store.postgres import AdvisoryLock
 
-        return AdvisoryLock(self._pg.url, name, holder)
+        return AdvisoryLock(self._pg.url, name, holder, dead_peer_seconds=dead_peer_seconds)
 
     def _has_database(self) -> bool:
         """Whether the history exists: the DuckDB file; a PostgreSQL database always does
         (its schema may still be empty)."""
         return self._pg is not None or self.db_path.exists()
-
-    @property
-    def url(self) -> str:
-        """Where the history lives, password hidden (``duckdb:///...`` or ``postgresql://``)."""
-        if self._pg is not None:
-            from engine.store.postgres import safe_url
-
-            return safe_url(self._pg.url)
-        return f"duckdb:///{self.db_path}"
 
     def close(self) -> None:
         """Stop the flush thread, ingest what is left, and close the PostgreSQL pool."""

@@ -20,17 +20,20 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import re
 import threading
 import time
 import zlib
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any, cast
 
 import pandas as pd
 import psycopg
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -167,21 +170,23 @@ class PgConnection:
             pgsql.Identifier(name),
             pgsql.SQL(", ").join(pgsql.SQL("{} {}").format(pgsql.Identifier(c), pgsql.SQL(t))
                                  for c, t in columns)))
-        copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
-            pgsql.Identifier(name), pgsql.SQL(", ").join(pgsql.Identifier(c) for c, _ in columns))
-        with self.raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
-            for batch in table.to_batches(max_chunksize=20_000):
-                for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
-                    copy.write_row(row)
+        self._copy_csv(name, [c for c, _ in columns], table)
 
     def copy_rows(self, table: str, columns: Sequence[str], batch: pa.RecordBatch) -> int:
         """``COPY table (columns) FROM STDIN`` the rows of ``batch``; returns how many."""
-        copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+        self._copy_csv(table, columns, batch)
+        return int(batch.num_rows)
+
+    def _copy_csv(self, table: str, columns: Sequence[str],
+                  data: pa.Table | pa.RecordBatch) -> None:
+        """``COPY`` Arrow data as CSV written by Arrow itself (no Python per row): strings
+        quoted, a NULL as an empty unquoted field, which is PostgreSQL's CSV reading."""
+        buffer = io.BytesIO()
+        pa_csv.write_csv(data, buffer, pa_csv.WriteOptions(include_header=False))
+        copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
             pgsql.Identifier(table), pgsql.SQL(", ").join(pgsql.Identifier(c) for c in columns))
         with self.raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
-            for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
-                copy.write_row(row)
-        return int(batch.num_rows)
+            copy.write(buffer.getbuffer())
 
     def unregister(self, name: str) -> None:
         self.raw.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(name)))
@@ -341,6 +346,31 @@ def _is_connection_error(exc: psycopg.OperationalError) -> bool:
     return not state or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
+def _keepalive_params(dead_peer_seconds: float | None) -> dict[str, Any]:
+    """Connection parameters that drop a lock's session within about ``dead_peer_seconds``
+    once its peer is gone without closing it (a host that lost power or network).
+
+    Both ends probe: the server's ``tcp_keepalives_*`` (set for this session through
+    ``options``) end the session of a silent client, which releases its advisory lock; the
+    client's libpq ``keepalives*`` and ``tcp_user_timeout`` make the holder's next check fail
+    instead of hanging on a half-open socket. Idle time is a third of the budget, then three
+    probes spaced a tenth of it apart (idle + 3 x interval, well under the budget).
+    Source: postgresql.org/docs/15/runtime-config-connection.html (tcp_keepalives_idle,
+    tcp_user_timeout) and libpq-connect.html (keepalives_idle, keepalives_count).
+    """
+    if dead_peer_seconds is None:
+        return {}
+    idle = max(1, int(dead_peer_seconds / 3))
+    interval = max(1, int(dead_peer_seconds / 10))
+    user_timeout_ms = int(dead_peer_seconds * 1000 / 2)
+    return {
+        "keepalives": 1, "keepalives_idle": idle, "keepalives_interval": interval,
+        "keepalives_count": 3, "tcp_user_timeout": user_timeout_ms,
+        "options": (f"-c tcp_keepalives_idle={idle} -c tcp_keepalives_interval={interval} "
+                    f"-c tcp_keepalives_count=3 -c tcp_user_timeout={user_timeout_ms}"),
+    }
+
+
 class AdvisoryLock:
     """A session-level advisory lock on a connection of its own (not pooled): held while this
     object's connection lives, released by ``release()``, by ``close()``, or by PostgreSQL
@@ -356,12 +386,14 @@ class AdvisoryLock:
         holder: who this process is, e.g. ``"host-a pid=4242"`` (at most 63 bytes shown).
     """
 
-    def __init__(self, url: str, name: str, holder: str) -> None:
+    def __init__(self, url: str, name: str, holder: str, *,
+                 dead_peer_seconds: float | None = None) -> None:
         self.url = url
         self.name = name
         self.key = lock_id(name)
         self.label = f"spamops-lock {holder}"[:63]
         self._con: psycopg.Connection[Any] | None = None
+        self._keepalive = _keepalive_params(dead_peer_seconds)
 
     def try_acquire(self) -> bool:
         """Take the lock if nobody holds it; never waits. True when this process holds it
@@ -371,7 +403,7 @@ class AdvisoryLock:
         self.close()
         try:
             con = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                                  application_name=self.label)
+                                  application_name=self.label, **self._keepalive)
         except psycopg.OperationalError as exc:
             raise StoreUnreachable(f"the store at {safe_url(self.url)} cannot be reached: "
                                    f"{one_line(exc)}") from None
@@ -399,12 +431,22 @@ class AdvisoryLock:
 
     def holder(self) -> str | None:
         """The ``holder`` text of whoever holds the lock now (any host), or ``None``."""
+        session = self.holder_session()
+        return session[0] if session is not None else None
+
+    def holder_session(self) -> tuple[str, datetime] | None:
+        """The ``holder`` text of whoever holds the lock in this database now (any host) and
+        when its session started (naive UTC: it connects just before taking the lock), or
+        ``None`` when nobody holds it. Raises ``StoreUnreachable`` when the server is away."""
         try:
             with psycopg.connect(self.url, autocommit=True,
                                  connect_timeout=CONNECT_TIMEOUT) as con:
                 row = con.execute(
-                    "SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a "
+                    "SELECT a.application_name, a.backend_start AT TIME ZONE 'UTC' "
+                    "FROM pg_locks AS l JOIN pg_stat_activity AS a "
                     "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND "
+                    "l.database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database()) AND "
                     "((l.classid::bigint << 32) | l.objid::bigint) = %s",
                     [self.key]).fetchone()
         except psycopg.OperationalError as exc:
@@ -412,7 +454,7 @@ class AdvisoryLock:
                                    f"{one_line(exc)}") from None
         if not row:
             return None
-        return str(row[0]).removeprefix("spamops-lock ")
+        return str(row[0]).removeprefix("spamops-lock "), row[1]
 
     def release(self) -> None:
         """Give the lock up (closing its connection)."""

@@ -22,14 +22,38 @@ Reported per endpoint: requests/s, p50 and p99 latency (ms) at ``--concurrency``
 request that does not wait). ``throughput_ratio`` = spamops / bare. Targets: p99 < 20 ms,
 ratio >= 0.8.
 
+Several hosts (issue 16): ``--hosts N --store URL`` measures instead, in the same run,
+
+* ``duckdb_1_host``: one ``spamops serve`` (``--workers`` W) on a DuckDB home;
+* ``postgresql_N_hosts``: N ``spamops serve`` processes (W workers each), each with a data home
+  of its own (its spool, logs, locks) and one history in PostgreSQL (``store.url``), sharing the
+  data home key and the registry (the trained home's MLflow registry named by
+  ``mlflow_tracking_uri``: the registry is read when a host starts and when it refreshes the
+  champion, never per request, so a tracking server would not change the request path);
+* ``postgresql_1_host``: the first of those hosts alone (the others idle), all the connections
+  on it: what the PostgreSQL backend costs one host (measured before the N together).
+
+All face the same clients: ``--concurrency`` connections in total, split evenly across the
+hosts, one ``wrk`` per host running at the same time. requests/s is the hosts' sum; p50 and p99
+are the worst host's (``wrk`` keeps no histogram to merge: an upper bound). Each set-up gets a
+3 s warm-up, then ``--seconds`` of measurement; the PostgreSQL numbers include each host's
+flush thread writing its predictions to PostgreSQL.
+
+``--store auto-postgres`` starts a throw-away PostgreSQL of the machine's own binaries
+(``tests/postgres.py``); ``--store postgresql://...`` uses that server and creates (then drops)
+a database of its own there. Hosts, PostgreSQL and ``wrk`` all share this machine: with 2
+cores, two hosts cannot be faster than one; the figure shows what the shared history costs.
+
 Usage: ``python scripts/benchmarks/api.py [--home DIR] [--concurrency 32] [--seconds 15]
-[--workers W]``. Without ``--home`` a temporary home is created and trained (needs
-``SPAMOPS_DATASET_URL`` or the bundled zip). Needs ``wrk`` (``apt-get install wrk``).
+[--workers W] [--hosts N --store URL]``. Without ``--home`` a temporary home is created and
+trained (needs ``SPAMOPS_DATASET_URL`` or the bundled zip). Needs ``wrk`` (``apt-get install
+wrk``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -38,13 +62,17 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
 SHARED_ZIP = REPO.parent / "shared" / "data" / "sms+spam+collection.zip"
 TEXT = "Hey, are we still on for dinner tonight? Call me when you get this."
 API_KEY = "bM4n7Qx2Lr9KpW6tZs8V"
@@ -166,17 +194,8 @@ def prepare_home(tmp: Path) -> Path:
     return home
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--home", type=Path, default=None)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="Worker processes of spamops and of the bare app.")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is needed: apt-get install -y wrk")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+def single_host(args: argparse.Namespace) -> dict[str, Any]:
+    """The original comparison: spamops against a bare app, one host on DuckDB."""
     with tempfile.TemporaryDirectory(prefix="spamops-api-bench-") as tmp_name:
         tmp = Path(tmp_name)
         home = args.home or prepare_home(tmp)
@@ -202,7 +221,7 @@ def main() -> None:
                 stop(process)
         spamops, bare = results["spamops"], results["bare"]
         ratio = spamops["rps"] / bare["rps"] if bare["rps"] else None
-        print(json.dumps({
+        return {
             "benchmark": "api", "endpoint": "POST /predict", "tool": "wrk",
             "concurrency": args.concurrency, "cpus": os.cpu_count(), "workers": args.workers,
             "spamops": spamops, "bare": bare, "spamops_per_core": results["spamops_per_core"],
@@ -211,7 +230,190 @@ def main() -> None:
             "meets_p99_c1": spamops["p99_ms_c1"] < 20,
             "meets_p99_loaded": spamops["p99_ms"] < 20,
             "meets_ratio": ratio is not None and ratio >= 0.8,
-        }))
+        }
+
+
+@contextlib.contextmanager
+def postgres_database(store: str) -> Iterator[str]:
+    """A fresh database for the hosts' history: on a throw-away server (``auto-postgres``) or
+    created on the server of ``store`` and dropped afterwards."""
+    import psycopg
+
+    server = None
+    if store == "auto-postgres":
+        from tests.postgres import PostgresServer, PostgresUnavailable
+
+        try:
+            server = PostgresServer()
+            server.start()
+        except PostgresUnavailable as exc:
+            raise SystemExit(f"error: --store auto-postgres: {exc}") from None
+        admin = server.url()
+    elif store.startswith(("postgresql://", "postgres://")):
+        admin = store
+    else:
+        raise SystemExit(f"error: --store {store!r}: expected postgresql://... or auto-postgres")
+    dbname = f"spamops_api_bench_{os.getpid()}"
+    try:
+        try:
+            with psycopg.connect(admin, autocommit=True, connect_timeout=10) as con:
+                con.execute(f'CREATE DATABASE "{dbname}"')
+        except psycopg.Error as exc:
+            message = " ".join(str(exc).split())
+            raise SystemExit(f"error: cannot create a database there: {message}") from None
+        yield urlunsplit(urlsplit(admin)._replace(path=f"/{dbname}"))
+    finally:
+        with contextlib.suppress(psycopg.Error), psycopg.connect(
+                admin, autocommit=True, connect_timeout=10) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        if server is not None:
+            server.remove()
+
+
+def measure_hosts(urls: list[str], args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """``--concurrency`` connections split evenly across ``urls``, one ``wrk`` per host at
+    once: the sum of requests/s, the worst host's latency percentiles."""
+    share = max(1, args.concurrency // len(urls))
+
+    def run_all(seconds: float) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = [{} for _ in urls]
+
+        def one(i: int) -> None:
+            host_dir = tmp / f"wrk-{i}"
+            host_dir.mkdir(exist_ok=True)
+            results[i] = wrk(urls[i], connections=share, seconds=seconds, script_dir=host_dir)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(urls))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if any(not r for r in results):
+            raise SystemExit("error: a wrk run failed")
+        return results
+
+    run_all(3)  # warm-up
+    per_host = run_all(args.seconds)
+    return {"hosts": len(urls), "connections_per_host": share,
+            "rps": round(sum(r["rps"] for r in per_host), 1),
+            "requests": sum(r["requests"] for r in per_host),
+            "errors": sum(r["errors"] for r in per_host),
+            "p50_ms": max(r["p50_ms"] for r in per_host),
+            "p99_ms": max(r["p99_ms"] for r in per_host),
+            "per_host": per_host}
+
+
+def serve(home: Path, env: dict[str, str], workers: int,
+          tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``spamops serve`` on ``home`` and a free loopback port, once healthy: (process, url)."""
+    port = free_port()
+    spamops_bin = Path(sys.executable).parent / "spamops"
+    process = subprocess.Popen([str(spamops_bin), "serve", "--port", str(port), "--workers",
+                                str(workers)], env={**env, "SPAMOPS_HOME": str(home)},
+                               cwd=str(tmp), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process)
+    except BaseException:
+        stop(process)
+        raise
+    return process, url
+
+
+def several_hosts(args: argparse.Namespace) -> dict[str, Any]:
+    """One host on DuckDB against ``--hosts`` hosts on one PostgreSQL history."""
+    from engine.clock import SystemClock
+    from engine.config import load_settings
+    from engine.store import Store
+
+    name = f"postgresql_{args.hosts}_hosts"
+    with tempfile.TemporaryDirectory(prefix="spamops-api-bench-") as tmp_name, \
+            postgres_database(args.store) as database:
+        tmp = Path(tmp_name)
+        home = args.home or prepare_home(tmp)
+        base = {k: v for k, v in os.environ.items() if not k.startswith("SPAMOPS_")}
+        env = {**base, "SPAMOPS_API_KEY": API_KEY}
+        results: dict[str, Any] = {}
+
+        process, url = serve(home, env, args.workers, tmp)
+        try:
+            results["duckdb_1_host"] = measure_hosts([url], args, tmp)
+        finally:
+            stop(process)
+
+        # The hosts: homes of their own, the trained home's registry, one history, one key.
+        registry = load_settings(home=home).tracking_uri
+        homes = [tmp / f"host-{i + 1}" for i in range(args.hosts)]
+        first = Store(homes[0] / "spamops.duckdb", homes[0] / "spool", clock=SystemClock(),
+                      url=database)
+        first.migrate()
+        first.close()
+        for other in homes[1:]:
+            other.mkdir(parents=True)
+            shutil.copy2(homes[0] / "spamops.key", other / "spamops.key")
+        pg_env = {**env, "SPAMOPS_STORE__URL": database,
+                  "SPAMOPS_MLFLOW_TRACKING_URI": registry}
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            urls = []
+            for host in homes:
+                process, url = serve(host, pg_env, args.workers, tmp)
+                processes.append(process)
+                urls.append(url)
+            if args.hosts > 1:  # one PostgreSQL host alone: the backend's cost per host
+                results["postgresql_1_host"] = measure_hosts(urls[:1], args, tmp)
+            results[name] = measure_hosts(urls, args, tmp)
+        finally:
+            for process in processes:
+                stop(process)  # SIGINT: each host flushes its spool on the way out
+        stored = Store(homes[0] / "spamops.duckdb", homes[0] / "spool", clock=SystemClock(),
+                       url=database, read_only=True)
+        logged = stored.count_predictions()
+        stored.close()
+
+    single, multi = results["duckdb_1_host"], results[name]
+    if logged < multi["requests"]:  # every answered request is logged (warm-up ones too)
+        raise SystemExit(f"error: {multi['requests']} requests answered but only {logged} "
+                         "predictions reached PostgreSQL")
+    return {
+        "benchmark": "api_hosts", "endpoint": "POST /predict", "tool": "wrk",
+        "concurrency": args.concurrency, "cpus": os.cpu_count(), "workers": args.workers,
+        "duckdb_1_host": single, **({"postgresql_1_host": results["postgresql_1_host"]}
+                                    if "postgresql_1_host" in results else {}),
+        name: multi,
+        "rps_ratio": round(multi["rps"] / single["rps"], 3) if single["rps"] else None,
+        "postgresql_predictions_stored": logged,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--concurrency", type=int, default=32,
+                        help="Concurrent connections in total (split across --hosts).")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="Worker processes of spamops (each host) and of the bare app.")
+    parser.add_argument("--hosts", type=int, default=1,
+                        help="Serving hosts on one PostgreSQL history (needs --store), "
+                             "measured against one host on DuckDB.")
+    parser.add_argument("--store", default=None, metavar="URL",
+                        help="postgresql://... (a database is created there) or "
+                             "auto-postgres (a throw-away server).")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install -y wrk")
+    if args.hosts < 1 or args.concurrency < args.hosts:
+        sys.exit("error: --hosts must be >= 1 and --concurrency >= --hosts")
+    if args.hosts > 1 and not args.store:
+        sys.exit("error: --hosts N needs --store postgresql://... (or auto-postgres)")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    line = several_hosts(args) if args.store else single_host(args)
+    line["load_average_1_5_15"] = {"before": load_before,
+                                   "after": [round(x, 2) for x in os.getloadavg()]}
+    print(json.dumps(line))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Two hosts on one MLflow tracking server (issue 16, item 3): a real ``spamops mlflow-server``
-subprocess on a loopback port (backend store: a sqlite file, then the test PostgreSQL server in
-the ``mlflow`` schema beside a table named like MLflow's; artifacts served through it), host A (a
+subprocess on a loopback port (first with DuckDB homes and a sqlite backend store; then in the
+production layout, where both hosts' history and the registry share one database of the test
+PostgreSQL server, MLflow's tables in schema ``mlflow``; artifacts served through it), host A (a
 data home and its ``Services``, in this process) and host B (another data home and a real
 ``spamops serve`` process). Nothing is shared between A and B but the server's URL.
 
@@ -18,6 +19,7 @@ The tests share one server and run in file order: the last one stops the server.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,10 +33,8 @@ import httpx
 import pytest
 
 from engine.errors import ModelNotFound
-from engine.tracking_server import mlflow_backend_for_store
 from tests.cli_helpers import run_cli
 from tests.conftest import dataset_source
-from tests.postgres import PostgresServer
 from tests.server.conftest import API_KEY, KEY
 from tests.server.test_live_server import LiveServer, free_port, start_server
 
@@ -66,14 +66,18 @@ class TrackingServer:
                 self.process.wait()
 
 
-def start_tracking_server(root: Path, *options: str) -> TrackingServer:
+def start_tracking_server(root: Path, store_url: str | None) -> TrackingServer:
+    """``spamops mlflow-server`` with its defaults: the store's database (schema ``mlflow``)
+    when ``store_url`` is PostgreSQL, else a sqlite file in its home."""
     port = free_port()
     log = root / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPAMOPS_")}
+    if store_url:
+        env["SPAMOPS_STORE__URL"] = store_url
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(SPAMOPS), "--home", str(root / "server-home"), "mlflow-server",
-             "--port", str(port), "--workers", "1", *options],
+             "--port", str(port), "--workers", "1"],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     server = TrackingServer(process, f"http://127.0.0.1:{port}", root, log)
     deadline = time.monotonic() + START_TIMEOUT
@@ -98,25 +102,16 @@ class Hosts:
     b: LiveServer
     versions: tuple[int, int]
     database: str | None
-    """The PostgreSQL database of the backend store (None: sqlite)."""
+    """The PostgreSQL database of the history and of the registry (None: DuckDB homes and
+    a sqlite registry)."""
 
 
-def settings_for(home: Path, uri: str) -> object:
+def settings_for(home: Path, uri: str, store_url: str | None) -> object:
     from engine.config import load_settings
 
-    return load_settings(home=home, mlflow_tracking_uri=uri, dataset_url=dataset_source())
-
-
-def postgres_database(postgres_server: PostgresServer) -> str:
-    """A fresh database on the test server holding, like a spamops PostgreSQL store, a
-    ``model_versions`` table of its own; its URL. ``spamops mlflow-server`` creates the
-    ``mlflow`` schema."""
-    import psycopg
-
-    url = postgres_server.database("tracking")
-    with psycopg.connect(url, autocommit=True) as con:
-        con.execute("CREATE TABLE model_versions (version INTEGER PRIMARY KEY)")
-    return url
+    store = {"store": {"url": store_url}} if store_url else {}
+    return load_settings(home=home, mlflow_tracking_uri=uri, dataset_url=dataset_source(),
+                         **store)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -126,26 +121,29 @@ def hosts(request: pytest.FixtureRequest,
     from engine.services import Services
 
     root = tmp_path_factory.mktemp(f"two-hosts-{request.param}")
-    options: list[str] = []
     database = None
-    if request.param == "postgresql":
-        database = postgres_database(request.getfixturevalue("postgres_server"))
-        # What `spamops mlflow-server` derives from store.url = postgresql://...
-        options = ["--backend-store-uri", mlflow_backend_for_store(database)]
-    server = start_tracking_server(root, *options)
+    if request.param == "postgresql":  # the production layout: one database for both
+        database = request.getfixturevalue("postgres_server").database("tracking")
+    server = start_tracking_server(root, database)
     b: LiveServer | None = None
     try:
         home_a, home_b = root / "host-a", root / "host-b"
-        settings = settings_for(home_a, server.url)
+        settings = settings_for(home_a, server.url, database)
         assert isinstance(settings, Settings)
         services = Services(settings)
+        services.setup_database()
         first = services.train(trigger="test").result.version
         second = services.train(trigger="test").result.version
         services.close()
         home_b.mkdir()
+        store_env = {}
+        if database:  # one shared audit chain: every host has the same data key
+            shutil.copy2(home_a / "spamops.key", home_b / "spamops.key")
+            store_env["SPAMOPS_STORE__URL"] = database
         b = start_server(home_b, SPAMOPS_MLFLOW_TRACKING_URI=server.url,
                          SPAMOPS_DATASET_URL=dataset_source(),
-                         SPAMOPS_SERVER__CHAMPION_REFRESH_SECONDS=str(REFRESH_SECONDS))
+                         SPAMOPS_SERVER__CHAMPION_REFRESH_SECONDS=str(REFRESH_SECONDS),
+                         **store_env)
         yield Hosts(server, home_a, home_b, b, (first, second), database)
     finally:
         if b is not None:
@@ -157,7 +155,7 @@ def services_a(hosts: Hosts) -> object:
     from engine.config import Settings
     from engine.services import Services
 
-    settings = settings_for(hosts.home_a, hosts.server.url)
+    settings = settings_for(hosts.home_a, hosts.server.url, hosts.database)
     assert isinstance(settings, Settings)
     return Services(settings)
 
@@ -319,10 +317,10 @@ def test_with_the_server_away_b_keeps_serving_and_a_fails_in_one_line(
 
 
 def test_postgres_backend_keeps_mlflows_tables_in_their_own_schema(hosts: Hosts) -> None:
-    """MLflow's tables (its own ``model_versions`` included) went into schema ``mlflow`` of the
-    store's database, beside the store's table of the same name, which MLflow left alone."""
+    """One PostgreSQL database holds both: the spamops history in the default schema and
+    MLflow's tables (its own ``model_versions`` included) in schema ``mlflow``."""
     if hosts.database is None:
-        pytest.skip("the PostgreSQL backend store only")
+        pytest.skip("the PostgreSQL store only")
     import psycopg
 
     with psycopg.connect(hosts.database) as con:
@@ -331,10 +329,17 @@ def test_postgres_backend_keeps_mlflows_tables_in_their_own_schema(hosts: Hosts)
             "WHERE table_schema IN ('public', 'mlflow')").fetchall()}
         aliases = con.execute("SELECT alias, version FROM mlflow.registered_model_aliases "
                               "ORDER BY alias").fetchall()
-        ours = con.execute("SELECT count(*) FROM public.model_versions").fetchone()
-    assert ("mlflow", "model_versions") in tables and ("mlflow", "alembic_version") in tables
-    assert {name for schema, name in tables if schema == "public"} == {"model_versions"}
-    assert ours == (0,)
+        ours = con.execute("SELECT version FROM public.model_versions ORDER BY 1").fetchall()
+        theirs = con.execute("SELECT version FROM mlflow.model_versions ORDER BY 1").fetchall()
+        actions = [a for (a,) in con.execute("SELECT action FROM public.audit_log "
+                                             "ORDER BY seq").fetchall()]
+    public = {name for schema, name in tables if schema == "public"}
+    assert {"model_versions", "predictions", "audit_log"} <= public
+    assert "alembic_version" not in public and "experiments" not in public
+    assert ("mlflow", "model_versions") in tables and ("mlflow", "experiments") in tables
     first, second = hosts.versions
+    assert [int(v) for (v,) in ours] == [first, second] == [int(v) for (v,) in theirs]
     assert [(alias, int(version)) for alias, version in aliases] == [
         ("champion", first), ("previous", second)]
+    # A's promotion and B's rollback in the one shared audit trail.
+    assert "promote" in actions and "rollback" in actions

@@ -51,6 +51,9 @@ def test_setup_database_on_postgresql_reports_the_url_and_sql_reads_it(
         data_home: Path, spamops: Cli, postgres_url: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPAMOPS_STORE__URL", postgres_url)
+    early = spamops("sql", "SELECT count(*) FROM predictions")
+    assert early.code != 0 and "spamops setup-database" in early.err
+    assert early.err.count("\n") == 1
     first = spamops("setup-database", "--json")
     assert first.code == 0, first.err
     assert json.loads(first.out)["database"] == postgres_url

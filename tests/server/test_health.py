@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import pytest
 from fastapi.testclient import TestClient
+
+from engine.clock import SystemClock
+from engine.scheduling import AdvisorySchedulerLock
+from engine.services.core import HOLDER_CACHE_SECONDS
+from engine.store import Store
+from tests.server.conftest import ClientFactory
 
 
 def test_health_reports_the_loaded_champion(client: TestClient) -> None:
@@ -31,3 +44,28 @@ def test_health_without_a_champion_is_503_with_reasons(empty_client: TestClient)
     body = response.json()
     assert body["status"] == "degraded" and body["model_version"] is None
     assert any("train" in p for p in body["problems"])
+
+
+def test_health_names_a_scheduler_holder_on_another_host_of_a_postgresql_store(
+        trained_home: Path, postgres_url: str, make_client: ClientFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The holder is read from PostgreSQL (its lock session), not from this data home: a
+    process of another data home (another host) holding it shows with its host and pid."""
+    monkeypatch.setenv("SPAMOPS_STORE__URL", postgres_url)
+    client = make_client()
+    assert client.get("/health").json()["scheduler_holder"] is None
+    other = trained_home.parent / "other-host"
+    other.mkdir()
+    shutil.copy2(trained_home / "spamops.key", other / "spamops.key")  # as deployed
+    store = Store(other / "spamops.duckdb", other / "spool", clock=SystemClock(),
+                  url=postgres_url)
+    lock = AdvisorySchedulerLock(store, other / "locks")
+    try:
+        assert lock.acquire("monitor")
+        time.sleep(HOLDER_CACHE_SECONDS + 0.1)  # /health reads it at most once a second
+        holder = client.get("/health").json()["scheduler_holder"]
+        assert (holder["host"], holder["pid"], holder["kind"]) == (
+            socket.gethostname(), os.getpid(), "monitor")
+    finally:
+        lock.release()
+        store.close()

@@ -3,15 +3,20 @@ command palette offers the same actions as the keys."""
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
+import pytest
+
 from engine.config import load_settings
-from engine.scheduling import SchedulerLock
+from engine.scheduling import AdvisorySchedulerLock, SchedulerLock
 from engine.services import Services
 from tests.tui.conftest import wait_for
 from tests.tui.helpers import make_console
+from tests.tui.test_console import _text
 from tui.app import SpamopsConsole
-from tui.widgets import ConfirmModal
+from tui.widgets import ConfirmModal, SchedulerStatusPanel
 
 
 async def test_console_hosts_the_scheduler_when_it_is_free(trained_home: Path) -> None:
@@ -61,3 +66,34 @@ async def test_command_palette_runs_console_actions(trained_home: Path) -> None:
                        what="the retrain confirmation")
         await pilot.press("n")
     services.close()
+
+
+async def test_console_names_a_scheduler_holder_of_another_host_and_takes_over(
+        trained_home: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a PostgreSQL store the console's scheduler panel names the holder's host and pid
+    (read from PostgreSQL), and the console takes the scheduler over when it goes away."""
+    monkeypatch.setenv("SPAMOPS_STORE__URL", postgres_url)
+    monkeypatch.setenv("SPAMOPS_MONITORING__TAKEOVER_SECONDS", "3")  # retry every 0.5 s
+    services = Services(load_settings())
+    services.store  # noqa: B018 (opens and migrates the shared history)
+    lock = AdvisorySchedulerLock(services.store, trained_home.parent / "other-host")
+    assert lock.acquire("monitor")
+    app = SpamopsConsole(services, run_scheduler=True, poll_seconds=0.2)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.scheduler_view.holder is not None,
+                           what="the holder")
+            panel = app.screen.query_one(SchedulerStatusPanel)
+            await wait_for(pilot, lambda: "monitor on" in _text(panel), what="the panel")
+            shown = _text(panel)
+            assert "held by another process" in shown
+            assert f"monitor on {socket.gethostname()} (pid {os.getpid()})" in shown
+            lock.release()
+            await wait_for(pilot, lambda: app.scheduler_view.state == "active",
+                           what="the takeover")
+            await wait_for(pilot, lambda: "running in this console" in _text(panel),
+                           what="the panel after the takeover")
+            assert "console on" in _text(panel)
+    finally:
+        lock.release()
+        services.close()

@@ -52,12 +52,10 @@ class SchedulerStatusPanel(Static):
         self.set_class(view.state == "active", "-active")
         self.set_class(view.state == "standby", "-standby")
         lines = [Text(STATE_TEXT[view.state], style="bold")]
-        if view.holder is not None and view.state != "active":
+        if view.holder is not None:  # host and pid: with PostgreSQL it may be another host
             lines.append(Text(f"{view.holder.kind} on {view.holder.host} "
                               f"(pid {view.holder.pid})"))
-        elif view.holder is not None:
-            lines.append(Text(f"pid {view.holder.pid} since {stamp(view.holder.since)}",
-                              style="dim"))
+            lines.append(Text(f"since {stamp(view.holder.since)}", style="dim"))
         if view.state == "active":
             lines.append(Text.assemble(("check   ", "dim"), _when(view.next_check, now)))
             lines.append(Text.assemble(("retrain ", "dim"), _when(view.next_retrain, now)))
