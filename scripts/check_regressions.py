@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -235,6 +236,8 @@ def main() -> None:
     if unknown := [i for i in items if i not in ITEMS]:
         parser.error(f"--items: no item {unknown[0]} (items are 1-{max(ITEMS)})")
     where = Path(tempfile.mkdtemp(prefix="spamops-regressions-"))
+    # SIGTERM (timeout, CI) must still remove the temporary worktree below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         tree = prepare(args.base, where)
         check_isolation(tree)
