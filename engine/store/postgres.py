@@ -323,6 +323,7 @@ class PostgresBackend:
                         [str(max(1, int(timeout_seconds * 1000)))])
             wrapped = ("SELECT * FROM (\n" + body.replace("%", "%%")
                        + "\n) AS analyst_query LIMIT %s")
+            _refuse_volatile_calls(con, wrapped, limit)
             cursor = con.execute(wrapped, [limit])
             columns = [column.name for column in cursor.description or ()]
             return columns, [tuple(r) for r in cursor.fetchall()]
@@ -338,6 +339,42 @@ class PostgresBackend:
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None
+
+
+_CALLS = re.compile(r"([A-Za-z_][A-Za-z0-9_$]*)\(")
+"""A function call in PostgreSQL's deparsed plan (``pg_terminate_backend(pid)``)."""
+
+
+def _refuse_volatile_calls(con: psycopg.Connection[Any], wrapped: str,
+                           limit: int | None) -> None:
+    """Refuse an analyst query that calls a VOLATILE function, before it runs.
+
+    A READ ONLY transaction refuses writes to tables, not actions: ``pg_terminate_backend``
+    (which ends the scheduler's lock session, the API's connections, the tracking server's),
+    ``pg_cancel_backend``, ``pg_advisory_lock``, ``pg_notify``, ``set_config``, ``lo_export``,
+    ``dblink`` all run in one. PostgreSQL classifies every function: VOLATILE is its word for
+    "may have side effects" (postgresql.org/docs/15/xfunc-volatility.html), so the query's
+    plan (``EXPLAIN VERBOSE``, which plans without executing and never folds a volatile call)
+    is read for calls, and any that names a volatile function in ``pg_proc`` is refused.
+    This also refuses ``random()`` and ``clock_timestamp()``; an analyst who needs them
+    exports the history (``spamops export``) and queries the Parquet files.
+
+    Raises:
+        QueryError: naming the volatile functions called.
+    """
+    plan = "\n".join(str(row[0]) for row in con.execute("EXPLAIN (VERBOSE) " + wrapped,
+                                                       [limit]).fetchall())
+    called = sorted({name.lower() for name in _CALLS.findall(plan)})
+    if not called:
+        return
+    volatile = [str(r[0]) for r in con.execute(
+        "SELECT DISTINCT proname FROM pg_proc WHERE provolatile = 'v' AND proname = ANY(%s) "
+        "ORDER BY 1", [called]).fetchall()]
+    if volatile:
+        raise QueryError("only read-only queries are allowed: this one calls "
+                         f"{', '.join(volatile)}, which PostgreSQL marks VOLATILE (may act "
+                         "beyond reading, e.g. end other sessions); export the history "
+                         "(spamops export) to use such functions")
 
 
 def _is_connection_error(exc: psycopg.OperationalError) -> bool:
