@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import logging
 import os
 import re
 import threading
@@ -38,6 +39,11 @@ from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from engine.errors import QueryError, StoreBusy, StoreError, StoreUnreachable
+
+# The pool's own warnings ("error connecting in 'spamops-store'", "reconnection attempt ...
+# failed") repeat what spamops raises as one StoreUnreachable line; unconfigured, Python's
+# last-resort handler printed them on a command's stderr before spamops' error.
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 CONNECT_TIMEOUT = 5
 """Seconds a new connection may take before the server counts as unreachable."""
