@@ -18,6 +18,7 @@ import contextlib
 import glob
 import itertools
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -77,6 +78,7 @@ class PostgresServer:
         self.port = free_port()
         self._as_postgres = os.geteuid() == 0
         self._names = itertools.count(1)
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -100,6 +102,8 @@ class PostgresServer:
         accepts connections. A port taken in the meantime gets one retry on another port."""
         if not self.datadir.exists():
             self._init()
+        if self._watchdog is None:
+            self._watch()
         for attempt in range(2):
             options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
                        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -114,6 +118,19 @@ class PostgresServer:
             raise PostgresUnavailable(
                 f"pg_ctl start failed: {done.stderr.strip()}\n{self.log_text()[-2000:]}")
 
+    def _watch(self) -> None:
+        """Stop the server and delete its directory if this process dies without doing it (a
+        test run killed by a timeout or Ctrl-C twice): a shell in its own session polls our
+        pid once a second."""
+        stop = [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"]
+        if self._as_postgres:
+            stop = ["runuser", "-u", "postgres", "--", *stop]
+        script = (f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+                  f"{shlex.join(stop)} >/dev/null 2>&1; rm -rf {shlex.quote(str(self.root))}")
+        self._watchdog = subprocess.Popen(
+            ["sh", "-c", script], start_new_session=True, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     def stop(self) -> None:
         """Stop the server (fast shutdown: open sessions are cut, data stays)."""
         self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop")
@@ -126,6 +143,10 @@ class PostgresServer:
         if self.datadir.exists() and self.is_running():
             self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait()
+            self._watchdog = None
 
     def log_text(self) -> str:
         try:

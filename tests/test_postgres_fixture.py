@@ -3,6 +3,10 @@ database per test, and a stop/start that keeps the data (the multi-host test rel
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -48,3 +52,21 @@ def test_missing_binaries_fail_with_the_package_name(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(pg, "_BIN_GLOB", str(tmp_path / "lib" / "*" / "bin"))
     with pytest.raises(pg.PostgresUnavailable, match="install the Debian package postgresql"):
         pg.find_bindir()
+
+
+def test_a_killed_test_run_leaves_no_server_behind(tmp_path: Path) -> None:
+    """The watchdog stops the server of a process that died without stopping it."""
+    script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parents[1])!r})\n"
+              "from tests.postgres import PostgresServer\n"
+              "s = PostgresServer(); s.start(); print(s.root, flush=True)\n"
+              "import time; time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    root = Path(child.stdout.readline().strip())
+    assert (root / "data" / "postmaster.pid").exists()
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + 20
+    while root.exists():
+        assert time.monotonic() < deadline, f"{root} is still there"
+        time.sleep(0.2)

@@ -58,6 +58,12 @@ class DriftMixin(ServicesBase):
             return spam_probability(model, texts)
 
         def build() -> DriftDetector:
+            # Seconds of MLflow and fitting: a check's store session (engine.store) is
+            # suspended meanwhile, so other processes are not kept from the file.
+            with self.store.suspend_session():
+                return fit()
+
+        def fit() -> DriftDetector:
             # The version's own datasets (its lineage), not the default UCI download: a
             # model trained on an imported dataset is monitored against what it learned.
             names, expected = lineage_datasets(self.registry.version(version).tags)
