@@ -317,6 +317,12 @@ class PostgresBackend:
         body = query.strip().rstrip(";").strip()
         if not body:
             raise QueryError("the query is empty")
+        first = _FIRST_WORD.match(body)
+        kind = first.group(1).upper() if first else ""
+        if kind in _COMMAND_WORDS:  # PostgreSQL's own answer would be a bare syntax error
+            raise QueryError("only a read-only query is allowed on PostgreSQL (SELECT, WITH, "
+                             "VALUES, TABLE); this is "
+                             + (f"a {kind} statement" if kind else "not a query"))
         try:
             con = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT,
                                   application_name="spamops-sql")
@@ -346,6 +352,19 @@ class PostgresBackend:
                 self._pool.close()
                 self._pool = None
 
+
+_FIRST_WORD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*([A-Za-z]+|\()", re.DOTALL)
+"""The first word of a query, past blanks and comments (``(`` for a parenthesised one)."""
+_COMMAND_WORDS = frozenset({
+    "ALTER", "ANALYZE", "ATTACH", "BEGIN", "CALL", "CHECKPOINT", "CLUSTER", "COMMENT",
+    "COMMIT", "COPY", "CREATE", "DEALLOCATE", "DELETE", "DESCRIBE", "DETACH", "DISCARD", "DO",
+    "DROP", "EXECUTE", "EXPLAIN", "EXPORT", "GRANT", "IMPORT", "INSERT", "INSTALL", "LISTEN",
+    "LOAD", "LOCK", "MERGE", "NOTIFY", "PRAGMA", "PREPARE", "REFRESH", "REINDEX", "RESET",
+    "REVOKE", "ROLLBACK", "SET", "SHOW", "SUMMARIZE", "TRUNCATE", "UPDATE", "VACUUM"
+})
+"""Statements that are not queries (PostgreSQL's and DuckDB's): inside the ``SELECT * FROM
+(...)`` wrapper they would only fail as a syntax error that does not say why, so they are
+named instead. Anything else (a typo such as ``SELEC``) gets PostgreSQL's own message."""
 
 _CALLS = re.compile(r"([A-Za-z_][A-Za-z0-9_$]*)\(")
 """A function call in PostgreSQL's deparsed plan (``pg_terminate_backend(pid)``)."""

@@ -556,3 +556,21 @@ def test_postgresql_sql_refuses_functions_that_act_beyond_reading(
         assert bystander.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone() == (0,)
     assert sut.sql("SELECT count(*), now() IS NOT NULL FROM audit_log").rows == [(0, True)]
+
+
+@postgresql_only
+@pytest.mark.parametrize(("query", "kind"), [
+    ("COPY predictions TO '/tmp/x.csv'", "COPY"), ("DESCRIBE predictions", "DESCRIBE"),
+    ("SET default_transaction_read_only = off", "SET"), ("EXPLAIN SELECT 1", "EXPLAIN"),
+    ("-- a comment\n  delete from predictions", "DELETE"), ("SHOW TABLES", "SHOW"),
+])
+def test_postgresql_sql_names_a_statement_that_is_not_a_query(
+        sut: Store, query: str, kind: str) -> None:
+    """PostgreSQL alone answered these with 'syntax error at or near ")"' (from the wrapper
+    the user never wrote)."""
+    with pytest.raises(QueryError, match=f"; this is a {kind} statement$") as caught:
+        sut.sql(query)
+    assert "syntax error" not in str(caught.value)
+    for fine in ("select 1", "/* c */ (SELECT 1)", "VALUES (1)", "TABLE schema_version",
+                 "WITH x AS (SELECT 1) SELECT * FROM x"):
+        assert sut.sql(fine).rows
