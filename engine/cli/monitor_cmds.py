@@ -303,8 +303,11 @@ def set_header(s: dict[str, Any], decided_on: str | None) -> str:
     else:
         dates = "frozen at the first training"
     role = ("decides" if s["name"] == decided_on else "guard") if decided_on else ""
-    return (f"{s['name']} ({_SET_TITLES.get(s['name'], s['name'])}): n={s['n']:,}, {dates}"
-            + (f"; {role}" if role else ""))
+    title = _SET_TITLES.get(s["name"], s["name"])
+    if s.get("crossfit_n"):  # engine.crossfit: labels the challenger trained on, out of fold
+        title = (f"recent feedback, {s['crossfit_n']:,} of them scored by "
+                 f"{s.get('crossfit_folds')}-fold cross-fitted challengers")
+    return (f"{s['name']} ({title}): n={s['n']:,}, {dates}" + (f"; {role}" if role else ""))
 
 
 def _comparison_lines(event: RetrainingEvent) -> list[str]:

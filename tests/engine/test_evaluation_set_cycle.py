@@ -55,6 +55,10 @@ def test_held_out_labels_guard_later_comparisons_and_are_never_trained_on(
     assert f"evaluation_set (evaluation set of earlier episodes): n={len(held):,}, labelled " \
         in run.out
     assert "test_split (persisted test split): n=" in run.out
+    recent = comparison.get("recent_feedback")
+    assert recent is not None and recent.crossfit_n > 0
+    assert (f"recent_feedback (recent feedback, {recent.crossfit_n:,} of them scored by 5-fold "
+            f"cross-fitted challengers): n={recent.n:,}, labelled ") in run.out
     assert "frozen at the first training" in run.out and "; decides" in run.out
     assert "ham false-positive rate" in run.out and "Bonett-Price interval" in run.out
     data = run_cli(capsys, "compare", "--json").json()
