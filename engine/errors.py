@@ -97,6 +97,13 @@ class QueryError(StoreError):
     http_status = 400
 
 
+class QueryTimeout(QueryError):
+    """An analyst query ran longer than ``store.statement_timeout_seconds`` and was stopped."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"query stopped after {seconds:g} s (store.statement_timeout_seconds)")
+
+
 class NotFound(SpamopsError):
     """A requested record (prediction, approval, event) does not exist."""
 

@@ -8,19 +8,22 @@ classifies every statement (and the statement an ``EXPLAIN`` wraps, since ``EXPL
 ANALYZE`` executes it), and the query then runs on a read-only connection with
 ``enable_external_access = false`` and ``lock_configuration = true``, so no statement can
 write the database, read or write a file, attach another database or turn those settings
-back on. It must not write the history.
+back on. It must not write the history. On both backends ``store.statement_timeout_seconds``
+bounds an analyst query (DuckDB has no statement timeout: a timer calls
+``DuckDBPyConnection.interrupt()``).
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from engine.errors import QueryError, StoreError
+from engine.errors import QueryError, QueryTimeout, StoreError
 from engine.records import QueryResult
 from engine.store.codec import quote_path
 from engine.store.connection import PROCESS_LOCK, StoreBase, one_line
@@ -72,6 +75,7 @@ class AnalystMixin(StoreBase):
         Raises:
             QueryError: the query writes, is empty or is malformed (DuckDB's message).
             StoreError: there is no database yet.
+            QueryTimeout: it ran longer than ``statement_timeout`` seconds and was stopped.
         """
         if self._pg is not None:
             try:
@@ -106,11 +110,21 @@ class AnalystMixin(StoreBase):
                 # (test_writers_and_readers...: checksum mismatches, short reads).
                 for name, value in ANALYST_CONFIG.items():
                     con.execute(f"SET {name} = {str(value).lower()}")
-                for statement in statements[:-1]:
-                    con.execute(statement.query)
-                cursor = con.execute(statements[-1].query)
-                columns = [d[0] for d in cursor.description or ()]
-                rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
+                # DuckDB has no statement_timeout: interrupt() stops the running query from
+                # another thread (duckdb.org/docs/stable/clients/python/reference).
+                timer = threading.Timer(self.statement_timeout, con.interrupt)
+                timer.daemon = True
+                timer.start()
+                try:
+                    for statement in statements[:-1]:
+                        con.execute(statement.query)
+                    cursor = con.execute(statements[-1].query)
+                    columns = [d[0] for d in cursor.description or ()]
+                    rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
+                finally:
+                    timer.cancel()
+            except duckdb.InterruptException:
+                raise QueryTimeout(self.statement_timeout) from None
             except duckdb.Error as exc:
                 raise QueryError(one_line(exc)) from None
             finally:

@@ -77,11 +77,11 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
         self.flush_seconds = flush_seconds
         self.busy_timeout = busy_timeout
         self.notify = notify or NotifySettings()
+        self.statement_timeout = statement_timeout
         if url and url.startswith(("postgresql://", "postgres://")):
             from engine.store.postgres import PostgresBackend  # psycopg only when used
 
             self.dialect = "postgresql"
-            self.statement_timeout = statement_timeout
             self._pg = PostgresBackend(url, pool_size=pool_size, busy_timeout=busy_timeout)
         self._outbox_listeners = []
         self._spool = Spool(self.spool_dir, key=self._cached_spool_key)

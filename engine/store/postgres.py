@@ -38,7 +38,7 @@ import pyarrow.csv as pa_csv
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from engine.errors import QueryError, StoreBusy, StoreError, StoreUnreachable
+from engine.errors import QueryError, QueryTimeout, StoreBusy, StoreError, StoreUnreachable
 
 # The pool's own warnings ("error connecting in 'spamops-store'", "reconnection attempt ...
 # failed") repeat what spamops raises as one StoreUnreachable line; unconfigured, Python's
@@ -339,6 +339,8 @@ class PostgresBackend:
             cursor = con.execute(wrapped, [limit])
             columns = [column.name for column in cursor.description or ()]
             return columns, [tuple(r) for r in cursor.fetchall()]
+        except psycopg.errors.QueryCanceled:
+            raise QueryTimeout(timeout_seconds) from None
         except psycopg.Error as exc:
             raise QueryError(one_line(exc)) from None
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,6 +116,23 @@ def test_sql_prints_a_table_json_or_csv_and_honours_limit(data_home: Path, spamo
     as_csv = spamops("sql", query, "--csv", "--limit", "0").out.splitlines()
     assert as_csv[0] == "n,label" and as_csv[-1] == "4,row 4"
     assert spamops("sql", query, "--json", "--csv").code != 0
+
+
+def test_a_long_analyst_query_stops_at_the_statement_timeout_on_either_backend(
+        data_home: Path, spamops: Cli, store_url: str | None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if store_url is not None:
+        monkeypatch.setenv("SPAMOPS_STORE__URL", store_url)
+    monkeypatch.setenv("SPAMOPS_STORE__STATEMENT_TIMEOUT_SECONDS", "1")
+    assert spamops("setup-database").code == 0
+    endless = ("SELECT count(*) FROM range(100000000000::BIGINT)" if store_url is None
+               else "SELECT count(*) FROM generate_series(1, 100000000000)")
+    started = time.monotonic()
+    stopped = spamops("sql", endless)
+    assert time.monotonic() - started < 20  # unbounded, this runs for many minutes
+    assert stopped.code != 0
+    assert stopped.err == "error: query stopped after 1 s (store.statement_timeout_seconds)\n"
+    assert spamops("sql", "SELECT 42 AS n", "--json").code == 0  # the next query runs
 
 
 def test_predict_logs_and_feedback_labels_through_the_cli(history: Path, spamops: Cli) -> None:
