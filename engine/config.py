@@ -164,6 +164,11 @@ class MonitoringSettings(BaseModel):
         return value
 
 
+DEFAULT_MAX_BODY_BYTES = 1000 * (5000 * 6 + 4) + 65536
+"""``server.max_body_bytes``' default: 1,000 texts x (5,000 characters x 6 bytes of
+``\\uXXXX`` + quotes and comma) + 64 KiB for the rest of the JSON (30,069,536 bytes)."""
+
+
 class ServerSettings(BaseModel):
     """The REST API process."""
 
@@ -179,6 +184,11 @@ class ServerSettings(BaseModel):
     """How often logged predictions are moved from the spool into the store."""
     workers: int = Field(1, ge=1, le=64)
     """API worker processes; one per CPU core serves the most requests."""
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
+    """Largest request body the API reads (bytes); a larger one is answered 413 before it is
+    parsed. The default fits the largest legal ``POST /predict/batch`` (1,000 texts of 5,000
+    characters) even with every character ``\\uXXXX``-escaped (JSON's longest escape of a
+    character, ``json.dumps``' default for non-ASCII): about 30 MB."""
 
 
 class DashboardSettings(BaseModel):
@@ -213,7 +223,7 @@ class StoreSettings(BaseModel):
     pool_size: int = Field(4, ge=1, le=64)
     """PostgreSQL only: connections each process keeps in its pool."""
     statement_timeout_seconds: float = Field(30.0, gt=0)
-    """PostgreSQL only: longest an analyst query (``spamops sql``) may run."""
+    """Longest an analyst query (``spamops sql``) may run, on either backend."""
 
     @field_validator("url")
     @classmethod

@@ -37,6 +37,7 @@ from engine import __version__
 from engine.errors import SpamopsError
 from engine.services import Services
 from server.batching import PredictionBatcher
+from server.body_limit import BodyLimitMiddleware
 from server.request_errors import (
     body_problem,
     malformed_json_message,
@@ -135,6 +136,9 @@ def create_app(services: Services, *, close_services: bool = True) -> FastAPI:
     app.state.metrics = metrics
     app.state.batcher = PredictionBatcher(services)
     app.state.started = time.monotonic()
+    # A body over server.max_body_bytes is answered 413 before anything reads or parses it;
+    # the metrics middleware (added after, so outside it) still counts that answer.
+    app.add_middleware(BodyLimitMiddleware, limit=services.settings.server.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     @app.exception_handler(SpamopsError)
