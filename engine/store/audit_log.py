@@ -48,16 +48,23 @@ class AuditMixin(StoreBase):
         webhook outbox in that transaction too (for actions whose only record is the audit
         trail: rollback, scheduler takeover)."""
         with self._transaction() as con:
-            self._serialise(con, "audit chain")  # one appender at a time on every host
-            previous = self._last_audit_record(con)
-            key, previous = self._audit_key(con, previous)
-            record = audit.next_record(previous, ts=self.clock.now(), actor=actor,
-                                       action=action, subject=subject, details=details,
-                                       reasoning=reasoning, key=chain_key(key))
-            self._insert_audit(con, record)
+            record = self._append_audit_in(con, actor, action, subject, details, reasoning)
             queued = self._enqueue(con, events) if events else 0
         self._outbox_committed(queued)
         self._anchor(record)
+        return record
+
+    def _append_audit_in(self, con: Connection, actor: str, action: str, subject: str,
+                         details: dict[str, Any], reasoning: str) -> AuditRecord:
+        """``append_audit`` inside the caller's transaction ``con`` (the caller anchors the
+        record with ``_anchor`` once it has committed)."""
+        self._serialise(con, "audit chain")  # one appender at a time on every host
+        previous = self._last_audit_record(con)
+        key, previous = self._audit_key(con, previous)
+        record = audit.next_record(previous, ts=self.clock.now(), actor=actor,
+                                   action=action, subject=subject, details=details,
+                                   reasoning=reasoning, key=chain_key(key))
+        self._insert_audit(con, record)
         return record
 
     def ensure_audit_key(self) -> DataKey:

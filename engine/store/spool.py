@@ -10,6 +10,8 @@ spool sub-key, ``engine.datakey``) and, once closed, ends with a seal line givin
 count and the sha256 of its records, tagged the same way. Recovery ingests only segments whose
 header is valid for their name and whose seal (if any: a killed writer never seals) matches
 their content; anything else is refused with a warning and moved to ``spool/refused/``.
+Rows the database refuses for their content are set aside in ``spool/rejected/``
+(``engine.store.spool_reject``) so the rest keeps flowing.
 Design and limits: docs/architecture.md, "Durable prediction logging: the spool".
 """
 
@@ -39,7 +41,8 @@ import pyarrow.json as pa_json
 from engine.datakey import load_key
 from engine.errors import StoreError, StoreUnreachable
 from engine.records import PredictionRecord
-from engine.store.connection import StoreBase, one_line
+from engine.store.connection import Connection, one_line
+from engine.store.spool_reject import SpoolRejectMixin
 
 logger = logging.getLogger("spamops.store")
 
@@ -321,8 +324,9 @@ def _loaded(path: Path, content: SegmentContent) -> tuple[Path, pa.Table, str]:
     return path, _parse_records(path, content.body), hashlib.sha256(content.body).hexdigest()
 
 
-class SpoolMixin(StoreBase):
-    """Log predictions to the spool; flush, recover and close it."""
+class SpoolMixin(SpoolRejectMixin):
+    """Log predictions to the spool; flush, recover and close it (a segment the store refuses
+    for its content is salvaged and set aside by ``SpoolRejectMixin``)."""
 
     _spool: Spool
     _flush_lock: threading.RLock
@@ -408,8 +412,8 @@ class SpoolMixin(StoreBase):
             if not segments:
                 return 0
             # This process wrote these and holds their flock: no need to check their tags.
-            added = self._ingest([_loaded(s.path, split_segment(s.path, s.path.read_bytes()))
-                                  for s in segments])
+            added = self._ingest_or_reject([
+                _loaded(s.path, split_segment(s.path, s.path.read_bytes())) for s in segments])
             self._spool.done(segments)
             return added
 
@@ -417,9 +421,11 @@ class SpoolMixin(StoreBase):
         if not self.read_only and not self._closed and self._spool.pending_rows():
             self.flush()
 
-    def _ingest(self, segments: Sequence[tuple[Path, pa.Table, str]]) -> int:
+    def _ingest(self, segments: Sequence[tuple[Path, pa.Table, str]], *,
+                also: Callable[[Connection], None] | None = None) -> int:
         """Insert segments not yet listed in ``spool_segments``, with their rows and checksum
-        there, in one transaction: re-ingesting after a crash never duplicates a row."""
+        there, in one transaction: re-ingesting after a crash never duplicates a row.
+        ``also(con)`` runs in that transaction when a segment was fresh (an audit record)."""
         names = [path.name for path, _, _ in segments]
         if not names:
             return 0
@@ -462,6 +468,8 @@ class SpoolMixin(StoreBase):
             con.execute("INSERT INTO spool_segments (name, ingested_at, rows, sha256) "
                         "SELECT name, ingested_at, rows, sha256 FROM incoming_segments")
             con.unregister("incoming_segments")
+            if also is not None:
+                also(con)
             return added
 
     def spool_backlog(self) -> tuple[int, int]:
@@ -516,7 +524,8 @@ class SpoolMixin(StoreBase):
                     accepted.append((path, content))
                 else:
                     self._refuse(path, reason)
-            added = self._ingest([_loaded(path, content) for path, content in accepted])
+            added = self._ingest_or_reject([_loaded(path, content)
+                                            for path, content in accepted])
             for path, _ in accepted:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
