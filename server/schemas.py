@@ -169,6 +169,9 @@ class HealthPublic(_Public):
     model_version: int | None
     store_reachable: bool
     problems: list[str]
+    spool_rejected_segments: int
+    """Files of spool rows the store refused, waiting in ``<home>/spool/rejected/`` for an
+    operator (``spamops store reingest FILE``); they do not make the status degraded."""
     scheduler_holder: SchedulerHolderPublic | None
     uptime_seconds: float
     version: str
@@ -178,6 +181,7 @@ class HealthPublic(_Public):
         return cls(status="ok" if not h.problems else "degraded",
                    model_version=h.model_version, store_reachable=h.store_reachable,
                    problems=list(h.problems),
+                   spool_rejected_segments=h.spool_rejected_segments,
                    scheduler_holder=SchedulerHolderPublic.from_holder(h.scheduler_holder),
                    uptime_seconds=round(uptime_seconds, 3), version=version)
 

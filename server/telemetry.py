@@ -126,6 +126,9 @@ def alert_metrics(g: AlertGauges) -> Iterator[Metric]:
                 "ingested (every process's).", float(g.spool_segments))
     yield gauge("spamops_spool_backlog_bytes", "Bytes of prediction spool segments not yet "
                 "ingested.", float(g.spool_bytes))
+    yield gauge("spamops_spool_rejected_segments", "Files of spool rows the store refused "
+                "for their content, waiting in spool/rejected/ for an operator.",
+                float(g.spool_rejected_segments))
     yield gauge("spamops_scheduler_holder_present", "1 when some process holds the data "
                 "home's scheduler.", float(g.scheduler_holder_present))
     if g.receivers:

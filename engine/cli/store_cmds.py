@@ -1,5 +1,5 @@
 """History commands: ``setup-database``, ``sql``, ``export``, ``audit verify|list``,
-``store migrate --to postgresql://...``.
+``store migrate --to postgresql://...``, ``store reingest FILE``.
 
 Each command goes through ``Services`` (readers open the store read-only, so they work while
 the API and the monitor write). Nothing here imports duckdb or pandas: the store is loaded
@@ -197,7 +197,8 @@ def audit_list(ctx: click.Context, limit: int, as_json: bool) -> None:
 
 @click.group("store")
 def store_group() -> None:
-    """Where the history lives: move a single-machine DuckDB home to PostgreSQL."""
+    """Where the history lives: move a single-machine DuckDB home to PostgreSQL; put rejected
+    spool rows back."""
 
 
 @store_group.command("migrate")
@@ -247,6 +248,27 @@ def store_migrate(ctx: click.Context, url: str, as_json: bool) -> None:
     click.echo(f"audit chain on the target: {report.audit.message}")
     click.echo(f"next: set store.url = \"{report.target}\" (SPAMOPS_STORE__URL) on every "
                "host, and copy spamops.key to each")
+
+
+@store_group.command("reingest")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@json_option
+@click.pass_context
+def store_reingest(ctx: click.Context, file: Path, as_json: bool) -> None:
+    """Put the rows of a rejected spool file (<home>/spool/rejected/NAME) into the history,
+    once the cause is fixed (see its NAME.reason.txt; edit the JSON lines if a row must
+    change). Exactly once: the same content added again adds nothing. The file is then
+    renamed NAME.reingested; a row the store still refuses adds nothing and says why."""
+    services = services_of(ctx)
+    added = services.store.reingest(file)
+    services.audit("spool.reingested", file.name, {"file": str(file), "rows": added},
+                   f"{added} rejected spool rows put back into the history from {file.name}")
+    if as_json:
+        emit_json({"file": str(file), "rows_added": added})
+        return
+    click.echo(f"{added} rows added to the history from {file} (renamed {file.name}"
+               ".reingested)" if added else f"nothing added: the rows of {file} were "
+               "re-ingested before (renamed it .reingested)")
 
 
 commands: list[click.Command] = [setup_database, sql, export, audit_group, store_group]

@@ -153,8 +153,11 @@ class OperationsMixin(ServicesBase):
         # server away (every lock session ended with it: there is no holder to show).
         on_postgres = self.settings.store_is_postgres
         holder = self.scheduler_holder() if probe.reachable or not on_postgres else None
+        rejected = (self._spool_store.rejected_segments() if self._spool_store is not None
+                    else 0)  # a directory listing: no database read
         return Health(model_version=version, store_reachable=probe.reachable,
-                      scheduler_holder=holder, problems=tuple(problems))
+                      scheduler_holder=holder, problems=tuple(problems),
+                      spool_rejected_segments=rejected)
 
 
 def _champion_problems(status: ChampionStatus) -> list[str]:

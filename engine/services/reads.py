@@ -142,7 +142,8 @@ class ReadsMixin(ServicesBase):
             pending_approvals=len(pending),
             oldest_pending_approval_at=min((a.created_at for a in pending), default=None),
             spool_segments=segments, spool_bytes=size, scheduler_holder_present=holder,
-            receivers=tuple(self.store.receiver_health()))
+            receivers=tuple(self.store.receiver_health()),
+            spool_rejected_segments=self.store.rejected_segments())
 
     def metrics_readings(self) -> MetricsReadings:
         """What a ``/metrics`` scrape exports: health, the audit anchor, the alert gauges and

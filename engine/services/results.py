@@ -52,6 +52,10 @@ class Health:
     problems: tuple[str, ...]
     """One line per problem (no champion, a champion that failed to load, store busy or
     unreachable); empty when healthy."""
+    spool_rejected_segments: int = 0
+    """Files of spool rows the store refused for their content, set aside in
+    ``<home>/spool/rejected/`` for an operator (``spamops store reingest``); not a problem
+    of serving: the rest of the spool flows."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,8 @@ class AlertGauges:
     spool_bytes: int
     scheduler_holder_present: bool
     receivers: tuple[ReceiverHealth, ...]
+    spool_rejected_segments: int = 0
+    """Files of refused spool rows waiting in ``<home>/spool/rejected/``."""
 
 
 @dataclass(frozen=True)

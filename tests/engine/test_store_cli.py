@@ -135,6 +135,32 @@ def test_a_long_analyst_query_stops_at_the_statement_timeout_on_either_backend(
     assert spamops("sql", "SELECT 42 AS n", "--json").code == 0  # the next query runs
 
 
+def test_store_reingest_puts_rejected_rows_back_once_and_says_why_not(
+        data_home: Path, spamops: Cli) -> None:
+    assert spamops("setup-database").code == 0
+    rejected = data_home / "spool" / "rejected"
+    rejected.mkdir(parents=True)
+    row = {"id": "r1", "ts": "2026-11-29T12:00:00", "text": "hi", "model_version": 1,
+           "label": "ham", "spam_probability": 0.1, "latency_ms": 1.0, "source": "api"}
+    (rejected / "seg.jsonl").write_text(json.dumps(row) + "\n")
+    (rejected / "copy.jsonl").write_text(json.dumps(row) + "\n")
+    first = spamops("store", "reingest", str(rejected / "seg.jsonl"), "--json")
+    assert first.code == 0, first.err
+    assert json.loads(first.out)["rows_added"] == 1
+    assert (rejected / "seg.jsonl.reingested").exists()
+    assert json.loads(spamops("store", "reingest", str(rejected / "copy.jsonl"),
+                              "--json").out)["rows_added"] == 0
+    del row["source"]
+    (rejected / "bad.jsonl").write_text(json.dumps(row) + "\n")
+    bad = spamops("store", "reingest", str(rejected / "bad.jsonl"))
+    assert bad.code != 0 and bad.err.count("\n") == 1 and "no source" in bad.err
+    counted = json.loads(spamops("sql", "--json", "SELECT count(*) AS n FROM predictions").out)
+    assert counted["rows"] == [{"n": 1}]
+    audit = json.loads(spamops("audit", "list", "--json").out)
+    assert [r["action"] for r in audit if r["action"] == "spool.reingested"] == [
+        "spool.reingested"] * 2
+
+
 def test_predict_logs_and_feedback_labels_through_the_cli(history: Path, spamops: Cli) -> None:
     predicted = spamops("predict", "--json", "WINNER! claim your free prize now")
     assert predicted.code == 0
