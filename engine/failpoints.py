@@ -15,7 +15,8 @@ on rare paths (alias moves, a retrain's phases), never on a request's path.
 Points: ``alias.between_writes`` (between two MLflow alias writes of one champion change),
 ``alias.before_completion`` (aliases moved, the store's records not yet written),
 ``retrain.after_data``, ``retrain.after_training``, ``retrain.after_compare``,
-``retrain.before_outcome`` (a retrain's phase boundaries, each just before its lock check).
+``retrain.before_outcome`` (a retrain's phase boundaries, each just before its lock check),
+``check.before_record`` (a check's window scored, its lock check and records next).
 """
 
 from __future__ import annotations

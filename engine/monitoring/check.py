@@ -21,6 +21,7 @@ import numpy as np
 from engine.drift.labels import class_shift
 from engine.drift.sequential import cusum_step
 from engine.errors import LockLost, SpamopsError, StoreError
+from engine.failpoints import failpoint
 from engine.monitoring.accuracy import (
     AccuracyReading,
     blend_accuracy,
@@ -177,6 +178,7 @@ class CheckMixin(MonitorBase):
         # One transaction: no window without its decision, no decision without its events.
         # Only while this check still holds its lock: a check that lost it (PostgreSQL
         # restarted) may share its window with one another host started meanwhile.
+        failpoint("check.before_record")
         self._verify_check_lock()
         self.store.save_check(snapshot, decision,
                               events=notify.drift_detected(decision, snapshot))

@@ -4,7 +4,9 @@ one real PostgreSQL history (tests/postgres.py) and a data home per "host" (issu
 Each host is its own data home (a copy of the trained template, as a deployed host has its own
 registry copy and the shared data home key) whose ``store.url`` is the same PostgreSQL
 database. Processes are the real CLI (``spamops monitor``, ``spamops retrain``) or, for
-checks, the same ``Services`` path in a ``python`` process that waits on a start file.
+checks, the same ``Services`` path in a ``python`` process that waits on a start file. A
+retrain or check that lost its lock to a PostgreSQL restart is paused between phases with a
+``pause`` fail point (engine/failpoints.py) and must stop without recording an outcome.
 """
 
 from __future__ import annotations
@@ -322,3 +324,54 @@ def _lock_sessions(url: str) -> list[str]:
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
             "WHERE l.locktype = 'advisory' AND l.granted").fetchall()
     return [str(r[0]) for r in rows]
+
+
+def test_a_check_that_lost_its_lock_to_a_restart_records_nothing(
+        hosts: tuple[Path, Path], postgres_url: str, postgres_server: PostgresServer,
+        tmp_path: Path) -> None:
+    """Host a's check scores its window, then pauses before recording it (fail point);
+    PostgreSQL restarts and host b's check records that window. Host a must not record it
+    a second time: it stops with the lock-lost line, audited as interrupted."""
+    seed = subprocess.run([sys.executable, "-c",
+                           "from engine.config import load_settings\n"
+                           "from engine.services import Services\n"
+                           "s = Services(load_settings()); s.simulate(messages=400, seed=11)\n"
+                           "s.close()"],
+                          env=_env(hosts[0], postgres_url), capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert seed.returncode == 0, seed.stderr
+    points, go = tmp_path / "failpoints", tmp_path / "go"
+    points.mkdir()
+    go.touch()
+    env = dict(_env(hosts[0], postgres_url), SPAMOPS_FAILPOINTS="check.before_record=pause",
+               SPAMOPS_FAILPOINTS_DIR=str(points))
+    first = subprocess.Popen([sys.executable, "-c", CHECK_SCRIPT, str(go)], env=env,
+                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while not (points / "check.before_record.paused").exists():
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first check never reached the pause"
+            time.sleep(0.2)
+        postgres_server.stop()
+        postgres_server.start()
+        second = subprocess.run([sys.executable, "-c", CHECK_SCRIPT, str(go)],
+                                env=_env(hosts[1], postgres_url), text=True,
+                                capture_output=True, timeout=300, check=False)
+        assert second.returncode == 0, second.stderr
+        assert json.loads(second.stdout.strip().splitlines()[-1])["window"] == 400
+        (points / "check.before_record.resume").touch()
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, err
+    assert json.loads(out.strip().splitlines()[-1]) == {"refused": (
+        "check stopped: its lock on PostgreSQL was lost (server restarted?); another host "
+        "may hold it now")}
+    with psycopg.connect(postgres_url) as con:
+        assert con.execute("SELECT count(*) FROM drift_snapshots").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM decisions").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM audit_log "
+                           "WHERE action = 'monitor.interrupted'").fetchone() == (1,)

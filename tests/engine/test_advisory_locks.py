@@ -179,7 +179,7 @@ def test_the_fence_reads_pg_locks_not_only_whether_the_session_answers(
             assert lock._con is not None
             lock._con.execute("SELECT pg_advisory_unlock(%s)", [lock.key])
             assert lock._con.execute("SELECT 1").fetchone() == (1,)  # the session lives
-            with pytest.raises(LockLost, match="^check stopped: its lock on PostgreSQL "):
+            with pytest.raises(LockLost, match=r"^check stopped: its lock on PostgreSQL "):
                 fence.verify()
     finally:
         store.close()
