@@ -12,6 +12,7 @@ history is consistent. The demo decides nothing itself; it only feeds traffic an
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -239,14 +240,16 @@ def run_demo(settings: Settings, *, seed: int = 42, days: int = 7,
 
 
 def day_row(services: Services, day_start: datetime, traffic: int, share: float,
-            labelled: int) -> DemoDay:
+            labelled: int, *, earlier_moves: frozenset[str] = frozenset()) -> DemoDay:
     """One row of the day table, read back from the history (``replay`` uses it too).
 
     Everything is read for ``day_start <= t < day_start + 1 day`` from the history, never from
     the live state: the row is the same whenever it is read (the demo reads it after the
     midnight jobs ran, the replay after the whole file), and a champion change at exactly
     midnight belongs to the day that starts then. Retrains (and their deployments) count on
-    the day they started.
+    the day they started. ``earlier_moves`` are ids of alias moves made before the run began
+    (a replay of an old file: the champion was trained today, dated by the wall clock, after
+    the file's days); they count as made before every day.
     """
     day_end = day_start + timedelta(days=1)
     store = services.store
@@ -265,8 +268,10 @@ def day_row(services: Services, day_start: datetime, traffic: int, share: float,
         retrains=len(events),
         deployments=sum(e.deployment in ("DEPLOY", "APPROVED") for e in events),
         decisions=", ".join(f"{n}x {k}" for k, n in counts.items()) or "-",
-        champion_version=champion_at(store.alias_moves(everything), day_end,
-                                     current=services.registry.champion_version()))
+        champion_version=champion_at(
+            [dataclasses.replace(m, created_at=datetime.min) if m.id in earlier_moves else m
+             for m in store.alias_moves(everything)],
+            day_end, current=services.registry.champion_version()))
 
 
 def champion_at(moves: Sequence[AliasMoveRecord], when: datetime,

@@ -177,6 +177,7 @@ def run_replay(settings: Settings, messages: Messages, *, rate_per_hour: float |
         services.monitor_log.subscribe(echo)
         try:
             retrains_before = services.monitor.retrain_time.copy()
+            earlier_moves = frozenset(m.id for m in services.store.alias_moves(1_000_000))
             scheduler = _start(services, messages, order, times, clock)
             with loop.timing():
                 replayed, labelled, interrupted, spam_by_day, labels_by_day = _loop(
@@ -189,7 +190,8 @@ def run_replay(settings: Settings, messages: Messages, *, rate_per_hour: float |
                 day_start = datetime(day.year, day.month, day.day)
                 traffic, spam = spam_by_day[day]
                 day_rows.append(day_row(services, day_start, traffic, spam / traffic,
-                                        labels_by_day.get(day, 0)))
+                                        labels_by_day.get(day, 0),
+                                        earlier_moves=earlier_moves))
             champion_version = services.registry.require_champion()
             services.audit(
                 "replay.finished" if not interrupted else "replay.stopped", "replay", {

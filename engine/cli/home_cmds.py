@@ -22,7 +22,7 @@ from engine.cli._common import (
     to_jsonable,
     yes_option,
 )
-from engine.errors import InvalidInput, SpamopsError
+from engine.errors import ConfigError, InvalidInput, SpamopsError
 
 
 @click.command("backup")
@@ -123,6 +123,9 @@ def prune(ctx: click.Context, dry_run: bool, compact: bool, as_json: bool) -> No
     if compact and dry_run:
         raise InvalidInput("--compact rewrites the history file: it cannot be a dry run")
     services = services_of(ctx)
+    if compact and services.settings.store_is_postgres:  # refused before anything is pruned
+        raise ConfigError("--compact rewrites a DuckDB history file; on PostgreSQL, "
+                          "`VACUUM FULL predictions` rewrites the table without dead rows")
     if not services.has_history():
         raise SpamopsError(f"{services.settings.home} has no history yet: nothing to prune")
     report = services.prune(dry_run=dry_run)

@@ -111,9 +111,15 @@ def monitor(ctx: click.Context, check_now: bool, no_retrain: bool, show_status: 
 
 
 def _print_status(services: Services, as_json: bool) -> None:
-    """The scheduler holder of this history, as text or one JSON object."""
-    holder = services.scheduler_holder()
+    """The scheduler holder of this history, as text or one JSON object.
+
+    On PostgreSQL the store is asked first: while it is away the holder is unknown (and a
+    monitor started now could not take the lock), so that is the one-line error
+    ``StoreUnreachable`` gives (exit code 4), not "no holder"."""
     shared = services.settings.store_is_postgres
+    if shared:
+        services.store.schema_version()  # raises StoreUnreachable while the server is away
+    holder = services.scheduler_holder()
     lock = "postgresql advisory lock" if shared else "file lock (this data home)"
     takeover = services.settings.monitoring.takeover_seconds
     if as_json:

@@ -57,6 +57,8 @@ class HistoryMixin(ServicesBase):
                 raise InvalidInput("a message must not be empty")
             if len(text) > MAX_TEXT_CHARS:
                 raise InvalidInput(f"a message must be at most {MAX_TEXT_CHARS} characters")
+            if "\x00" in text:  # PostgreSQL's text cannot hold it: refused on every backend
+                raise InvalidInput("a message must not contain a NUL character (U+0000)")
         started = time.perf_counter()
         version, model = self.champion.get() if wait else self.champion.serving()
         proba = spam_probability(model, texts)

@@ -143,6 +143,11 @@ class OperationsMixin(ServicesBase):
                 problem = f"degraded: store unreachable, {spool.spooled} predictions spooled"
         if problem:
             problems.append(problem)
+        elif self._spool_store is not None:
+            spool = self._spool_store.spool_status()
+            if spool.failing:  # the store answers but refuses what the spool holds
+                problems.append(f"degraded: predictions are not reaching the history "
+                                f"({spool.failing}); {spool.spooled} predictions spooled")
         # The holder file is a few bytes on local disk, read without any lock: no waiting.
         # On PostgreSQL the holder is one short query, skipped while the probe finds the
         # server away (every lock session ended with it: there is no holder to show).

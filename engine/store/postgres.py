@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import logging
 import os
 import re
 import threading
@@ -38,6 +39,11 @@ from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from engine.errors import QueryError, StoreBusy, StoreError, StoreUnreachable
+
+# The pool's own warnings ("error connecting in 'spamops-store'", "reconnection attempt ...
+# failed") repeat what spamops raises as one StoreUnreachable line; unconfigured, Python's
+# last-resort handler printed them on a command's stderr before spamops' error.
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 CONNECT_TIMEOUT = 5
 """Seconds a new connection may take before the server counts as unreachable."""
@@ -311,6 +317,12 @@ class PostgresBackend:
         body = query.strip().rstrip(";").strip()
         if not body:
             raise QueryError("the query is empty")
+        first = _FIRST_WORD.match(body)
+        kind = first.group(1).upper() if first else ""
+        if kind in _COMMAND_WORDS:  # PostgreSQL's own answer would be a bare syntax error
+            raise QueryError("only a read-only query is allowed on PostgreSQL (SELECT, WITH, "
+                             "VALUES, TABLE); this is "
+                             + (f"a {kind} statement" if kind else "not a query"))
         try:
             con = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT,
                                   application_name="spamops-sql")
@@ -323,6 +335,7 @@ class PostgresBackend:
                         [str(max(1, int(timeout_seconds * 1000)))])
             wrapped = ("SELECT * FROM (\n" + body.replace("%", "%%")
                        + "\n) AS analyst_query LIMIT %s")
+            _refuse_volatile_calls(con, wrapped, limit)
             cursor = con.execute(wrapped, [limit])
             columns = [column.name for column in cursor.description or ()]
             return columns, [tuple(r) for r in cursor.fetchall()]
@@ -338,6 +351,55 @@ class PostgresBackend:
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None
+
+
+_FIRST_WORD = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*([A-Za-z]+|\()", re.DOTALL)
+"""The first word of a query, past blanks and comments (``(`` for a parenthesised one)."""
+_COMMAND_WORDS = frozenset({
+    "ALTER", "ANALYZE", "ATTACH", "BEGIN", "CALL", "CHECKPOINT", "CLUSTER", "COMMENT",
+    "COMMIT", "COPY", "CREATE", "DEALLOCATE", "DELETE", "DESCRIBE", "DETACH", "DISCARD", "DO",
+    "DROP", "EXECUTE", "EXPLAIN", "EXPORT", "GRANT", "IMPORT", "INSERT", "INSTALL", "LISTEN",
+    "LOAD", "LOCK", "MERGE", "NOTIFY", "PRAGMA", "PREPARE", "REFRESH", "REINDEX", "RESET",
+    "REVOKE", "ROLLBACK", "SET", "SHOW", "SUMMARIZE", "TRUNCATE", "UPDATE", "VACUUM"
+})
+"""Statements that are not queries (PostgreSQL's and DuckDB's): inside the ``SELECT * FROM
+(...)`` wrapper they would only fail as a syntax error that does not say why, so they are
+named instead. Anything else (a typo such as ``SELEC``) gets PostgreSQL's own message."""
+
+_CALLS = re.compile(r"([A-Za-z_][A-Za-z0-9_$]*)\(")
+"""A function call in PostgreSQL's deparsed plan (``pg_terminate_backend(pid)``)."""
+
+
+def _refuse_volatile_calls(con: psycopg.Connection[Any], wrapped: str,
+                           limit: int | None) -> None:
+    """Refuse an analyst query that calls a VOLATILE function, before it runs.
+
+    A READ ONLY transaction refuses writes to tables, not actions: ``pg_terminate_backend``
+    (which ends the scheduler's lock session, the API's connections, the tracking server's),
+    ``pg_cancel_backend``, ``pg_advisory_lock``, ``pg_notify``, ``set_config``, ``lo_export``,
+    ``dblink`` all run in one. PostgreSQL classifies every function: VOLATILE is its word for
+    "may have side effects" (postgresql.org/docs/15/xfunc-volatility.html), so the query's
+    plan (``EXPLAIN VERBOSE``, which plans without executing and never folds a volatile call)
+    is read for calls, and any that names a volatile function in ``pg_proc`` is refused.
+    This also refuses ``random()`` and ``clock_timestamp()``; an analyst who needs them
+    exports the history (``spamops export``) and queries the Parquet files.
+
+    Raises:
+        QueryError: naming the volatile functions called.
+    """
+    plan = "\n".join(str(row[0]) for row in con.execute("EXPLAIN (VERBOSE) " + wrapped,
+                                                       [limit]).fetchall())
+    called = sorted({name.lower() for name in _CALLS.findall(plan)})
+    if not called:
+        return
+    volatile = [str(r[0]) for r in con.execute(
+        "SELECT DISTINCT proname FROM pg_proc WHERE provolatile = 'v' AND proname = ANY(%s) "
+        "ORDER BY 1", [called]).fetchall()]
+    if volatile:
+        raise QueryError("only read-only queries are allowed: this one calls "
+                         f"{', '.join(volatile)}, which PostgreSQL marks VOLATILE (may act "
+                         "beyond reading, e.g. end other sessions); export the history "
+                         "(spamops export) to use such functions")
 
 
 def _is_connection_error(exc: psycopg.OperationalError) -> bool:
@@ -419,15 +481,23 @@ class AdvisoryLock:
         return False
 
     def held(self) -> bool:
-        """Whether this process still holds the lock (its connection answers)."""
+        """Whether this process still holds the lock: its session answers and ``pg_locks``
+        still shows the lock granted to that session's backend pid (one round trip on the
+        lock's own connection, a lookup in the server's shared lock table). False once the
+        server restarted or the connection dropped (the session, and its lock, are gone).
+        Source: postgresql.org/docs/15/view-pg-locks.html (advisory locks: ``classid`` holds
+        the key's high 32 bits, ``objid`` the low, ``objsubid`` 1 for a bigint key)."""
         if self._con is None or self._con.closed:
             return False
         try:
-            self._con.execute("SELECT 1")
+            row = self._con.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND "
+                "granted AND pid = pg_backend_pid() AND objsubid = 1 AND "
+                "((classid::bigint << 32) | objid::bigint) = %s)", [self.key]).fetchone()
         except psycopg.Error:
             self.close()
             return False
-        return True
+        return bool(row and row[0])
 
     def holder(self) -> str | None:
         """The ``holder`` text of whoever holds the lock now (any host), or ``None``."""

@@ -39,7 +39,7 @@ import pyarrow.json as pa_json
 from engine.datakey import load_key
 from engine.errors import StoreError, StoreUnreachable
 from engine.records import PredictionRecord
-from engine.store.connection import StoreBase
+from engine.store.connection import StoreBase, one_line
 
 logger = logging.getLogger("spamops.store")
 
@@ -83,6 +83,10 @@ class SpoolStatus:
     reachable: bool
     spooled: int
     error: str = ""
+    failing: str = ""
+    """Why the last flush failed while the store answered (a row it refuses, a full disk):
+    empty once a flush succeeds. Such a failure repeats on every tick, so ``/health`` shows
+    it instead of leaving it to the log."""
 
 
 def _tag(key: bytes | None, *parts: object) -> str:
@@ -326,6 +330,7 @@ class SpoolMixin(StoreBase):
     _thread: threading.Thread | None
     _thread_lock: threading.Lock
     _last_orphan_scan: float
+    _flush_failure: str
     _closed: bool
     flush_seconds: float
 
@@ -369,6 +374,7 @@ class SpoolMixin(StoreBase):
                 self.flush()
                 if time.monotonic() - self._last_orphan_scan >= ORPHAN_SCAN_SECONDS:
                     self.recover_spool()
+                self._flush_failure = ""
                 if away:
                     logger.warning("the store is back: the spool drained")
                     away = False
@@ -377,6 +383,7 @@ class SpoolMixin(StoreBase):
                     logger.warning("%s; predictions wait in the spool until it is back", exc)
                 away = True
             except Exception as exc:  # keep logging alive; segments stay for the next tick
+                self._flush_failure = one_line(exc)
                 logger.warning("spool flush failed, will retry: %s", exc)
 
     def spool_status(self) -> SpoolStatus:
@@ -385,7 +392,8 @@ class SpoolMixin(StoreBase):
         pg = self._pg
         reachable = pg is None or pg.down_since is None
         return SpoolStatus(reachable=reachable, spooled=self._spool.pending_rows(),
-                           error="" if pg is None else pg.last_error)
+                           error="" if pg is None else pg.last_error,
+                           failing=self._flush_failure)
 
     def flush(self) -> int:
         """Ingest everything this process has logged so far.

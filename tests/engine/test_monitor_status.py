@@ -14,6 +14,7 @@ from engine.config import load_settings
 from engine.scheduling import AdvisorySchedulerLock, SchedulerLock
 from engine.store import Store
 from tests.cli_helpers import run_cli
+from tests.postgres import PostgresServer
 
 
 def test_status_on_a_duckdb_home_names_the_file_lock_holder(
@@ -67,3 +68,27 @@ def test_status_and_check_now_do_not_go_together(
     assert refused.code == 2
     assert "--status and --check-now do not go together" in refused.err
     assert "Traceback" not in refused.err
+
+
+@pytest.mark.slow  # stops and restarts the session's PostgreSQL server
+def test_status_with_postgresql_away_says_unknown_not_no_holder(
+        data_home: Path, postgres_url: str, postgres_server: PostgresServer,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """With the database away nobody can be shown as holder, and a monitor started now could
+    not take the scheduler either: the status is unknown (one line, exit code 4), never
+    "no holder ... a monitor started now takes it" with exit code 0, which a script would
+    read as a missing scheduler and a hint that does not work."""
+    monkeypatch.setenv("SPAMOPS_STORE__URL", postgres_url)
+    store = Store(data_home / "spamops.duckdb", data_home / "spool", clock=SystemClock(),
+                  url=load_settings().store_url)
+    store.migrate()
+    store.close()
+    postgres_server.stop()
+    try:
+        for args in (("monitor", "--status"), ("monitor", "--status", "--json")):
+            away = run_cli(capsys, *args)
+            assert away.code == 4, away
+            assert "no holder" not in away.out and away.out.strip() == ""
+            assert away.err.count("\n") == 1 and "cannot be reached" in away.err
+    finally:
+        postgres_server.start()

@@ -122,3 +122,25 @@ def test_compact_and_dry_run_do_not_mix(trained_home: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     run = run_cli(capsys, "prune", "--compact", "--dry-run")
     assert run.code != 0 and "cannot be a dry run" in run.err
+
+
+def test_compact_on_postgresql_is_refused_before_anything_is_pruned(
+        data_home: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """--compact is DuckDB's; on PostgreSQL it used to prune first and then fail (exit 1,
+    the prune done and audited), or, with an API running, tell the operator to stop it when
+    stopping it would not help either. It is a usage error, before any change."""
+    monkeypatch.setenv("SPAMOPS_STORE__URL", postgres_url)
+    assert run_cli(capsys, "setup-database").code == 0
+    services = Services(load_settings(retention={"text_days": 30}), clock=SimulatedClock(NOW))
+    _log(services)
+    serving = FileLock(data_home / "locks" / SERVING_LOCK)
+    with serving.hold(refuse=lambda _n: AssertionError("lock taken")):
+        run = run_cli(capsys, "prune", "--compact")
+    assert run.code == 2, run
+    assert "VACUUM FULL" in run.err and "serves" not in run.err
+    assert services.store.sql("SELECT count(*) FROM predictions WHERE text IS NULL").rows \
+        == [(0,)]
+    assert services.store.sql(
+        "SELECT count(*) FROM audit_log WHERE action = 'retention.prune'").rows == [(0,)]
+    services.close()

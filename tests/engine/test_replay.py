@@ -53,6 +53,9 @@ def test_replay_runs_the_loop_and_reports_each_day(
     lines = result.out.strip().splitlines()
     assert lines[0].split()[:3] == ["day", "traffic", "spam"]
     assert lines[1].startswith("Mon 04 Mar") and lines[2].startswith("Tue 05 Mar")
+    # The champion trained before the replay (its alias move is dated by the wall clock,
+    # after the file's days) served every replayed day: v1, not "-".
+    assert all(" v1 " in line for line in lines[1:3]), lines
     assert "replayed 600 of 600 messages" in lines[-1]
     assert "text column `message`, label column `label`, timestamp column `received_at`" \
         in result.err

@@ -63,7 +63,7 @@ def test_setup_database_on_postgresql_reports_the_url_and_sql_reads_it(
     assert as_json["rows"] == [{"n": 0, "label": "row 0"}, {"n": 1, "label": "row 1"}]
     refused = spamops("sql", "DELETE FROM predictions")
     assert refused.code != 0 and refused.err.count("\n") == 1
-    assert "syntax error" in refused.err and "Traceback" not in refused.err
+    assert "this is a DELETE statement" in refused.err and "Traceback" not in refused.err
     gone = spamops("sql", "SELECT * FROM missing_table")
     assert gone.code != 0 and "missing_table" in gone.err
 

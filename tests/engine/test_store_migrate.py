@@ -4,6 +4,8 @@ audit trail and spool, copied into an empty PostgreSQL database on a real server
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -123,3 +125,18 @@ def test_a_copy_that_fails_leaves_the_target_as_it_was(
     with psycopg.connect(postgres_url) as con:
         assert con.execute("SELECT count(*) FROM information_schema.tables "
                            "WHERE table_schema = 'public'").fetchone() == (0,)
+
+
+def test_a_database_that_does_not_exist_is_one_error_line(
+        data_home: Path, postgres_url: str) -> None:
+    """The connection pool's own retry warnings ("error connecting in 'spamops-store'",
+    "reconnection attempt ... failed") used to precede spamops' error on stderr. A real
+    process: pytest's log capture would hide what Python's last-resort handler prints."""
+    _duckdb_home(data_home)
+    missing = postgres_url.rsplit("/", 1)[0] + "/no_such_database"
+    run = subprocess.run([sys.executable, "-c", "from engine.cli import main; main()",
+                          "--home", str(data_home), "store", "migrate", "--to", missing],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 4, run
+    assert run.stderr.count("\n") == 1, run.stderr
+    assert 'database "no_such_database" does not exist' in run.stderr
