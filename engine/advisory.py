@@ -4,8 +4,10 @@
 Owns the holder's name as its lock session carries it (``application_name``: ``kind pid
 host``, read back by any host as a ``SessionHolder`` with the session's start time), and
 ``AdvisoryHold``: "take it, waiting up to N seconds, else refuse naming the holder" on a
-session-level advisory lock (``Store.advisory_lock``, the only place psycopg is touched). It
-must not know what a lock protects (callers pass the refusal). On a DuckDB store there is no
+session-level advisory lock (``Store.advisory_lock``, the only place psycopg is touched), and
+``AdvisoryFence``, with which its holder checks between phases that it still holds it (a lock
+session can end while held). It must not know what a lock protects (callers pass the refusal
+and the name of the work that stops). On a DuckDB store there is no
 advisory lock: callers keep ``engine.locks.FileLock``.
 
 A session-level advisory lock is held while its connection lives: PostgreSQL drops it when
@@ -27,7 +29,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from engine.clock import Clock
-from engine.errors import StoreUnreachable
+from engine.errors import LockLost, StoreUnreachable
 from engine.locks import POLL_SECONDS, Refusal
 
 if TYPE_CHECKING:
@@ -84,6 +86,39 @@ def current_holder(lock: AdvisoryLock) -> SessionHolder | None:
     return SessionHolder.parse(*session)
 
 
+class AdvisoryFence:
+    """The fence of one held advisory lock: ``verify()`` between phases of a check or a
+    retrain asks the lock's own session whether it still holds the lock (``AdvisoryLock.held``:
+    the session answers and ``pg_locks`` shows the lock for its backend pid; one round trip).
+
+    A session-level lock is lost while held when its session ends (PostgreSQL restarted, the
+    network dropped the connection); another host may then take it. The holder cannot stop
+    that, only notice it before it writes an outcome: the idea of a fencing check (Kleppmann,
+    "How to do distributed locking", 2016), done by the holder since PostgreSQL has no token
+    the history's writes could carry.
+    """
+
+    def __init__(self, lock: AdvisoryLock, what: str) -> None:
+        self._lock = lock
+        self.what = what
+        """What stops when the lock is lost, as the refusal names it: ``retrain``, ``check``."""
+        self.lost = False
+        """Set once ``verify`` found the lock gone (it stays lost: the session is closed)."""
+
+    def verify(self) -> None:
+        """Return while the lock is held.
+
+        Raises:
+            LockLost: ``<what> stopped: its lock on PostgreSQL was lost (server restarted?);
+                another host may hold it now``.
+        """
+        if not self.lost and self._lock.held():
+            return
+        self.lost = True
+        raise LockLost(f"{self.what} stopped: its lock on PostgreSQL was lost (server "
+                       "restarted?); another host may hold it now")
+
+
 class AdvisoryHold:
     """One holder at a time of the lock ``name`` across every host of a PostgreSQL store
     (an ``engine.locks.ExclusiveLock``).
@@ -113,8 +148,9 @@ class AdvisoryHold:
 
     @contextlib.contextmanager
     def hold(self, *, refuse: Refusal, wait: float = 0.0,
-             clock: Clock | None = None) -> Iterator[None]:
-        """Hold the lock for the ``with`` block, waiting up to ``wait`` seconds for it.
+             clock: Clock | None = None) -> Iterator[AdvisoryFence]:
+        """Hold the lock for the ``with`` block, waiting up to ``wait`` seconds for it; the
+        block gets the lock's ``AdvisoryFence`` (``verify()`` between phases).
 
         ``clock`` is accepted for the ``ExclusiveLock`` interface and unused: the session's
         start time is the holder's stamp.
@@ -133,8 +169,9 @@ class AdvisoryHold:
                     holder = current_holder(lock)
                     raise refuse(holder.note() if holder else "") from None
                 time.sleep(POLL_SECONDS)
-            yield
-            if not lock.held():
+            fence = AdvisoryFence(lock, self.kind)
+            yield fence
+            if not fence.lost and not lock.held():
                 logger.warning("the %s lock's session ended while it was held (PostgreSQL "
                                "restarted or the connection dropped)", self.name)
         finally:

@@ -128,6 +128,14 @@ class Busy(ConflictError):
     exit_code = 4
 
 
+class LockLost(ConflictError):
+    """A check or retrain found that its single-holder lock is gone while it ran (its
+    PostgreSQL lock session ended: the server restarted or the network dropped it), so another
+    host may hold the lock now; the work stopped and recorded nothing as a decision."""
+
+    exit_code = 4
+
+
 class TrainingError(SpamopsError):
     """Training or evaluating a model failed."""
 

@@ -66,12 +66,23 @@ class LockHolder:
         return f" (pid {self.pid}, since {self.since})"
 
 
+class Fence(Protocol):
+    """What a holder asks, between phases of long work, to learn that it still holds its
+    lock (a lock that can be lost while held: ``engine.advisory.AdvisoryFence``)."""
+
+    def verify(self) -> None:
+        """Return when the lock is still held; raise ``engine.errors.LockLost`` if not."""
+        ...
+
+
 class ExclusiveLock(Protocol):
     """One holder at a time across the processes of a data home."""
 
-    def hold(self, *, refuse: Refusal, wait: float = 0.0,
-             clock: Clock | None = None) -> contextlib.AbstractContextManager[None]:
-        """Hold the lock for the ``with`` block; see ``FileLock.hold``."""
+    def hold(self, *, refuse: Refusal, wait: float = 0.0, clock: Clock | None = None
+             ) -> contextlib.AbstractContextManager[Fence | None]:
+        """Hold the lock for the ``with`` block; see ``FileLock.hold``. The block gets a
+        ``Fence`` when the lock can be lost while held (PostgreSQL), else ``None`` (a file
+        lock lives as long as its holder's descriptor: it cannot be lost)."""
         ...
 
     def in_use(self) -> bool:

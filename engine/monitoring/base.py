@@ -3,8 +3,9 @@
 Owns the monitor's parts (settings, store, registry, datasets, detectors, clock, log, champion
 switch), the check and retrain locks (one check and one retrain at a time per history: file
 locks of the data home on DuckDB, ``engine.locks``; PostgreSQL advisory locks shared by every
-host on a PostgreSQL store, ``engine.advisory``), and marking work a dead process left
-``running``. It must not
+host on a PostgreSQL store, ``engine.advisory``), the fence a check or retrain verifies
+between its phases (``verify_lock``: a PostgreSQL lock can be lost while held), and marking
+work a dead process left ``running``. It must not
 run a check or a retrain itself (``check``, ``retrain``).
 """
 
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 from engine.clock import Clock
 from engine.config import Settings
 from engine.errors import Busy, ConflictError
-from engine.locks import ExclusiveLock, FileLock, pid_alive
+from engine.locks import ExclusiveLock, Fence, FileLock, pid_alive
 from engine.monitoring.log import MonitorLog
 from engine.monitoring.outcomes import RetrainResult
 from engine.notify import events as notify
@@ -69,6 +70,9 @@ class MonitorBase(abc.ABC):
         apart from them)."""
         self._lock_path = settings.home / "locks" / "retrain.lock"
         self._check_lock_path = settings.home / "locks" / "check.lock"
+        self._fences: dict[str, Fence] = {}
+        """The fence of each lock this monitor holds now (``retrain``, ``check``); none on
+        DuckDB, whose file locks cannot be lost while their holder lives."""
 
     def _exclusive(self, path: Path) -> ExclusiveLock:
         """The lock named by the file ``path``: that file on DuckDB; on a PostgreSQL store,
@@ -81,7 +85,7 @@ class MonitorBase(abc.ABC):
                             dead_peer_seconds=self.settings.monitoring.takeover_seconds * 2 / 3)
 
     def _home_lock(self, path: Path, what: str,
-                   wait: float = 0.0) -> AbstractContextManager[None]:
+                   wait: float = 0.0) -> AbstractContextManager[Fence | None]:
         """Hold the exclusive lock ``path`` (one holder per history, across processes, and
         across hosts on a PostgreSQL store).
 
@@ -98,7 +102,8 @@ class MonitorBase(abc.ABC):
     @contextmanager
     def _retrain_lock(self, wait: float = RETRAIN_LOCK_WAIT_SECONDS) -> Iterator[None]:
         """Hold the data home's retrain lock; a second retrain anywhere is refused."""
-        with self._home_lock(self._lock_path, "a retrain", wait):
+        with self._home_lock(self._lock_path, "a retrain", wait) as fence, \
+                self._fenced("retrain", fence):
             yield
 
     @contextmanager
@@ -107,8 +112,34 @@ class MonitorBase(abc.ABC):
 
         Two checks at once would read the same window and record it twice (issue 14, item 6).
         """
-        with self._home_lock(self._check_lock_path, "a monitoring check"):
+        with self._home_lock(self._check_lock_path, "a monitoring check") as fence, \
+                self._fenced("check", fence):
             yield
+
+    @contextmanager
+    def _fenced(self, lock: str, fence: Fence | None) -> Iterator[None]:
+        if fence is None:
+            yield
+            return
+        self._fences[lock] = fence
+        try:
+            yield
+        finally:
+            self._fences.pop(lock, None)
+
+    def verify_lock(self, lock: str) -> None:
+        """Make sure this monitor still holds its ``lock`` (``retrain`` or ``check``) before
+        the next phase of the work it protects; a no-op on DuckDB and when not held.
+
+        Cost: one query on the lock's own PostgreSQL session (``AdvisoryLock.held``).
+
+        Raises:
+            LockLost: the lock's session ended (PostgreSQL restarted, the connection
+                dropped); another host may hold the lock now.
+        """
+        fence = self._fences.get(lock)
+        if fence is not None:
+            fence.verify()
 
     def retrain_running(self) -> bool:
         """Whether any process of this history (any host, on PostgreSQL) is retraining now."""

@@ -2,7 +2,8 @@
 
 Owns ``Monitor.check`` (under the data home's check lock): reading the next window of
 predictions by ingestion order, scoring drift and the CUSUM, reading accuracy, asking
-``rules.decide_check``, recording snapshot, decision and events in one transaction, and
+``rules.decide_check``, recording snapshot, decision and events in one transaction (only
+while it still holds its lock; one that lost it stops, audited ``monitor.interrupted``), and
 accepting a handled drifted window into the baseline. It must not decide by itself (that is
 ``engine.rules``) nor open a database (``engine.store``).
 """
@@ -19,7 +20,8 @@ import numpy as np
 
 from engine.drift.labels import class_shift
 from engine.drift.sequential import cusum_step
-from engine.errors import SpamopsError
+from engine.errors import LockLost, SpamopsError, StoreError
+from engine.failpoints import failpoint
 from engine.monitoring.accuracy import (
     AccuracyReading,
     blend_accuracy,
@@ -90,6 +92,8 @@ class CheckMixin(MonitorBase):
 
         Raises:
             ConflictError: another check of this data home is running.
+            LockLost: the check lock was lost before the check recorded its window
+                (PostgreSQL restarted): nothing was recorded but an audit record.
         """
         # The check's ~15 store calls on one connection (a retrain it starts suspends it).
         with self._check_lock(), self.store.session():
@@ -172,6 +176,10 @@ class CheckMixin(MonitorBase):
             outcome="retrain requested" if ruling_decision == RETRAIN else "no action",
             actor=actor)
         # One transaction: no window without its decision, no decision without its events.
+        # Only while this check still holds its lock: a check that lost it (PostgreSQL
+        # restarted) may share its window with one another host started meanwhile.
+        failpoint("check.before_record")
+        self._verify_check_lock()
         self.store.save_check(snapshot, decision,
                               events=notify.drift_detected(decision, snapshot))
         why = "; ".join(ruling_triggers) if ruling_triggers else ""
@@ -200,12 +208,26 @@ class CheckMixin(MonitorBase):
                     self._accept_window(retrain_result, snapshot, actor)
             except SpamopsError as exc:
                 retrain_error = str(exc)
-                decision = self.store.update_decision(decision.id,
-                                                      outcome=f"retrain not run: {exc}")
+                outcome = (f"retrain not run: {exc}" if not isinstance(exc, LockLost) else
+                           "retrain interrupted: its lock on PostgreSQL was lost")
+                decision = self.store.update_decision(decision.id, outcome=outcome)
                 self.log.write(f"Retrain not run: {exc}")
         return CheckResult(decision=decision, snapshot=snapshot, report=report,
                            accuracy=accuracy, retrain=retrain_result,
                            retrain_error=retrain_error)
+
+    def _verify_check_lock(self) -> None:
+        """``verify_lock("check")``; a lost lock is logged and audited, then raised."""
+        try:
+            self.verify_lock("check")
+        except LockLost as exc:
+            self.log.write(str(exc))
+            try:
+                self.store.append_audit("system", "monitor.interrupted", "check",
+                                        {"cause": "lock lost"}, str(exc))
+            except StoreError as error:
+                self.log.write(f"The interrupted check could not be audited: {error}")
+            raise
 
     def _class_shift(self, model: Any, champion: int, since: datetime | None,
                      until: datetime) -> ClassShift | None:

@@ -3,8 +3,10 @@
 Owns ``Monitor.retrain`` (under the data home's retrain lock): the training split plus
 labelled feedback with the most recent share held out, the comparison on identical sets
 (test split, recent hold-out, evaluation set), ``rules.decide_deployment``, and deploying
-(through the champion switch), keeping, or queueing for approval. It must not decide by
-itself, and must not move aliases but through ``ChampionSwitch``.
+(through the champion switch), keeping, or queueing for approval, and stopping as
+``interrupted`` when its lock was lost mid-way (checked at each phase boundary and right
+before the outcome is written: ``MonitorBase.verify_lock``). It must not decide by itself,
+and must not move aliases but through ``ChampionSwitch``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.comparison import Comparison, compare_on_set
 from engine.crossfit import compare_recent
-from engine.errors import SpamopsError
+from engine.errors import LockLost, SpamopsError, StoreError
+from engine.failpoints import failpoint
 from engine.monitoring.base import MonitorBase
 from engine.monitoring.outcomes import (
     DeploymentOutcome,
@@ -93,6 +96,8 @@ class RetrainMixin(MonitorBase):
 
         Raises:
             ConflictError: another retrain of this data home is running.
+            LockLost: the retrain lock was lost while it ran (PostgreSQL restarted): nothing
+                was deployed and the event is recorded ``interrupted``.
         """
         say = progress or (lambda _m: None)
         # Minutes of training: the file is left to other processes meanwhile.
@@ -109,6 +114,9 @@ class RetrainMixin(MonitorBase):
                                     event.reasoning or f"Retrain requested ({trigger}).")
             try:
                 return self._retrain(event, say)
+            except LockLost as exc:
+                self._record_lock_lost(event, exc)
+                raise
             except Exception as exc:
                 message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 failed = replace(event, status="failed", finished_at=self.clock.now(),
@@ -125,10 +133,32 @@ class RetrainMixin(MonitorBase):
                     return RetrainResult(failed, outcome)
                 raise
 
+    def _phase(self, name: str) -> None:
+        """A phase boundary: a test's fail point, then the lock check (``LockLost``)."""
+        failpoint(f"retrain.{name}")
+        self.verify_lock("retrain")
+
+    def _record_lock_lost(self, event: RetrainingEvent, exc: LockLost) -> None:
+        """Record the retrain as ``interrupted`` (not a decision): one line in the log, the
+        event, an audit record. A store still away leaves the event ``running``; recovery
+        marks it once this process is gone."""
+        self.log.write(str(exc))
+        done = replace(event, status="interrupted", finished_at=self.clock.now(),
+                       reasoning=f"Interrupted: {exc}; the champion was not changed.")
+        try:
+            self.store.save_retraining(done, events=notify.retraining(done))
+            self.store.append_audit("system", "retrain.interrupted", done.id,
+                                    {"pid": event.pid, "trigger": event.trigger,
+                                     "cause": "lock lost"}, done.reasoning)
+        except StoreError as error:
+            self.log.write(f"Retraining {event.id[:8]} could not be marked interrupted: "
+                           f"{error}")
+
     def _retrain(self, event: RetrainingEvent, say: Callable[[str], None]) -> RetrainResult:
         from engine.training import train_and_log
 
         data, holdout, train_fb, evaluation, lineage = self._training_data(event.trigger)
+        self._phase("after_data")
         self.log.write(f"Training challenger on {len(data.train_texts)} messages "
                        f"({lineage['feedback_train']} from feedback, "
                        f"{lineage['feedback_holdout']} recent labels held out)")
@@ -138,11 +168,14 @@ class RetrainMixin(MonitorBase):
             model_name=self.settings.model_name,
             artifact_location=str(self.settings.artifacts_dir.resolve()),
             seed=self.settings.seed, progress=say)
+        self._phase("after_training")
         self.store.record_model_version(result.version, result.run_id, self.clock.now(),
                                         result.metrics.as_dict(), lineage)
         champion = event.champion_version
         if champion is None:  # nothing to compare with: the first model becomes champion
+            self._phase("before_outcome")
             with self.switch.locked() as current:
+                self.verify_lock("retrain")  # right before the switch
                 if CHAMPION not in current:
                     self.switch.move(current, {**current, CHAMPION: result.version},
                                      kind="adopt", actor=event.actor,
@@ -167,6 +200,7 @@ class RetrainMixin(MonitorBase):
                                    evaluation=evaluation_cmp.summary() if evaluation_cmp
                                    else None)
         comparison = replace(comparison, decided_on=ruling.basis)
+        self._phase("after_compare")
         # A hold-out that decided joins the evaluation set, whatever the decision: later
         # challengers are judged on this episode's traffic too (issue 13). One too small to
         # decide on its own goes back to the pool, so the next retrain can train on it or
@@ -186,6 +220,7 @@ class RetrainMixin(MonitorBase):
                 f"{basis.champion.metrics.accuracy:.1%} on {basis.name} (n={basis.n}, "
                 f"McNemar p={basis.mcnemar_p_value:.3g})")
         approval_id = None
+        self._phase("before_outcome")  # nothing of the outcome is written yet
         if ruling.decision == DEPLOY:
             ruling = self._deploy(ruling, champion, result.version, event)
         elif ruling.decision == PENDING_APPROVAL:
@@ -210,6 +245,7 @@ class RetrainMixin(MonitorBase):
                     *ruling.reasons,
                     f"Not deployed: v{current.get(CHAMPION)} became champion during the "
                     f"retrain, and v{challenger} was compared with v{champion}."))
+            self.verify_lock("retrain")  # right before the switch: no second deployer
             target = self.registry.plan_promotion(current, challenger)
             self.switch.move(current, target, kind="deploy", actor=event.actor,
                              action="champion.deployed", subject=f"v{challenger}",

@@ -57,6 +57,17 @@ def _constraints(con: duckdb.DuckDBPyConnection, database: str) -> list[tuple[st
         [database]).fetchall())
 
 
+def copy_open_file(source: int, target: Path) -> None:
+    """Copy the whole file behind the open descriptor ``source`` to ``target`` (created).
+
+    Reads through the caller's descriptor, never opening the source by name: a process that
+    holds a DuckDB connection must not open and close another descriptor of the database file
+    (closing it drops the connection's POSIX lock; see ``copy_database_to``).
+    """
+    with open(target, "xb") as out:
+        shutil.copyfileobj(os.fdopen(source, "rb", closefd=False), out, 1 << 20)
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -114,11 +125,24 @@ class BackupMixin(StoreBase):
             raise StoreError(f"{target} already exists: a backup is written to a new file")
         self._flush_if_pending()
         snapshot = target.with_name(f".{target.name}.snapshot")
-        with self._connection(write=True) as con:
-            row = con.execute("SELECT current_database()").fetchone()
-            counts = _counts(cast(duckdb.DuckDBPyConnection, con), str(row[0]) if row else "")
-            con.execute("CHECKPOINT")
-            shutil.copyfile(self.db_path, snapshot)
+        if self._held_connection() is not None:
+            raise StoreError("a backup cannot run inside a store session")
+        # DuckDB's lock on the file is a POSIX record lock, which a process loses when it
+        # closes ANY descriptor of the file: copying by name under the connection
+        # (open, read, close) let another process open the file read-write in the middle of
+        # the hold. So the file is opened before the connection and closed after it, with
+        # PROCESS_LOCK held throughout (no other thread of this process connects meanwhile).
+        with PROCESS_LOCK:
+            source = os.open(self.db_path, os.O_RDONLY)
+            try:
+                with self._connection(write=True) as con:
+                    row = con.execute("SELECT current_database()").fetchone()
+                    counts = _counts(cast(duckdb.DuckDBPyConnection, con),
+                                     str(row[0]) if row else "")
+                    con.execute("CHECKPOINT")
+                    copy_open_file(source, snapshot)
+            finally:
+                os.close(source)
         literal = str(snapshot.resolve()).replace("'", "''")
         try:
             con = duckdb.connect(str(target))

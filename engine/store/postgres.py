@@ -483,15 +483,23 @@ class AdvisoryLock:
         return False
 
     def held(self) -> bool:
-        """Whether this process still holds the lock (its connection answers)."""
+        """Whether this process still holds the lock: its session answers and ``pg_locks``
+        still shows the lock granted to that session's backend pid (one round trip on the
+        lock's own connection, a lookup in the server's shared lock table). False once the
+        server restarted or the connection dropped (the session, and its lock, are gone).
+        Source: postgresql.org/docs/15/view-pg-locks.html (advisory locks: ``classid`` holds
+        the key's high 32 bits, ``objid`` the low, ``objsubid`` 1 for a bigint key)."""
         if self._con is None or self._con.closed:
             return False
         try:
-            self._con.execute("SELECT 1")
+            row = self._con.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND "
+                "granted AND pid = pg_backend_pid() AND objsubid = 1 AND "
+                "((classid::bigint << 32) | objid::bigint) = %s)", [self.key]).fetchone()
         except psycopg.Error:
             self.close()
             return False
-        return True
+        return bool(row and row[0])
 
     def holder(self) -> str | None:
         """The ``holder`` text of whoever holds the lock now (any host), or ``None``."""

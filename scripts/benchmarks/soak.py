@@ -16,6 +16,9 @@ Then everything is stopped and the home is read back. Keys:
 
 - ``acknowledged``: ``/predict`` answers with a prediction id; ``acknowledged_missing`` (not
   in the history), ``acknowledged_duplicated`` (more than once) — targets 0;
+  ``acknowledged_missing_at``: when the missing ones were answered (seconds from the start,
+  first 50; compare with the ``--trace`` timeline); ``spool_segments_unledgered``: per spool
+  writer, segment numbers missing from the ``spool_segments`` ledger (target ``{}``);
   ``logged_not_acknowledged`` (the API logged it, then was killed before answering: allowed).
 - ``windows``: snapshots (each covers a range of ingestion numbers, issue 14 item 8);
   ``windows_overlapping``: snapshots whose range starts at or before the previous one's end
@@ -60,7 +63,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -114,6 +117,8 @@ class Soak:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.acked: list[str] = []
+        self.acked_at: list[float] = []
+        """When each acknowledgement arrived (monotonic), parallel to ``acked``."""
         self.health_ms: list[float] = []
         self.health_failed = 0
         self.api_up = threading.Event()
@@ -195,6 +200,7 @@ class Soak:
                         if response.status_code == 200:
                             with self.lock:
                                 self.acked.append(response.json()["prediction_id"])
+                                self.acked_at.append(time.monotonic())
                                 self.first_answer.setdefault(
                                     f"api#{self.instance['api']}", time.monotonic())
                     except httpx.TransportError:
@@ -413,6 +419,7 @@ class Soak:
                 if isinstance(aliases, dict):
                     from_audit = {k: int(v) for k, v in aliases.items()
                                   if k in ("champion", "previous")}
+            ledger = store.query_frame("SELECT name FROM spool_segments")["name"]
             monitor_checks = store.query_frame(
                 "SELECT holder, finished_at FROM job_runs WHERE job = 'monitor' "
                 "AND finished_at IS NOT NULL ORDER BY finished_at")
@@ -424,9 +431,15 @@ class Soak:
         health = sorted(self.health_ms)
         rss = self.rss_report(monitor_checks)
         growth = {key: r["growth"] for key, r in rss.items()}
+        origin = min(self.ready.values())
+        missing_at = sorted(round(t - origin, 1) for i, t in zip(self.acked, self.acked_at,
+                                                                    strict=True)
+                            if i not in counts)
         return {
             "benchmark": "soak", "duration_seconds": self.duration,
             "acknowledged": len(acked),
+            "acknowledged_missing_at": missing_at[:50],
+            "spool_segments_unledgered": unledgered_segments(str(n) for n in ledger),
             "acknowledged_missing": len(acked - set(counts)),
             "acknowledged_duplicated": sum(1 for i in acked if counts.get(i, 0) > 1),
             "logged_not_acknowledged": len(api_logged - acked),
@@ -449,6 +462,19 @@ class Soak:
                                                   for r in rss.values()), default=None),
             "events": self.events,
         }
+
+
+def unledgered_segments(names: Iterable[str]) -> dict[str, list[int]]:
+    """Per writer (a segment name's token), the sequence numbers below its highest ingested
+    segment that ``spool_segments`` does not list: segments whose rows never landed (target
+    none; a killed writer's unfinished last segment is above its highest and not counted)."""
+    numbers: dict[str, set[int]] = {}
+    for name in names:
+        token, _, seq = name.removesuffix(".jsonl").rpartition("-")
+        if seq.isdigit():
+            numbers.setdefault(token, set()).add(int(seq))
+    return {token: sorted(set(range(1, max(seqs) + 1)) - seqs)
+            for token, seqs in numbers.items() if len(seqs) < max(seqs)}
 
 
 def prepare(home: Path, env: dict[str, str]) -> None:

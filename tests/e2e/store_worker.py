@@ -3,6 +3,10 @@
     store_worker.py predictions HOME SECONDS PREFIX   log predictions, print each acked id
     store_worker.py decisions HOME SECONDS PREFIX     save decisions + audit records, print ids
     store_worker.py forever HOME PREFIX               log predictions until killed
+    store_worker.py check HOME SECONDS                what an isolated check child does to the
+                                                      store: open it read-write (migrations,
+                                                      spool recovery), then a session of writes
+                                                      and reads, suspended once, for SECONDS
 
 Every id is printed only after the store call returned, so a printed id is acknowledged.
 """
@@ -76,12 +80,32 @@ def forever(home: Path, prefix: str) -> None:
         time.sleep(0.0005)
 
 
+def check_child(home: Path, seconds: float) -> None:
+    store = Store(home / "spamops.duckdb", home / "spool", clock=SystemClock(), recover=False)
+    store.migrate()  # as Services.store does in the child: recovers dead processes' segments
+    with store.session():
+        after = store.last_window_seq()
+        store.window_after(after, limit=5000)
+        with store.suspend_session():  # as a detector build does
+            time.sleep(seconds / 2)
+        now = store.clock.now()
+        store.save_decision(Decision(
+            id=f"check-{os.getpid()}-{time.monotonic_ns()}", ts=now, trigger="schedule",
+            decision="NO_ACTION", reasons=("e2e",), window_size=10, accuracy=None,
+            accuracy_is_estimate=True, accuracy_low=None, accuracy_high=None, n_labels=0,
+            drift_score=0.01, thresholds={"drift": 0.15}, champion_version=1, snapshot_id=None))
+        time.sleep(seconds / 2)
+    store.close()
+
+
 if __name__ == "__main__":
     mode, home = sys.argv[1], Path(sys.argv[2])
     if mode == "predictions":
         log_predictions(home, float(sys.argv[3]), sys.argv[4])
     elif mode == "decisions":
         save_decisions(home, float(sys.argv[3]), sys.argv[4])
+    elif mode == "check":
+        check_child(home, float(sys.argv[3]))
     elif mode == "forever":
         forever(home, sys.argv[3])
     else:

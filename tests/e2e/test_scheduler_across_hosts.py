@@ -4,7 +4,9 @@ one real PostgreSQL history (tests/postgres.py) and a data home per "host" (issu
 Each host is its own data home (a copy of the trained template, as a deployed host has its own
 registry copy and the shared data home key) whose ``store.url`` is the same PostgreSQL
 database. Processes are the real CLI (``spamops monitor``, ``spamops retrain``) or, for
-checks, the same ``Services`` path in a ``python`` process that waits on a start file.
+checks, the same ``Services`` path in a ``python`` process that waits on a start file. A
+retrain or check that lost its lock to a PostgreSQL restart is paused between phases with a
+``pause`` fail point (engine/failpoints.py) and must stop without recording an outcome.
 """
 
 from __future__ import annotations
@@ -254,3 +256,122 @@ def test_a_check_from_a_second_host_waits_its_turn(hosts: tuple[Path, Path],
         assert int(text.split("pid ")[1].split(",")[0]) in {p for p, _ in checked} - {pid}
     with psycopg.connect(postgres_url) as con:
         assert con.execute("SELECT count(*) FROM drift_snapshots").fetchone() == (1,)
+
+
+def test_a_retrain_that_lost_its_lock_to_a_restart_stops_and_the_other_host_runs(
+        hosts: tuple[Path, Path], postgres_url: str, postgres_server: PostgresServer,
+        tmp_path: Path) -> None:
+    """Fencing: host a's retrain pauses after training (fail point); PostgreSQL restarts, so
+    its lock session ends; host b's retrain takes the lock. When a goes on, its next lock
+    check stops it: nothing deployed, its event ``interrupted``; b's retrain completes."""
+    points = tmp_path / "failpoints"
+    points.mkdir()
+    env = dict(_env(hosts[0], postgres_url), SPAMOPS_FAILPOINTS="retrain.after_training=pause",
+               SPAMOPS_FAILPOINTS_DIR=str(points))
+    first = subprocess.Popen([str(SPAMOPS), "retrain", "--yes"], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    second: subprocess.Popen[str] | None = None
+    try:
+        deadline = time.monotonic() + 300
+        while not (points / "retrain.after_training.paused").exists():
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first retrain never reached the pause"
+            time.sleep(0.2)
+        postgres_server.stop()
+        postgres_server.start()
+        second = subprocess.Popen([str(SPAMOPS), "retrain", "--yes"],
+                                  env=_env(hosts[1], postgres_url), text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        holder = f"spamops-lock retrain {second.pid} "
+        deadline = time.monotonic() + 120
+        while not any(name.startswith(holder) for name in _lock_sessions(postgres_url)):
+            assert second.poll() is None, second.communicate()
+            assert time.monotonic() < deadline, "the second retrain never took the lock"
+            time.sleep(0.2)
+        (points / "retrain.after_training.resume").touch()  # both retrains run now
+        out, err = first.communicate(timeout=300)
+        assert first.returncode == 4, (out, err)
+        assert err.strip().splitlines()[-1] == (
+            "error: retrain stopped: its lock on PostgreSQL was lost (server restarted?); "
+            "another host may hold it now"), err
+        assert "Traceback" not in err
+        out2, err2 = second.communicate(timeout=600)
+        assert second.returncode == 0, (out2, err2)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    with psycopg.connect(postgres_url) as con:
+        events = dict(con.execute(  # pid -> (status, deployment, id)
+            "SELECT pid, (status, deployment, id) FROM retraining_events").fetchall())
+        assert set(events) == {first.pid, second.pid}
+        status, deployment, first_id = events[first.pid]
+        assert (status, deployment) == ("interrupted", None)
+        assert events[second.pid][0] == "completed"
+        first_audit = [row[0] for row in con.execute(
+            "SELECT action FROM audit_log WHERE subject = %s ORDER BY seq", [first_id])]
+        switches = con.execute("SELECT count(*) FROM audit_log WHERE action LIKE 'champion.%%' "
+                               "AND details::text LIKE %s", [f"%{first_id}%"]).fetchone()
+    assert first_audit == ["retrain.started", "retrain.interrupted"], first_audit
+    assert switches == (0,)  # the first never reached the champion switch
+
+
+def _lock_sessions(url: str) -> list[str]:
+    """The application names of the sessions holding any advisory lock now."""
+    with psycopg.connect(url) as con:
+        rows = con.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE l.locktype = 'advisory' AND l.granted").fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def test_a_check_that_lost_its_lock_to_a_restart_records_nothing(
+        hosts: tuple[Path, Path], postgres_url: str, postgres_server: PostgresServer,
+        tmp_path: Path) -> None:
+    """Host a's check scores its window, then pauses before recording it (fail point);
+    PostgreSQL restarts and host b's check records that window. Host a must not record it
+    a second time: it stops with the lock-lost line, audited as interrupted."""
+    seed = subprocess.run([sys.executable, "-c",
+                           "from engine.config import load_settings\n"
+                           "from engine.services import Services\n"
+                           "s = Services(load_settings()); s.simulate(messages=400, seed=11)\n"
+                           "s.close()"],
+                          env=_env(hosts[0], postgres_url), capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert seed.returncode == 0, seed.stderr
+    points, go = tmp_path / "failpoints", tmp_path / "go"
+    points.mkdir()
+    go.touch()
+    env = dict(_env(hosts[0], postgres_url), SPAMOPS_FAILPOINTS="check.before_record=pause",
+               SPAMOPS_FAILPOINTS_DIR=str(points))
+    first = subprocess.Popen([sys.executable, "-c", CHECK_SCRIPT, str(go)], env=env,
+                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while not (points / "check.before_record.paused").exists():
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first check never reached the pause"
+            time.sleep(0.2)
+        postgres_server.stop()
+        postgres_server.start()
+        second = subprocess.run([sys.executable, "-c", CHECK_SCRIPT, str(go)],
+                                env=_env(hosts[1], postgres_url), text=True,
+                                capture_output=True, timeout=300, check=False)
+        assert second.returncode == 0, second.stderr
+        assert json.loads(second.stdout.strip().splitlines()[-1])["window"] == 400
+        (points / "check.before_record.resume").touch()
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 0, err
+    assert json.loads(out.strip().splitlines()[-1]) == {"refused": (
+        "check stopped: its lock on PostgreSQL was lost (server restarted?); another host "
+        "may hold it now")}
+    with psycopg.connect(postgres_url) as con:
+        assert con.execute("SELECT count(*) FROM drift_snapshots").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM decisions").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM audit_log "
+                           "WHERE action = 'monitor.interrupted'").fetchone() == (1,)

@@ -1,7 +1,8 @@
 """The single-holder locks of a PostgreSQL store, on a real PostgreSQL (tests/postgres.py):
 the scheduler lock names its holder's host and pid to every host, a holder whose session
 ends (the server restarts) finds out, stops scheduling and takes the lock again, the check
-and retrain locks refuse naming the holder, and lock sessions carry TCP keepalives."""
+and retrain locks refuse naming the holder, a check or retrain holder's fence notices a lock
+lost while held, and lock sessions carry TCP keepalives."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from engine.advisory import AdvisoryHold, SessionHolder, holder_text
 from engine.clock import SystemClock
-from engine.errors import Busy
+from engine.errors import Busy, LockLost
+from engine.locks import FileLock
 from engine.scheduling import (
     AdvisorySchedulerLock,
     JobContext,
@@ -134,6 +136,58 @@ def test_the_retrain_lock_refuses_naming_the_holder_on_any_host(
             assert first.in_use()
     finally:
         store.close()
+
+
+LOST = ("retrain stopped: its lock on PostgreSQL was lost (server restarted?); another host "
+        "may hold it now")
+
+
+def test_the_fence_holds_while_the_lock_does_and_stops_the_holder_after_a_restart(
+        tmp_path: Path, postgres_url: str, postgres_server: PostgresServer) -> None:
+    store = _store(tmp_path, postgres_url)
+    first = AdvisoryHold(store, "retrain", "retrain")
+    second = AdvisoryHold(store, "retrain", "retrain")
+    try:
+        with first.hold(refuse=Busy) as fence:
+            fence.verify()  # held: returns
+            postgres_server.stop()
+            postgres_server.start()
+            # The server is back and the lock is free: another host takes it ...
+            with second.hold(refuse=Busy) as other:
+                other.verify()
+                # ... and the first holder, still running, learns it lost it.
+                with pytest.raises(LockLost) as lost:
+                    fence.verify()
+                assert str(lost.value) == LOST
+                assert fence.lost
+                other.verify()  # the new holder is unaffected
+    finally:
+        if not postgres_server.is_running():
+            postgres_server.start()
+        store.close()
+
+
+def test_the_fence_reads_pg_locks_not_only_whether_the_session_answers(
+        tmp_path: Path, postgres_url: str) -> None:
+    """A session that answers but no longer holds the lock (here it unlocked the key itself)
+    is not a holder: the check asks pg_locks for the session's own pid."""
+    store = _store(tmp_path, postgres_url)
+    hold = AdvisoryHold(store, "check", "check")
+    try:
+        with hold.hold(refuse=Busy) as fence:
+            lock = fence._lock
+            assert lock._con is not None
+            lock._con.execute("SELECT pg_advisory_unlock(%s)", [lock.key])
+            assert lock._con.execute("SELECT 1").fetchone() == (1,)  # the session lives
+            with pytest.raises(LockLost, match=r"^check stopped: its lock on PostgreSQL "):
+                fence.verify()
+    finally:
+        store.close()
+
+
+def test_a_file_lock_has_no_fence_since_it_cannot_be_lost_while_held(tmp_path: Path) -> None:
+    with FileLock(tmp_path / "retrain.lock").hold(refuse=Busy) as fence:
+        assert fence is None  # MonitorBase.verify_lock is a no-op on DuckDB
 
 
 def test_lock_sessions_carry_tcp_keepalives_from_the_takeover_budget(
