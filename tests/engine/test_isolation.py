@@ -35,10 +35,17 @@ def logged_home(trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def children_of(pid: int) -> list[int]:
+    """The isolation children of ``pid`` (``python -m engine.isolation``), not every child:
+    a session fixture's helpers (the PostgreSQL server's watchdog) are children of pytest too."""
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found += [int(child) for child in text]
+        for child in (task / "children").read_text().split():
+            try:
+                argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            except OSError:  # gone meanwhile
+                continue
+            if b"engine.isolation" in argv:
+                found.append(int(child))
     return found
 
 
