@@ -99,6 +99,14 @@ def label_trigger(shift: ClassShift | None, significance: float) -> tuple[bool, 
                   f"{numbers}{also} < {significance:g}.")
 
 
+def settled(shift: ClassShift | None, significance: float) -> bool:
+    """A shortfall against the test split that the handled windows already show: the label
+    test does not fire, and the reason says why (``label_trigger``'s sentence)."""
+    return (shift is not None and shift.n >= MIN_CLASS_LABELS and shift.handled is not None
+            and _significantly_worse(shift, significance)
+            and not _significantly_worse(shift.handled, significance))
+
+
 def _significantly_worse(shift: ClassShift, significance: float) -> bool:
     worse = round(shift.rate, _DECIMALS) < round(shift.reference_rate, _DECIMALS)
     return worse and shift.p_value < significance

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from engine.label_trigger import MIN_CLASS_LABELS as MIN_CLASS_LABELS
 from engine.label_trigger import ClassShift as ClassShift
 from engine.label_trigger import label_trigger as label_trigger
+from engine.label_trigger import settled
 
 RETRAIN = "RETRAIN"
 NO_ACTION = "NO_ACTION"
@@ -208,9 +209,8 @@ def decide_check(inputs: CheckInputs, thresholds: RuleThresholds) -> CheckDecisi
     if fired:
         triggers.append("labels")
         reasons.append(sentence)
-    elif inputs.class_shift is not None and inputs.class_shift.handled is not None and (
-            "already handled" in sentence):
-        alerts.append(sentence)  # settled: say why a known shortfall no longer retrains
+    elif settled(inputs.class_shift, thresholds.significance):
+        alerts.append(sentence)  # say why a known shortfall no longer retrains
     since = inputs.hours_since_retrain
     if triggers and since is not None and since < thresholds.retrain_cooldown_hours:
         # Retraining again within hours learns from almost the same labels: wait for more.

@@ -19,6 +19,7 @@ deleted. ``spamops store reingest FILE`` puts such a file back once the cause is
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import hashlib
 import json
@@ -107,9 +108,11 @@ def _write_atomically(path: Path, data: bytes) -> None:
 class SpoolRejectMixin(AuditMixin):
     """Ingest spool segments so that rows the database refuses cannot block the rest."""
 
+    @abc.abstractmethod
     def _ingest(self, segments: Sequence[Loaded], *,
                 also: Callable[[Connection], None] | None = None) -> int:
-        raise NotImplementedError  # engine.store.spool.SpoolMixin
+        """Ingest ``segments`` in one transaction, ``also`` run inside it; returns the rows
+        added (``engine.store.spool.SpoolMixin``)."""
 
     def _ingest_or_reject(self, segments: Sequence[Loaded]) -> int:
         """``_ingest`` all at once; on a content error, segment by segment, salvaging the good
