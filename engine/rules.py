@@ -299,6 +299,9 @@ class EvaluationSummary:
     crossfit_n: int = 0
     """Messages scored by cross-fitted challengers (``engine.crossfit``) rather than held out."""
     crossfit_folds: int = 0
+    earlier_n: int = 0
+    """Messages held out by earlier retrains against the same champion (kept in the
+    evaluation set) that count again in this recent set."""
 
 
 @dataclass(frozen=True)
@@ -337,7 +340,38 @@ def _where(s: EvaluationSummary) -> str:
         name = "recent feedback"
         crossfit = (f", {s.crossfit_n:,} of them scored out of fold by {s.crossfit_folds}-fold "
                     "cross-fitted challengers")
+    if s.earlier_n:
+        name = "recent feedback"
+        crossfit += (f", {s.earlier_n:,} held out by earlier retrains against this "
+                     "champion")
     return f"{name} ({s.n:,} messages{dates}{crossfit})"
+
+
+def min_one_way_discordant(significance: float) -> int:
+    """Fewest discordant messages, all one way, for McNemar's exact two-sided p to fall
+    below ``significance``: the smallest c with 2 * 0.5**c < significance (6 at 0.05).
+
+    A set on which the champion errs fewer times than this cannot show *any* challenger
+    significantly better, whatever it does: only the champion's errors can become messages
+    that the challenger alone gets right.
+    """
+    c = 1
+    while 2 * 0.5 ** c >= significance and c < 64:
+        c += 1
+    return c
+
+
+def _evidence_note(acc: PairedDifference, thresholds: RuleThresholds) -> str:
+    """Why a set cannot yet show significance, when the champion's errors are too few."""
+    errors = round(acc.n * (1 - acc.champion))
+    needed = min_one_way_discordant(thresholds.significance)
+    if errors >= needed:
+        return ""
+    return (f" Not yet enough evidence: the champion errs on only {errors} of these "
+            f"{acc.n:,} messages, and McNemar's exact test needs at least {needed} that "
+            f"only the challenger gets right (and none the other way) to reach "
+            f"{thresholds.significance:g}, so no challenger could show a significant gain "
+            "here: a lack of evidence, not evidence against the challenger.")
 
 
 def _interval(d: PairedDifference) -> str:
@@ -433,7 +467,7 @@ def decide_deployment(test_split: EvaluationSummary | None,
             f"Accuracy improves by {gain} points on {_where(basis)}, more than the required "
             f"{margin}, but not significantly: McNemar exact p = {acc.p_value:.3g} "
             f"({discordant}) is not below {thresholds.significance:g}, so the champion "
-            "stays.",))
+            "stays." + _evidence_note(acc, thresholds),))
     reasons = [f"Accuracy improves by {gain} points on {_where(basis)}, more than the "
                f"required {margin}, and significantly: McNemar exact p = {acc.p_value:.3g} "
                f"< {thresholds.significance:g} ({discordant})."]
