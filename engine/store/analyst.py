@@ -2,10 +2,10 @@
 
 Owns ``spamops sql`` and ``spamops export``. On PostgreSQL the query runs in a READ ONLY
 transaction with a statement timeout (``engine.store.postgres.PostgresBackend.analyst_query``)
-and the export reads each table and writes the same Parquet layout through an in-memory
-DuckDB. On DuckDB, analyst SQL is gated twice, both times by DuckDB itself: its parser
-classifies every statement (and the statement an ``EXPLAIN`` wraps, since ``EXPLAIN
-ANALYZE`` executes it), and the query then runs on a read-only connection with
+and the export streams each table in bounded Arrow batches and writes the same Parquet layout
+through an in-memory DuckDB. On DuckDB, analyst SQL is gated twice, both times by DuckDB
+itself: its parser classifies every statement (and the statement an ``EXPLAIN`` wraps, since
+``EXPLAIN ANALYZE`` executes it), and the query then runs on a read-only connection with
 ``enable_external_access = false`` and ``lock_configuration = true``, so no statement can
 write the database, read or write a file, attach another database or turn those settings
 back on. It must not write the history. On both backends ``store.statement_timeout_seconds``
@@ -15,6 +15,7 @@ bounds an analyst query (DuckDB has no statement timeout: a timer calls
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import threading
@@ -32,6 +33,9 @@ ANALYST_CONFIG = {"enable_external_access": False, "lock_configuration": True}
 """DuckDB settings of the analyst's connection: no file system or network access beyond the
 database file (COPY TO, EXPORT, ATTACH, read_csv, glob, INSTALL all fail), and no SET that
 could undo it. See duckdb.org/docs/stable/operations_manual/securing_duckdb/overview."""
+
+EXPORT_BATCH_ROWS = 20_000
+"""Rows read from PostgreSQL per Arrow batch by ``export_parquet`` (bounds its memory)."""
 
 _EXPLAIN = re.compile(r"\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^()]*\)\s*)?", re.IGNORECASE)
 """The words in front of the statement an ``EXPLAIN`` wraps (DuckDB classifies the rest)."""
@@ -131,13 +135,15 @@ class AnalystMixin(StoreBase):
                 con.close()
         return QueryResult(columns=columns, rows=[tuple(r) for r in rows])
 
-    def export_parquet(self, directory: Path) -> list[Path]:
+    def export_parquet(self, directory: Path,
+                       batch_rows: int = EXPORT_BATCH_ROWS) -> list[Path]:
         """Write each non-empty table of the history as Parquet partitioned by UTC day.
 
         Every table in the database's catalogue is exported (the outbox and the ledgers too),
         so a table added by a migration cannot be left out. Writes
         ``<directory>/<table>/day=YYYY-MM-DD/*.parquet`` (``<directory>/<table>/data.parquet``
         for a table without a timestamp), replacing an earlier export of the same table.
+        On PostgreSQL the rows are streamed ``batch_rows`` at a time (DuckDB streams its own).
 
         Returns:
             The table directories written.
@@ -146,7 +152,7 @@ class AnalystMixin(StoreBase):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         if self._pg is not None:
-            return self._export_postgres(directory)
+            return self._export_postgres(directory, batch_rows)
         written = []
         with self._connection(write=False) as con:
             assert isinstance(con, duckdb.DuckDBPyConnection)  # PostgreSQL returned above
@@ -159,29 +165,39 @@ class AnalystMixin(StoreBase):
                 written.append(target)
         return written
 
-    def _export_postgres(self, directory: Path) -> list[Path]:
-        """The same export from PostgreSQL: each table is read (one READ ONLY transaction,
-        so every table is of the same moment) into Arrow and written by an in-memory DuckDB
-        with the same ``COPY ... PARTITION_BY (day)``, so both backends export alike."""
+    def _export_postgres(self, directory: Path, batch_rows: int) -> list[Path]:
+        """The same export from PostgreSQL, in bounded memory: each table is streamed from a
+        server-side cursor in Arrow batches of ``batch_rows`` rows (``PgConnection.
+        arrow_batches``; all tables in one REPEATABLE READ, READ ONLY transaction, so every
+        table is of the same moment) into an in-memory DuckDB that scans the stream and writes
+        it with the same ``COPY ... PARTITION_BY (day)``, so both backends export alike.
+        DuckDB flushes a day's partition every ``batch_rows`` rows
+        (``partitioned_write_flush_threshold``) instead of its default 524,288."""
         import pyarrow as pa
 
-        frames: dict[str, pa.Table] = {}
-        with self._connection(write=False) as con:
-            con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            tables = _postgres_tables(con)
-            for table in tables:
-                frame = con.execute(f'SELECT * FROM "{table}"').df()
-                if not frame.empty:
-                    frames[table] = pa.Table.from_pandas(frame, preserve_index=False)
+        from engine.store.postgres import PgConnection
+
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be at least 1, not {batch_rows}")
         written = []
         local = duckdb.connect()
         try:
-            for table, data in frames.items():
-                local.register("exported", data)
-                target = directory / table
-                _copy_out(local, "exported", tables[table], target)
-                local.unregister("exported")
-                written.append(target)
+            local.execute(f"SET partitioned_write_flush_threshold = {int(batch_rows)}")
+            with self._connection(write=False) as con:
+                assert isinstance(con, PgConnection)  # self._pg is set
+                con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                for table, column in _postgres_tables(con).items():
+                    schema, batches = con.arrow_batches(table, batch_rows)
+                    first = next(batches, None)
+                    if first is None:  # empty: not exported, as on DuckDB
+                        continue
+                    reader = pa.RecordBatchReader.from_batches(
+                        schema, itertools.chain([first], batches))
+                    local.register("exported", reader)
+                    target = directory / table
+                    _copy_out(local, "exported", column, target)
+                    local.unregister("exported")
+                    written.append(target)
         finally:
             local.close()
         return written
