@@ -2,15 +2,15 @@
 
 Owns ``spamops sql`` and ``spamops export``. On PostgreSQL the query runs in a READ ONLY
 transaction with a statement timeout (``engine.store.postgres.PostgresBackend.analyst_query``)
-and the export streams each table in bounded Arrow batches and writes the same Parquet layout
-through an in-memory DuckDB. On DuckDB, analyst SQL is gated twice, both times by DuckDB
-itself: its parser classifies every statement (and the statement an ``EXPLAIN`` wraps, since
-``EXPLAIN ANALYZE`` executes it), and the query then runs on a read-only connection with
-``enable_external_access = false`` and ``lock_configuration = true``, so no statement can
-write the database, read or write a file, attach another database or turn those settings
-back on. It must not write the history. On both backends ``store.statement_timeout_seconds``
-bounds an analyst query (DuckDB has no statement timeout: a timer calls
-``DuckDBPyConnection.interrupt()``).
+and the export streams each table in bounded Arrow batches, sorted by day, and writes the same
+Parquet layout with pyarrow, one day's file at a time. On DuckDB, analyst SQL is gated twice,
+both times by DuckDB itself: its parser classifies every statement (and the statement an
+``EXPLAIN`` wraps, since ``EXPLAIN ANALYZE`` executes it), and the query then runs on a
+read-only connection with ``enable_external_access = false`` and ``lock_configuration = true``,
+so no statement can write the database, read or write a file, attach another database or turn
+those settings back on. It must not write the history. On both backends
+``store.statement_timeout_seconds`` bounds an analyst query (DuckDB has no statement timeout: a
+timer calls ``DuckDBPyConnection.interrupt()``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import itertools
 import re
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -28,6 +29,9 @@ from engine.errors import QueryError, QueryTimeout, StoreError
 from engine.records import QueryResult
 from engine.store.codec import quote_path
 from engine.store.connection import PROCESS_LOCK, StoreBase, one_line
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 ANALYST_CONFIG = {"enable_external_access": False, "lock_configuration": True}
 """DuckDB settings of the analyst's connection: no file system or network access beyond the
@@ -167,40 +171,74 @@ class AnalystMixin(StoreBase):
 
     def _export_postgres(self, directory: Path, batch_rows: int) -> list[Path]:
         """The same export from PostgreSQL, in bounded memory: each table is streamed from a
-        server-side cursor in Arrow batches of ``batch_rows`` rows (``PgConnection.
-        arrow_batches``; all tables in one REPEATABLE READ, READ ONLY transaction, so every
-        table is of the same moment) into an in-memory DuckDB that scans the stream and writes
-        it with the same ``COPY ... PARTITION_BY (day)``, so both backends export alike.
-        DuckDB flushes a day's partition every ``batch_rows`` rows
-        (``partitioned_write_flush_threshold``) instead of its default 524,288."""
-        import pyarrow as pa
-
+        server-side cursor in Arrow batches of ``batch_rows`` rows, in order of its partition
+        column (``PgConnection.arrow_batches``; all tables in one REPEATABLE READ, READ ONLY
+        transaction, so every table is of the same moment), and each run of rows of one UTC
+        day is appended to that day's ``day=YYYY-MM-DD/data_0.parquet`` (the name DuckDB's
+        ``COPY ... PARTITION_BY`` gives; the day is in the path, not in the file, as there).
+        One file is open at a time, so memory holds one batch, whatever the history's size.
+        (DuckDB's own partitioned ``COPY`` over the stream buffered every day it had not
+        finished: it grew with the history.)"""
         from engine.store.postgres import PgConnection
 
         if batch_rows < 1:
             raise ValueError(f"batch_rows must be at least 1, not {batch_rows}")
         written = []
-        local = duckdb.connect()
-        try:
-            local.execute(f"SET partitioned_write_flush_threshold = {int(batch_rows)}")
-            with self._connection(write=False) as con:
-                assert isinstance(con, PgConnection)  # self._pg is set
-                con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                for table, column in _postgres_tables(con).items():
-                    schema, batches = con.arrow_batches(table, batch_rows)
-                    first = next(batches, None)
-                    if first is None:  # empty: not exported, as on DuckDB
-                        continue
-                    reader = pa.RecordBatchReader.from_batches(
-                        schema, itertools.chain([first], batches))
-                    local.register("exported", reader)
-                    target = directory / table
-                    _copy_out(local, "exported", column, target)
-                    local.unregister("exported")
-                    written.append(target)
-        finally:
-            local.close()
+        with self._connection(write=False) as con:
+            assert isinstance(con, PgConnection)  # self._pg is set
+            con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            for table, column in _postgres_tables(con).items():
+                schema, batches = con.arrow_batches(table, batch_rows, order_by=column)
+                first = next(batches, None)
+                if first is None:  # empty: not exported, as on DuckDB
+                    continue
+                target = directory / table
+                shutil.rmtree(target, ignore_errors=True)
+                _write_days(itertools.chain([first], batches), schema, column, target)
+                written.append(target)
         return written
+
+
+def _write_days(batches: Iterator[pa.RecordBatch], schema: pa.Schema, column: str | None,
+                target: Path) -> None:
+    """Write ``batches`` (sorted by ``column``) under ``target``: one
+    ``day=YYYY-MM-DD/data_0.parquet`` per UTC day of ``column`` (``day=NULL`` for rows
+    without one), or one ``data.parquet`` when ``column`` is None. Each file is written with
+    ``pyarrow.parquet.ParquetWriter``, a row group per run of rows, and closed when the day
+    changes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    target.mkdir(parents=True)
+    if column is None:
+        with pq.ParquetWriter(target / "data.parquet", schema) as whole:
+            for batch in batches:
+                whole.write_batch(batch)
+        return
+    writer: pq.ParquetWriter | None = None
+    current: object = ...
+    try:
+        for batch in batches:
+            days = pc.cast(batch.column(column), pa.date32()).to_pylist()
+            start = 0
+            while start < len(days):
+                day = days[start]
+                end = start + 1
+                while end < len(days) and days[end] == day:
+                    end += 1
+                if day != current or writer is None:
+                    if writer is not None:
+                        writer.close()
+                    folder = target / f"day={'NULL' if day is None else day.isoformat()}"
+                    folder.mkdir()
+                    writer = pq.ParquetWriter(folder / "data_0.parquet", schema)
+                    current = day
+                writer.write_batch(batch.slice(start, end - start))
+                start = end
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def history_tables(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:

@@ -194,13 +194,14 @@ class PgConnection:
         with self.raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
             copy.write(buffer.getbuffer())
 
-    def arrow_batches(self, table: str, batch_rows: int
+    def arrow_batches(self, table: str, batch_rows: int, order_by: str | None = None
                       ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
         """Stream ``table`` as Arrow record batches of at most ``batch_rows`` rows through a
         server-side cursor (``DECLARE ... CURSOR``, ``fetchmany``), so a table of millions of
         rows never sits in memory whole. Columns keep their order; timestamps become
         ``timestamp[us]``, dates ``date32``, integers ``int64``, floating and numeric
         ``float64``, booleans ``bool``, anything else (varchar, text, json) its text.
+        ``order_by`` names a column to sort the rows by (on the server).
         The batches are read inside this connection's transaction: consume them before the
         block ends. Source: psycopg.org/psycopg3/docs/advanced/cursors.html#server-side-cursors.
         """
@@ -215,6 +216,8 @@ class PgConnection:
                 "double precision" if str(kind) in ("real", "numeric") else
                 "text" if str(kind) not in _EXPORT_TYPES else str(kind)))
             for name, kind in columns), pgsql.Identifier(table))
+        if order_by is not None:
+            select = pgsql.SQL("{} ORDER BY {}").format(select, pgsql.Identifier(order_by))
 
         def batches() -> Iterator[pa.RecordBatch]:
             with self.raw.cursor(name=f"spamops_export_{table}") as cursor:
