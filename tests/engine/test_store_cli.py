@@ -136,6 +136,21 @@ def test_a_long_analyst_query_stops_at_the_statement_timeout_on_either_backend(
     assert spamops("sql", "SELECT 42 AS n", "--json").code == 0  # the next query runs
 
 
+def test_sql_json_carries_every_duckdb_type_an_analyst_meets(data_home: Path,
+                                                             spamops: Cli) -> None:
+    """``SELECT 0.5`` is a DECIMAL in DuckDB: --json failed with "internal error: TypeError:
+    Object of type Decimal is not JSON serializable", as did UUID, BLOB, INTERVAL and TIME."""
+    spamops("setup-database")
+    query = ("SELECT 0.5 AS share, [1.5, NULL] AS shares, "
+             "'6d08e6ae-bb14-4e5e-b89b-f42d8afa8ef7'::UUID AS id, 'ab'::BLOB AS raw, "
+             "INTERVAL 90 MINUTE AS span, '12:30:05'::TIME AS at, {'n': 2.25} AS nested")
+    done = spamops("sql", query, "--json")
+    assert done.code == 0, done.err
+    assert json.loads(done.out)["rows"] == [{
+        "share": 0.5, "shares": [1.5, None], "id": "6d08e6ae-bb14-4e5e-b89b-f42d8afa8ef7",
+        "raw": "6162", "span": 5400.0, "at": "12:30:05", "nested": {"n": 2.25}}]
+
+
 def test_store_reingest_puts_rejected_rows_back_once_and_says_why_not(
         data_home: Path, spamops: Cli) -> None:
     assert spamops("setup-database").code == 0
