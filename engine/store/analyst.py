@@ -44,6 +44,9 @@ instead), no file system or network access beyond the database file (COPY TO, EX
 ATTACH, read_csv, glob, INSTALL all fail), and no SET that could undo either. See
 duckdb.org/docs/stable/operations_manual/securing_duckdb/overview."""
 
+NULL_DAY = "__HIVE_DEFAULT_PARTITION__"
+"""The partition folder DuckDB's ``PARTITION_BY`` names for rows whose day is NULL."""
+
 EXPORT_BATCH_ROWS = 20_000
 """Rows read from PostgreSQL per Arrow batch by ``export_parquet`` (bounds its memory)."""
 
@@ -208,7 +211,7 @@ class AnalystMixin(StoreBase):
 def _write_days(batches: Iterator[pa.RecordBatch], schema: pa.Schema, column: str | None,
                 target: Path) -> None:
     """Write ``batches`` (sorted by ``column``) under ``target``: one
-    ``day=YYYY-MM-DD/data_0.parquet`` per UTC day of ``column`` (``day=NULL`` for rows
+    ``day=YYYY-MM-DD/data_0.parquet`` per UTC day of ``column`` (``NULL_DAY`` for rows
     without one), or one ``data.parquet`` when ``column`` is None. Each file is written with
     ``pyarrow.parquet.ParquetWriter``, a row group per run of rows, and closed when the day
     changes."""
@@ -236,7 +239,7 @@ def _write_days(batches: Iterator[pa.RecordBatch], schema: pa.Schema, column: st
                 if day != current or writer is None:
                     if writer is not None:
                         writer.close()
-                    folder = target / f"day={'NULL' if day is None else day.isoformat()}"
+                    folder = target / f"day={NULL_DAY if day is None else day.isoformat()}"
                     folder.mkdir()
                     writer = pq.ParquetWriter(folder / "data_0.parquet", schema)
                     current = day
