@@ -58,11 +58,22 @@ class _Hold:
 
 _HOLDS: dict[str, _Hold] = {}
 """This process's holds, by sidecar path."""
+_KEY_OF: dict[str, str] = {}
+"""The sidecar path ``acquire`` found for each database path string (``release`` reuses it:
+following symbolic links costs more than the lock itself)."""
 _GUARD = threading.Lock()
 
 
 class SidecarRefused(Exception):
     """A nested open in this process that DuckDB would turn into a second instance."""
+
+
+def _open(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except FileNotFoundError:  # no locks/ folder yet
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
 
 def acquire(db_path: Path, opened_as: str, *, shared: bool) -> bool:
@@ -84,6 +95,7 @@ def acquire(db_path: Path, opened_as: str, *, shared: bool) -> bool:
     """
     key = str(sidecar_path(db_path))
     with _GUARD:
+        _KEY_OF[str(db_path)] = key
         hold = _HOLDS.get(key)
         if hold is not None:
             if hold.opened_as != opened_as:
@@ -93,9 +105,7 @@ def acquire(db_path: Path, opened_as: str, *, shared: bool) -> bool:
                 return False  # DuckDB refuses read-write beside read-only in one process too
             hold.count += 1
             return True
-        path = Path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = _open(Path(key))
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -110,8 +120,8 @@ def acquire(db_path: Path, opened_as: str, *, shared: bool) -> bool:
 
 def release(db_path: Path) -> None:
     """Give back one ``acquire`` of ``db_path``'s sidecar; the last one unlocks it."""
-    key = str(sidecar_path(db_path))
     with _GUARD:
+        key = _KEY_OF.get(str(db_path)) or str(sidecar_path(db_path))
         hold = _HOLDS.get(key)
         if hold is None:
             return
