@@ -68,12 +68,23 @@ class SidecarRefused(Exception):
     """A nested open in this process that DuckDB would turn into a second instance."""
 
 
-def _open(path: Path) -> int:
+def _open(path: Path, *, shared: bool) -> int:
+    """A descriptor on the lock file (created with its folder when missing); ``-1`` for a
+    reader that may not create or write it (a read-only data home): readers cannot damage
+    the file, so they go on with DuckDB's lock alone."""
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except FileNotFoundError:  # no locks/ folder yet
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:  # no locks/ folder yet
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if not shared or isinstance(exc, FileNotFoundError | IsADirectoryError):
+            raise
+        try:
+            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # flock needs no write access
+        except OSError:
+            return -1
 
 
 def acquire(db_path: Path, opened_as: str, *, shared: bool) -> bool:
@@ -89,9 +100,9 @@ def acquire(db_path: Path, opened_as: str, *, shared: bool) -> bool:
         open file description holds it in a conflicting mode (retry later).
 
     Raises:
-        SidecarRefused: this process holds it already for another path string, or shared
-            while an exclusive open is asked.
-        OSError: the lock file or its folder cannot be created.
+        SidecarRefused: this process holds it already for another path string.
+        OSError: the lock file or its folder cannot be created for a read-write open (a
+            read-only open that cannot have it goes on without it).
     """
     key = str(sidecar_path(db_path))
     with _GUARD:
@@ -105,15 +116,16 @@ def acquire(db_path: Path, opened_as: str, *, shared: bool) -> bool:
                 return False  # DuckDB refuses read-write beside read-only in one process too
             hold.count += 1
             return True
-        fd = _open(Path(key))
-        try:
-            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        except BaseException:
-            os.close(fd)
-            raise
+        fd = _open(Path(key), shared=shared)
+        if fd >= 0:
+            try:
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            except BaseException:
+                os.close(fd)
+                raise
         _HOLDS[key] = _Hold(fd, shared, opened_as)
         return True
 
@@ -129,7 +141,8 @@ def release(db_path: Path) -> None:
         if hold.count > 0:
             return
         del _HOLDS[key]
-        os.close(hold.fd)  # drops the flock
+        if hold.fd >= 0:
+            os.close(hold.fd)  # drops the flock
 
 
 def holder(db_path: Path) -> int | None:
