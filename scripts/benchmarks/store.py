@@ -11,7 +11,8 @@
   ``predictions``, indexes included) divided by the rows (texts of about 45 characters).
 - connection (always): what opening the history costs, per open and close of a read-write
   connection, median of ``--opens`` (default 300) taking turns: DuckDB's own
-  ``duckdb.connect`` + ``close`` (the baseline) against ``Store._open`` + ``Store._close``
+  ``duckdb.connect`` + ``close`` as the store called it before (the baseline) against
+  ``Store._open`` + ``Store._close``
   (the same plus the sidecar ``flock`` of ``engine.store.sidecar`` and the back-off loop);
   ``sidecar_us``: the sidecar alone (``acquire`` + ``release``), and ``overhead_pct``.
 - with ``--full``, on DuckDB as before issue 16: 1,000,000 predictions logged and flushed
@@ -275,14 +276,22 @@ def measure_connection(opens: int) -> dict[str, Any]:
         store = Store(home / "spamops.duckdb", home / "spool", clock=SystemClock(),
                       recover=False)
         store.migrate()
-        plain, ours, lock = [], [], []
-        for _ in range(opens):  # taking turns, as the backends do
-            started = time.perf_counter()
-            duckdb.connect(str(store.db_path)).close()
-            plain.append(time.perf_counter() - started)
-            started = time.perf_counter()
+        plain: list[float] = []
+        ours: list[float] = []
+        lock: list[float] = []
+
+        def duckdb_alone() -> None:  # the store's call before the sidecar
+            duckdb.connect(str(store.db_path), read_only=False, config={}).close()
+
+        def with_sidecar() -> None:
             store._close(store._open(read_only=False))
-            ours.append(time.perf_counter() - started)
+
+        for turn in range(opens):  # taking turns, each first every other time
+            pair = [(duckdb_alone, plain), (with_sidecar, ours)]
+            for action, times in pair if turn % 2 else pair[::-1]:
+                started = time.perf_counter()
+                action()
+                times.append(time.perf_counter() - started)
             started = time.perf_counter()
             if sidecar.acquire(store.db_path, str(store.db_path), shared=False):
                 sidecar.release(store.db_path)
