@@ -5,12 +5,14 @@ transaction with a statement timeout (``engine.store.postgres.PostgresBackend.an
 and the export reads each table and writes the same Parquet layout through an in-memory
 DuckDB. On DuckDB, analyst SQL is gated twice, both times by DuckDB itself: its parser
 classifies every statement (and the statement an ``EXPLAIN`` wraps, since ``EXPLAIN
-ANALYZE`` executes it), and the query then runs on a read-only connection with
-``enable_external_access = false`` and ``lock_configuration = true``, so no statement can
-write the database, read or write a file, attach another database or turn those settings
-back on. It must not write the history. On both backends ``store.statement_timeout_seconds``
-bounds an analyst query (DuckDB has no statement timeout: a timer calls
-``DuckDBPyConnection.interrupt()``).
+ANALYZE`` executes it), and the query then runs on a read-only connection with no spilling
+to disk, ``enable_external_access = false`` and ``lock_configuration = true``, so no
+statement can write the database, write a file, read one other than the database's own,
+attach another database or turn those settings back on. (DuckDB keeps its own file in the
+allowed paths: ``read_blob('<home>/spamops.duckdb')`` reads its raw bytes, freed blocks with
+pruned texts included.) It must not write the history. On both backends
+``store.statement_timeout_seconds`` bounds an analyst query (DuckDB has no statement timeout:
+a timer calls ``DuckDBPyConnection.interrupt()``).
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ from engine.records import QueryResult
 from engine.store.codec import quote_path
 from engine.store.connection import PROCESS_LOCK, StoreBase, one_line
 
-ANALYST_CONFIG = {"enable_external_access": False, "lock_configuration": True}
-"""DuckDB settings of the analyst's connection: no file system or network access beyond the
-database file (COPY TO, EXPORT, ATTACH, read_csv, glob, INSTALL all fail), and no SET that
-could undo it. See duckdb.org/docs/stable/operations_manual/securing_duckdb/overview."""
+ANALYST_CONFIG = {"temp_directory": "''", "enable_external_access": "false",
+                  "lock_configuration": "true"}
+"""DuckDB settings of the analyst's connection, in order: no spilling (DuckDB otherwise writes
+a query too big for memory to ``<db>.tmp/`` in the data home, up to 90% of the free disk,
+even on a read-only connection with external access off: a query past ``memory_limit`` fails
+instead), no file system or network access beyond the database file (COPY TO, EXPORT,
+ATTACH, read_csv, glob, INSTALL all fail), and no SET that could undo either. See
+duckdb.org/docs/stable/operations_manual/securing_duckdb/overview."""
 
 _EXPLAIN = re.compile(r"\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^()]*\)\s*)?", re.IGNORECASE)
 """The words in front of the statement an ``EXPLAIN`` wraps (DuckDB classifies the rest)."""
@@ -109,7 +115,7 @@ class AnalystMixin(StoreBase):
                 # config corrupted a concurrent writer's file in tests/e2e
                 # (test_writers_and_readers...: checksum mismatches, short reads).
                 for name, value in ANALYST_CONFIG.items():
-                    con.execute(f"SET {name} = {str(value).lower()}")
+                    con.execute(f"SET {name} = {value}")
                 # DuckDB has no statement_timeout: interrupt() stops the running query from
                 # another thread (duckdb.org/docs/stable/clients/python/reference).
                 timer = threading.Timer(self.statement_timeout, con.interrupt)
