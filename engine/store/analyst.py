@@ -145,7 +145,7 @@ class AnalystMixin(StoreBase):
             except duckdb.Error as exc:
                 raise QueryError(one_line(exc)) from None
             finally:
-                con.close()
+                self._close(con)
         return QueryResult(columns=columns, rows=[tuple(r) for r in rows])
 
     def export_parquet(self, directory: Path,

@@ -84,6 +84,7 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
             self.dialect = "postgresql"
             self._pg = PostgresBackend(url, pool_size=pool_size, busy_timeout=busy_timeout)
         self._outbox_listeners = []
+        self._sidecars = {}
         self._spool = Spool(self.spool_dir, key=self._cached_spool_key)
         self._spool_key_cache: bytes | None = None
         self._flush_lock = threading.RLock()
