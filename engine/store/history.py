@@ -91,6 +91,7 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
         self._last_orphan_scan = 0.0
+        self._unmovable = set()
         self._flush_failure = ""
         self._closed = False
         if read_only:
