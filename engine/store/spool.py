@@ -522,6 +522,11 @@ class SpoolMixin(SpoolRejectMixin):
             if not held:
                 return 0
             key = self._spool_key()
+            if key is None:  # never refuse what the restored key would accept
+                logger.warning("%d orphan spool segments wait: the data home key %s is "
+                               "missing, so their tags cannot be checked; restore it from a "
+                               "backup to recover them", len(held), self.key_path)
+                return 0
             accepted = []
             for path, fd in held:
                 content = split_segment(path, read_all(fd))
