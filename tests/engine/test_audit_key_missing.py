@@ -66,6 +66,9 @@ def test_a_missing_key_stops_audited_writes_and_verify_says_so_until_it_is_resto
     report = json.loads(spamops(home, "audit", "verify", "--json").stdout)
     assert report["key_missing"] is True and report["ok"] is False
 
+    served = predict(home, "see you at six")  # prediction serving goes on without the key
+    assert counts(home)[2] == before[2] + 1 and served
+
     setup = spamops(home, "setup-database")  # setup must not make a new key either
     assert setup.returncode != 0 and str(key) in setup.stderr
     assert not key.exists()
@@ -112,3 +115,36 @@ def test_a_key_is_still_made_for_a_chain_without_keyed_records(
     assert actions == (["legacy", "audit.keyed", "test.write"] if legacy else ["test.write"])
     assert store.verify_audit().ok
     store.close()
+
+
+def test_the_api_serves_without_the_key_and_says_why_in_health(
+        trained_home: Path, tmp_path: Path) -> None:
+    """A real ``spamops serve``: ``/predict`` answers and its predictions land; ``/health`` is
+    degraded naming the missing key (not "another process holds it"); no new key is made."""
+    import time
+
+    import httpx
+
+    from tests.server.conftest import KEY
+    from tests.server.test_live_server import start_server
+
+    key = trained_home / "spamops.key"
+    shutil.move(key, tmp_path / "elsewhere.key")
+    before = counts(trained_home)
+    server = start_server(trained_home)
+    try:
+        with httpx.Client(base_url=server.url, headers=KEY, timeout=30) as http:
+            assert http.post("/predict", json={"text": "WIN a prize now"}).status_code == 200
+            deadline = time.monotonic() + 30
+            while True:
+                health = http.get("/health").json()
+                if any(str(key) in p for p in health["problems"]):
+                    break
+                assert time.monotonic() < deadline, health
+                time.sleep(0.5)
+            assert health["status"] == "degraded"
+            assert any("missing" in p and "spool" in p for p in health["problems"])
+    finally:
+        assert server.stop() == 0
+    assert not key.exists()
+    assert counts(trained_home)[2] == before[2] + 1  # the prediction reached the history
