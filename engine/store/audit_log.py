@@ -176,8 +176,8 @@ class AuditMixin(StoreBase):
 
 def key_missing_message(path: Path) -> str:
     """The one line that says the key file is gone from a keyed chain, and what to do."""
-    return (f"the data home key {path} is missing but the audit chain has keyed records, "
-            "which only that key can verify: restore spamops.key from a backup (`spamops "
+    return (f"the data home key file {path} is missing but the audit chain has keyed "
+            "records, which only that key can verify: restore spamops.key from a backup (`spamops "
             "backup` copies it; keep mode 0600), no new key is made")
 
 
