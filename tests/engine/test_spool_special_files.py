@@ -134,3 +134,10 @@ def test_setup_database_with_a_fifo_and_a_directory_in_the_spool(tmp_path: Path)
     for name in planted:
         assert not os.path.lexists(home / "spool" / name)
         assert os.path.lexists(home / "spool" / "refused" / name)
+
+    # A FIFO planted afterwards neither hangs nor fails `spamops backup` (it copies spool/ first).
+    os.mkfifo(home / "spool" / "late.jsonl")
+    backup = subprocess.run([str(SPAMOPS), "--home", str(home), "backup", str(tmp_path / "bk")],
+                            env=env, text=True, capture_output=True, timeout=120, check=False)
+    assert backup.returncode == 0, backup.stderr
+    assert not os.path.lexists(tmp_path / "bk" / "spool" / "late.jsonl")
