@@ -9,19 +9,33 @@ inside the commands, through ``Services``.
 from __future__ import annotations
 
 import csv
+import itertools
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from engine.cli._common import emit_json, home_of, json_option, services_of, settings_of
+from engine.cli._common import (
+    emit_json,
+    home_of,
+    json_option,
+    services_of,
+    settings_of,
+    to_jsonable,
+)
 from engine.errors import InvalidInput
+from engine.records import QueryResult
 
 DEFAULT_SQL_LIMIT = 1000
 """Rows ``spamops sql`` prints unless told otherwise; a notice says when more were left out."""
+
+TABLE_MAX_ROWS = 10_000
+"""Most rows the text table prints (it is built in memory); --json and --csv stream any number."""
 
 MAX_CELL = 60
 """Widest cell of the text table; longer values are cut with an ellipsis."""
@@ -44,36 +58,104 @@ def setup_database(ctx: click.Context, as_json: bool) -> None:
 
 @click.command("sql")
 @click.argument("query")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: columns, rows.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header line.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object: columns, rows, truncated (streamed, any size).")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="Print CSV with a header line (streamed, any size).")
 @click.option("--limit", type=click.IntRange(min=0), default=DEFAULT_SQL_LIMIT,
-              show_default=True, help="Most rows to print; 0 prints all.")
+              show_default=True,
+              help=f"Most rows to print; 0 prints all (the text table stops at "
+                   f"{TABLE_MAX_ROWS} rows: use --json or --csv for more).")
 @click.pass_context
 def sql(ctx: click.Context, query: str, as_json: bool, as_csv: bool, limit: int) -> None:
     """Run a read-only QUERY over the history (tables and v_* views; see the README).
+
+    --json and --csv write rows as they are fetched, in bounded memory; timestamps are ISO
+    8601 with their microseconds.
 
     Example: spamops sql "SELECT * FROM v_daily_accuracy ORDER BY day DESC LIMIT 7"
     """
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
-    result = services_of(ctx, read_only=True).sql(query, None if limit == 0 else limit + 1)
-    rows = result.rows
-    truncated = limit > 0 and len(rows) > limit
-    if truncated:
-        rows = rows[:limit]
-    if as_json:
-        emit_json({"columns": result.columns,
-                   "rows": [dict(zip(result.columns, row, strict=True)) for row in rows],
-                   "truncated": truncated})
-    elif as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(result.columns)
-        writer.writerows([[_csv_cell(v) for v in row] for row in rows])
-    else:
-        click.echo(render_table(result.columns, rows))
-        click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", err=True)
-    if truncated:
-        click.echo(f"only the first {limit} rows are shown; use --limit 0 for all", err=True)
+    shown = limit if as_json or as_csv else min(limit or TABLE_MAX_ROWS, TABLE_MAX_ROWS)
+    capped = not (as_json or as_csv) and (limit == 0 or limit > TABLE_MAX_ROWS)
+    stream = services_of(ctx, read_only=True).sql_batches(
+        query, None if shown == 0 else shown + 1)
+    with closing(stream):
+        first = next(stream)
+        columns = first.columns
+        batches = itertools.chain([first], stream)
+        if as_json:
+            truncated = _stream_json(columns, batches, shown)
+        elif as_csv:
+            truncated = _stream_csv(columns, batches, shown)
+        else:
+            rows = [row for batch in batches for row in batch.rows]
+            truncated = shown > 0 and len(rows) > shown
+            rows = rows[:shown] if truncated else rows
+            click.echo(render_table(columns, rows))
+            click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", err=True)
+    if truncated and capped:
+        click.echo(f"only the first {shown} rows are shown: the text table stops at "
+                   f"{TABLE_MAX_ROWS}; use --json or --csv for all", err=True)
+    elif truncated:
+        click.echo(f"only the first {shown} rows are shown; use --limit 0 for all", err=True)
+
+
+class _Upto:
+    """The rows of ``batches``, batch by batch, stopping after ``shown`` (0: all);
+    ``truncated`` then says whether a row was left out."""
+
+    def __init__(self, batches: Iterable[QueryResult], shown: int) -> None:
+        self.batches, self.shown, self.truncated = batches, shown, False
+
+    def __iter__(self) -> Iterator[list[tuple[Any, ...]]]:
+        left = self.shown
+        for batch in self.batches:
+            rows = batch.rows
+            if self.shown:
+                if len(rows) > left:
+                    self.truncated = True
+                    rows = rows[:left]
+                left -= len(rows)
+            if rows:
+                yield rows
+            if self.truncated:
+                return
+
+
+def _stream_json(columns: list[str], batches: Iterator[QueryResult],
+                 shown: int) -> bool:
+    """Write ``{"columns": [...], "rows": [{...}, ...], "truncated": bool}`` on one line,
+    row by row as fetched; returns whether more rows were left out."""
+    out = sys.stdout
+    out.write('{"columns": ' + json.dumps(columns, ensure_ascii=False) + ', "rows": [')
+    upto, first = _Upto(batches, shown), True
+    for rows in upto:
+        out.write(("" if first else ", ") + ", ".join(
+            json.dumps(to_jsonable(dict(zip(columns, map(_json_cell, row), strict=True))),
+                       ensure_ascii=False) for row in rows))
+        first = False
+    out.write('], "truncated": ' + json.dumps(upto.truncated) + "}\n")
+    out.flush()
+    return upto.truncated
+
+
+def _stream_csv(columns: list[str], batches: Iterator[QueryResult],
+                shown: int) -> bool:
+    """Write a CSV header and the rows as fetched; returns whether more were left out."""
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(columns)
+    upto = _Upto(batches, shown)
+    for rows in upto:
+        writer.writerows([_csv_cell(v) for v in row] for row in rows)
+    sys.stdout.flush()
+    return upto.truncated
+
+
+def _json_cell(value: Any) -> Any:
+    """Timestamps keep their microseconds (ISO 8601); the rest as ``to_jsonable``."""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _text_cell(value: Any) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -149,6 +149,11 @@ class HistoryMixin(ServicesBase):
     def sql(self, query: str, limit: int | None = None) -> QueryResult:
         """Run an analyst's read-only query over the history."""
         return self.store.sql(query, limit)
+
+    def sql_batches(self, query: str,
+                    limit: int | None = None) -> Generator[QueryResult, None, None]:
+        """``sql`` streamed in bounded batches (``Store.sql_batches``); close it when done."""
+        return self.store.sql_batches(query, limit)
 
     def export(self, directory: Path) -> list[Path]:
         """Write the history as Parquet partitioned by day; returns the table folders."""

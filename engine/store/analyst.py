@@ -21,7 +21,7 @@ import itertools
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,9 @@ duckdb.org/docs/stable/operations_manual/securing_duckdb/overview."""
 
 NULL_DAY = "__HIVE_DEFAULT_PARTITION__"
 """The partition folder DuckDB's ``PARTITION_BY`` names for rows whose day is NULL."""
+
+SQL_BATCH_ROWS = 10_000
+"""Rows ``sql_batches`` fetches from DuckDB at a time (bounds ``spamops sql``'s memory)."""
 
 EXPORT_BATCH_ROWS = 20_000
 """Rows read from PostgreSQL per Arrow batch by ``export_parquet`` (bounds its memory)."""
@@ -87,13 +90,37 @@ class AnalystMixin(StoreBase):
 
     # Analysts ------------------------------------------------------------------------------
     def sql(self, query: str, limit: int | None = None) -> QueryResult:
-        """Run an analyst's read-only query on a read-only connection.
+        """Run an analyst's read-only query on a read-only connection; all rows (at most
+        ``limit``) in memory. ``sql_batches`` streams them instead.
 
         Raises:
             QueryError: the query writes, is empty or is malformed (DuckDB's message).
             StoreError: there is no database yet.
             QueryTimeout: it ran longer than ``statement_timeout`` seconds and was stopped.
         """
+        columns: list[str] = []
+        rows: list[tuple[Any, ...]] = []
+        for batch in self.sql_batches(query, limit):
+            columns = batch.columns
+            rows.extend(batch.rows)
+        return QueryResult(columns=columns, rows=rows)
+
+    def sql_batches(self, query: str, limit: int | None = None,
+                    batch_rows: int = SQL_BATCH_ROWS) -> Generator[QueryResult, None, None]:
+        """``sql`` as a stream: yields the result in batches of at most ``batch_rows`` rows
+        (the first batch may be empty; it always carries the columns), so memory holds one
+        batch whatever the result's size. On DuckDB the rows come from the query's streaming
+        result with ``DuckDBPyConnection.fetchmany`` (duckdb.org/docs/stable/clients/python/
+        dbapi); the read-only connection, the statement check and ``statement_timeout`` are
+        those of ``sql``, and the timeout bounds the whole stream (fetching included). On
+        PostgreSQL the result is fetched whole and yielded as one batch.
+
+        Raises:
+            QueryError, StoreError, QueryTimeout: as ``sql`` (from the first ``next``, or
+            later for an error met while fetching).
+        """
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be at least 1, not {batch_rows}")
         if self._pg is not None:
             try:
                 columns, rows = self._pg.analyst_query(query, limit, self.statement_timeout)
@@ -102,7 +129,8 @@ class AnalystMixin(StoreBase):
                     raise StoreError(f"no history in {self.url} yet: run `spamops "
                                      "setup-database` first") from None
                 raise
-            return QueryResult(columns=columns, rows=rows)
+            yield QueryResult(columns=columns, rows=rows)
+            return
         try:
             statements = duckdb.extract_statements(query)
         except duckdb.Error as exc:
@@ -137,7 +165,16 @@ class AnalystMixin(StoreBase):
                         con.execute(statement.query)
                     cursor = con.execute(statements[-1].query)
                     columns = [d[0] for d in cursor.description or ()]
-                    rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
+                    yield QueryResult(columns=columns, rows=[])
+                    left = limit
+                    while left is None or left > 0:
+                        size = batch_rows if left is None else min(batch_rows, left)
+                        rows = cursor.fetchmany(size)
+                        if not rows:
+                            break
+                        if left is not None:
+                            left -= len(rows)
+                        yield QueryResult(columns=columns, rows=[tuple(r) for r in rows])
                 finally:
                     timer.cancel()
             except duckdb.InterruptException:
@@ -146,7 +183,6 @@ class AnalystMixin(StoreBase):
                 raise QueryError(one_line(exc)) from None
             finally:
                 self._close(con)
-        return QueryResult(columns=columns, rows=[tuple(r) for r in rows])
 
     def export_parquet(self, directory: Path,
                        batch_rows: int = EXPORT_BATCH_ROWS) -> list[Path]:
