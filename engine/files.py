@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.bounded_read import read_file_bytes, require_regular_file
 from engine.encodings import decode
 from engine.errors import InvalidInput
 from engine.labels import normalise_labels
@@ -162,15 +163,13 @@ def read_table(path: Path, *, encoding: str | None = None) -> Table:
         raise InvalidInput(f"file not found: {path}")
     if path.is_dir():
         raise InvalidInput(f"{path} is a directory, expected a file of messages")
+    require_regular_file(path)  # /dev/zero, a FIFO: refused, never read
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
         return _read_parquet(path)
     if suffix in (".xlsx", ".xls", ".ods"):
         raise InvalidInput(f"{path} is a spreadsheet; save it as CSV (UTF-8) and pass that")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInput(f"could not read {path}: {exc.strerror or exc}") from None
+    data = read_file_bytes(path)  # bounded chunks, a line at most MAX_LINE_BYTES
     if data[:4] == b"PAR1":
         return _read_parquet(path)
     text, how = decode(data, path, encoding)

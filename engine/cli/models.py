@@ -130,9 +130,11 @@ def predict(ctx: click.Context, text: str | None, file: Path | None, encoding: s
     if file is None:
         texts = [text or ""]
     elif str(file) == "-":
+        from engine.bounded_read import read_stream_bytes
         from engine.files import read_stdin_lines
 
-        texts = read_stdin_lines(sys.stdin.read())
+        raw = read_stream_bytes(sys.stdin.buffer, "standard input")
+        texts = read_stdin_lines(raw.decode(sys.stdin.encoding or "utf-8", "replace"))
     else:
         texts = read_file(file, encoding=encoding, text_column=text_column,
                           labels="ignore", quiet=as_json).texts
