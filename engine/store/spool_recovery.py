@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import hmac
 import logging
 import os
 import time
@@ -21,7 +23,13 @@ from pathlib import Path
 from engine.datakey import load_key
 from engine.store.spool_files import NotASegmentFile, open_segment_file, read_all
 from engine.store.spool_reject import SpoolRejectMixin
-from engine.store.spool_segment import SEGMENT_SUFFIX, Spool, _loaded, split_segment
+from engine.store.spool_segment import (
+    SEGMENT_SUFFIX,
+    SegmentContent,
+    Spool,
+    _loaded,
+    split_segment,
+)
 
 logger = logging.getLogger("spamops.store")
 
@@ -97,6 +105,7 @@ class SpoolRecoveryMixin(SpoolRejectMixin):
                     accepted.append((path, content))
                 else:
                     self._refuse(path, reason)
+            accepted = self._not_ingested_before(accepted)
             added = self._ingest_or_reject([_loaded(path, content)
                                             for path, content in accepted])
             for path, _ in accepted:
@@ -109,6 +118,39 @@ class SpoolRecoveryMixin(SpoolRejectMixin):
         finally:
             for _, fd in held:
                 os.close(fd)
+
+    def _not_ingested_before(self, accepted: list[tuple[Path, SegmentContent]]
+                             ) -> list[tuple[Path, SegmentContent]]:
+        """The segments whose name is not in the ``spool_segments`` ledger yet.
+
+        A listed one whose records' sha256 is the ledgered one is what a crash between ingest
+        and delete leaves: deleted quietly. A listed one whose records differ (a valid header
+        with other rows, put back under an ingested name) is refused, never deleted unseen.
+        """
+        names = [path.name for path, _ in accepted]
+        if not names:
+            return accepted
+        with self._connection(write=False) as con:
+            ledger: dict[str, str | None] = dict(con.execute(
+                f"SELECT name, sha256 FROM spool_segments WHERE name IN "
+                f"({', '.join('?' for _ in names)})", names).fetchall())
+        fresh = []
+        for path, content in accepted:
+            if path.name not in ledger:
+                fresh.append((path, content))
+                continue
+            ledgered = ledger[path.name]
+            if ledgered is not None and hmac.compare_digest(
+                    ledgered, hashlib.sha256(content.body).hexdigest()):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()  # a genuine leftover: its rows are in already
+            elif ledgered is None:
+                self._refuse(path, "it was already ingested under this name, and the ledger "
+                                   "has no checksum to compare its records with")
+            else:
+                self._refuse(path, "it was already ingested under this name, with other "
+                                   "records (checksum mismatch with the spool_segments ledger)")
+        return fresh
 
     def _refuse(self, path: Path, reason: str) -> None:
         """Move a segment recovery will not ingest to ``spool/refused/`` and say why (a rename,
