@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.postgres import PostgresServer, PostgresUnavailable
+from tests.readme_demo import ReadmeDemo, run_readme_demo
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_ZIP = REPO.parent / "shared" / "data" / "sms+spam+collection.zip"
@@ -116,6 +117,14 @@ def two_versions_home(data_home: Path, _two_versions_template: Path) -> Path:
     """A private data home with champion v1 and a registered v2."""
     copy_home(_two_versions_template, data_home)
     return data_home
+
+
+@pytest.fixture(scope="session")
+def readme_demo(tmp_path_factory: pytest.TempPathFactory) -> ReadmeDemo:
+    """The README's ``spamops demo --until DEMO_UNTIL``, run once per session on a fresh home
+    (tests/readme_demo.py): the README test checks its table and log, the demo tests its
+    history. Tests that change anything work on a copy (``copy_home``)."""
+    return run_readme_demo(tmp_path_factory.mktemp("readme-demo"), dataset_source())
 
 
 @pytest.fixture(scope="session")
