@@ -124,7 +124,7 @@ def readme_demo(tmp_path_factory: pytest.TempPathFactory) -> ReadmeDemo:
     """The README's ``spamops demo --until DEMO_UNTIL``, run once per session on a fresh home
     (tests/readme_demo.py): the README test checks its table and log, the demo tests its
     history. Tests that change anything work on a copy (``copy_home``)."""
-    return run_readme_demo(tmp_path_factory.mktemp("readme-demo"), dataset_source())
+    return run_readme_demo(tmp_path_factory.mktemp("readme-demo"))
 
 
 @pytest.fixture(scope="session")
