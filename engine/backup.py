@@ -34,6 +34,7 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -131,6 +132,15 @@ def _is_empty_dir(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
 
 
+def _regular(path: Path) -> bool:
+    """A regular file, not a FIFO/directory/link left in the spool (opening a FIFO blocks);
+    recovery refuses those (``engine.store.spool_files``)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
 def _in_use(path: Path) -> bool:
     return FileLock(path).in_use()
 
@@ -144,7 +154,8 @@ def home_in_use(home: Path) -> str | None:
     if _in_use(home / "locks" / "serving.lock"):  # engine.services.SERVING_LOCK
         return "an API serves from it (serve, console --serve)"
     spool = home / SPOOL
-    if spool.is_dir() and any(_in_use(p) for p in spool.glob("*.jsonl")):
+    if spool.is_dir() and any(_in_use(p) for p in spool.glob("*.jsonl")
+                                if _regular(p)):
         return "a process is logging predictions into it (serve, console --serve)"
     return None
 
@@ -215,7 +226,7 @@ def backup_home(settings: Settings, store: Store, target: Path) -> BackupReport:
     created_at = datetime.now().astimezone()
     spool = settings.spool_dir
     if spool.is_dir():  # 1. spool first (see the module docstring)
-        for segment in sorted(spool.glob("*.jsonl")):
+        for segment in sorted(p for p in spool.glob("*.jsonl") if _regular(p)):
             with contextlib.suppress(FileNotFoundError):  # ingested meanwhile: in the history
                 _copy_file(segment, target / SPOOL / segment.name)
     (target / SPOOL).mkdir(exist_ok=True)

@@ -93,6 +93,10 @@ class SetComparison:
     """Messages of the set the challenger was trained on, scored instead by cross-fitted fold
     models (``engine.crossfit``); the other ``n - crossfit_n`` were held out from it."""
     crossfit_folds: int = 0
+    earlier_n: int = 0
+    """Messages of the set kept in the evaluation set by earlier retrains against the same
+    champion (labelled after it was trained): out of sample for both models, scored by the
+    challenger itself (``engine.crossfit.compare_recent``)."""
 
     def summary(self) -> EvaluationSummary:
         """The numbers the deployment rule needs."""
@@ -113,7 +117,8 @@ class SetComparison:
                 resolution=self.ham_fpr_resolution)
         return EvaluationSummary(name=self.name, n=self.n, accuracy=accuracy, ham_fpr=ham_fpr,
                                  first_at=self.first_at, last_at=self.last_at,
-                                 crossfit_n=self.crossfit_n, crossfit_folds=self.crossfit_folds)
+                                 crossfit_n=self.crossfit_n, crossfit_folds=self.crossfit_folds,
+                                 earlier_n=self.earlier_n)
 
 
 @dataclass(frozen=True)
@@ -208,7 +213,7 @@ def compare_on_set(name: str, y_true: np.ndarray,
                    *, champion_version: int | None, challenger_version: int | None,
                    seed: int = 42, first_at: str | None = None,
                    last_at: str | None = None, crossfit_n: int = 0,
-                   crossfit_folds: int = 0) -> SetComparison:
+                   crossfit_folds: int = 0, earlier_n: int = 0) -> SetComparison:
     """Compare two models' spam probabilities on the same labelled messages.
 
     Args:
@@ -219,6 +224,8 @@ def compare_on_set(name: str, y_true: np.ndarray,
         crossfit_n, crossfit_folds: how many of the challenger's probabilities are out-of-fold
             scores of cross-fitted models (``engine.crossfit``), and over how many folds;
             echoed in the result (the pairing is the same either way).
+        earlier_n: how many messages come from the evaluation set of earlier retrains
+            against the same champion; echoed in the result.
     """
     champion_pred = (champion_proba >= 0.5).astype(int)
     challenger_pred = (challenger_proba >= 0.5).astype(int)
@@ -251,5 +258,5 @@ def compare_on_set(name: str, y_true: np.ndarray,
         ham_fpr_b=fpr_b, ham_fpr_c=fpr_c, ham_fpr_p_value=mcnemar_p(fpr_b, fpr_c),
         ham_fpr_low=fpr_low, ham_fpr_high=fpr_high, ham_fpr_resolution=resolution(n_ham),
         first_at=first_at, last_at=last_at, crossfit_n=crossfit_n,
-        crossfit_folds=crossfit_folds,
+        crossfit_folds=crossfit_folds, earlier_n=earlier_n,
     )

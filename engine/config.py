@@ -31,6 +31,7 @@ import re
 import tomllib
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -158,9 +159,13 @@ class MonitoringSettings(BaseModel):
         from engine.scheduling import crontab_trigger
 
         try:
-            crontab_trigger(value)
+            trigger = crontab_trigger(value)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"not a valid crontab: {exc}") from None
+        # A valid crontab can still name no real day (31 February): the scheduled retrain
+        # would silently never run.
+        if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+            raise ValueError("this crontab never fires (no such day, e.g. 30 or 31 February)")
         return value
 
 

@@ -104,14 +104,24 @@ class RecentComparison:
 def compare_recent(champion: Any, challenger: Any, *, holdout: pd.DataFrame,
                    recent_train: pd.DataFrame, train_texts: Sequence[str],
                    train_labels: Sequence[str], folds: int, seed: int,
-                   champion_version: int | None, challenger_version: int | None
-                   ) -> RecentComparison:
-    """Compare on the held-out labels *and* the recent labels the challenger trained on.
+                   champion_version: int | None, challenger_version: int | None,
+                   earlier: pd.DataFrame | None = None) -> RecentComparison:
+    """Compare on every label since the champion was trained, each scored out of sample.
+
+    The set is the held-out labels, the evaluation-set labels of earlier retrains against
+    the same champion (``earlier``) and the recent labels the challenger trained on
+    (cross-fitted): every labelled message the champion faced since it was trained, outside
+    the frozen test split. A label held out by an earlier KEEP therefore still counts when
+    the next retrain decides against the same champion (issue 13: a KEEP for want of
+    evidence is decided again with more of it).
 
     Args:
         champion, challenger: fitted pipelines.
         holdout: recent labels kept out of the challenger's training (``text``,
             ``true_label``, ``labelled_at``): scored by the challenger itself.
+        earlier: evaluation-set labels (same columns) received after the champion was
+            trained: no model trains on the evaluation set, so the challenger scores them
+            itself. None or empty: none.
         recent_train: recent labels the challenger trained on that the champion cannot have
             seen (received after it was trained): scored by cross-fitted fold models.
         train_texts, train_labels: everything the challenger was fitted on.
@@ -122,11 +132,14 @@ def compare_recent(champion: Any, challenger: Any, *, holdout: pd.DataFrame,
     import pandas as pd
 
     crossfit = folds >= 2 and len(recent_train) >= MIN_FOLD_TEXTS
-    frames = [holdout, recent_train] if crossfit else [holdout]
-    recent = pd.concat(frames, ignore_index=True) if len(frames) > 1 else holdout
+    earlier = earlier if earlier is not None and len(earlier) else None
+    scored = pd.concat([holdout, earlier], ignore_index=True) if earlier is not None \
+        else holdout
+    frames = [scored, recent_train] if crossfit else [scored]
+    recent = pd.concat(frames, ignore_index=True) if len(frames) > 1 else scored
     if not len(recent):
         return RecentComparison(None, 0.0)
-    challenger_proba = spam_probability(challenger, holdout["text"].tolist())
+    challenger_proba = spam_probability(challenger, scored["text"].tolist())
     started = time.perf_counter()
     if crossfit:
         out_of_fold = crossfit_probabilities(
@@ -142,7 +155,8 @@ def compare_recent(champion: Any, challenger: Any, *, holdout: pd.DataFrame,
         champion_version=champion_version, challenger_version=challenger_version, seed=seed,
         first_at=_iso(stamps.min()), last_at=_iso(stamps.max()),
         crossfit_n=len(recent_train) if crossfit else 0,
-        crossfit_folds=min(folds, len(recent_train)) if crossfit else 0)
+        crossfit_folds=min(folds, len(recent_train)) if crossfit else 0,
+        earlier_n=0 if earlier is None else len(earlier))
     return RecentComparison(comparison, seconds)
 
 

@@ -76,6 +76,11 @@ class StoreError(SpamopsError):
     http_status = 503
 
 
+class KeyMissing(StoreError):
+    """The data home key file is gone while the audit chain already has keyed records: a new
+    key would leave them unverifiable, so audited writes stop until it is restored."""
+
+
 class StoreBusy(StoreError):
     """Another process kept the database locked for longer than we were willing to wait."""
 

@@ -208,6 +208,9 @@ class AuditVerification:
     checked: int
     first_bad_seq: int | None
     message: str
+    key_missing: bool = False
+    """The chain has keyed records but the data home key file is gone: they cannot be
+    checked (not "intact", not "broken") until it is restored."""
 
 
 @dataclass(frozen=True)

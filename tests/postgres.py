@@ -7,7 +7,8 @@ as root both run as the ``postgres`` user through ``runuser``; otherwise they ru
 The cluster is made for tests: trust authentication on loopback only, no fsync.
 
 ``PostgresServer.stop()`` / ``start()`` stop and restart the same cluster on the same port
-(the multi-host test takes the database away for a while); ``database()`` creates an empty
+(the multi-host test takes the database away for a while), ``paused()`` makes it hang for a
+block (the console outage test); ``database()`` creates an empty
 database and returns its URL. Missing binaries are an error naming the package, never a skip:
 ``.ci/run`` installs the package where it is missing.
 """
@@ -20,10 +21,12 @@ import itertools
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 SUPERUSER = "spamops"
@@ -131,9 +134,22 @@ class PostgresServer:
             ["sh", "-c", script], start_new_session=True, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def stop(self) -> None:
-        """Stop the server (fast shutdown: open sessions are cut, data stays)."""
-        self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop")
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (fast shutdown: open sessions are cut, data stays; ``immediate``:
+        as if it crashed, recovered at the next start)."""
+        self._run("pg_ctl", "-D", str(self.datadir), "-m", mode, "-w", "stop")
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The server hangs for the block: its postmaster is stopped (SIGSTOP), so a new
+        connection is accepted by the kernel and then waits for an answer (the client's
+        ``connect_timeout``), while open sessions still run; SIGCONT at the end."""
+        pid = int((self.datadir / "postmaster.pid").read_text().splitlines()[0])
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
     def is_running(self) -> bool:
         return self._run("pg_ctl", "-D", str(self.datadir), "status").returncode == 0

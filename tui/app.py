@@ -11,7 +11,10 @@ It polls the store every ``poll_seconds`` (cheap reads: the recent snapshots, th
 snapshots written by any process appear without a key press. When no other process holds the
 data home's scheduler, the console hosts it on its own event loop (APScheduler's
 ``AsyncIOScheduler``; jobs run in the loop's thread pool); otherwise it shows who does, and the
-manual actions still work.
+manual actions still work. Starting the scheduler host (taking its lock) and reading its status
+(who holds the lock: a query on PostgreSQL) run in workers too, so a slow or unreachable
+PostgreSQL never freezes the interface: the view bar and the scheduler panel say "store
+unreachable" until a refresh succeeds again.
 
 This module must not import the machinery (duckdb, mlflow, sklearn, apscheduler) nor another
 UI; ``engine.cli.console_cmd`` is what builds it.
@@ -19,6 +22,8 @@ UI; ``engine.cli.console_cmd`` is what builds it.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -32,7 +37,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
-from engine.errors import SpamopsError
+from engine.errors import SpamopsError, StoreUnreachable
 from tui.commands import ConsoleCommands
 from tui.formatting import version
 from tui.messages import (
@@ -47,6 +52,8 @@ from tui.messages import (
     RetrainProgressed,
     RolledBack,
     SchedulerChanged,
+    SchedulerStarted,
+    SchedulerStatusRead,
     SnapshotAdded,
 )
 from tui.screens import ApprovalsScreen, HelpScreen, HistoryScreen, LogScreen, OverviewScreen
@@ -59,7 +66,7 @@ if TYPE_CHECKING:
     from engine.monitoring import CheckResult, RetrainResult
     from engine.records import Approval, DriftSnapshot, JobRun
     from engine.registry import AliasMove
-    from engine.scheduling import SchedulerEvent, SchedulerHost
+    from engine.scheduling import SchedulerEvent, SchedulerHost, SchedulerStatus
     from engine.services import Overview, Services
 
 POLL_SECONDS = 2.0
@@ -148,8 +155,15 @@ class SpamopsConsole(App[None]):
         self.log_written: Signal[str] = Signal(self, "log")
         self.failing_receivers: tuple[str, ...] = ()
         self.receivers_changed: Signal[tuple[str, ...]] = Signal(self, "receivers")
+        self.store_problem = ""
+        """Why the last refresh could not read the store (``""``: it could)."""
+        self.store_changed: Signal[str] = Signal(self, "store")
         self._work: dict[str, str] = {}
         self._scheduler_host: SchedulerHost | None = None
+        self._scheduler_status: SchedulerStatus | None = None
+        # Guards handing a host started in a worker over to an app that may be closing.
+        self._host_mutex = threading.Lock()
+        self._closing = False
         self._last_run: JobRun | None = None
         self._seen_snapshot: str | None = None
         self._history_signature: tuple[Any, ...] | None = None
@@ -175,29 +189,39 @@ class SpamopsConsole(App[None]):
             self.run_worker(self.services.start_notifier, thread=True, group="notifier",
                             description="starting webhook delivery", exit_on_error=False)
         if self.run_scheduler:
-            # After the first frame: building the host opens the store and imports APScheduler.
-            self.call_after_refresh(self._start_scheduler)
+            # In a worker: building the host opens the store and imports APScheduler, and
+            # taking its lock may wait for PostgreSQL (up to its connect timeout).
+            self.start_scheduler(asyncio.get_running_loop())
 
     def on_unmount(self) -> None:
         self.services.monitor_log.unsubscribe(self._log_listener)
-        if self._scheduler_host is not None:
-            self._scheduler_host.shutdown()  # does not wait for a running job
+        with self._host_mutex:
+            self._closing = True
+            host = self._scheduler_host
+        if host is not None:
+            host.shutdown()  # does not wait for a running job
 
     def _log_listener(self, line: str) -> None:
         # Called in whichever thread wrote the line; post_message is thread-safe.
         self.post_message(LogLineWritten(line))
 
-    def _start_scheduler(self) -> None:
-        try:
-            host = self.services.scheduler(kind="console", mode="asyncio",
-                                           on_event=self._scheduler_event)
-            host.start()
-        except SpamopsError as error:
-            self.scheduler_view = SchedulerView("stopped")
-            self.notify(one_line(error), title="scheduler not started", severity="error")
-            return
-        self._scheduler_host = host
-        self._publish_scheduler()
+    @work(thread=True, exclusive=True, group="scheduler", description="starting the scheduler",
+          exit_on_error=False)
+    def start_scheduler(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Build the scheduler host and start it on ``loop`` (the app's): active when this
+        console takes the lock, else standing by. A failure is a toast (one line)."""
+        host = self.services.scheduler(kind="console", mode="asyncio",
+                                       on_event=self._scheduler_event)
+        host.start(loop)
+        with self._host_mutex:
+            if self._closing:  # the console closed while the lock was being taken
+                host.shutdown()
+                return
+            self._scheduler_host = host
+        self.post_message(SchedulerStarted(host))
+
+    def on_scheduler_started(self, _message: SchedulerStarted) -> None:
+        self.read_scheduler_status()
 
     def _scheduler_event(self, event: SchedulerEvent) -> None:
         self.post_message(SchedulerChanged(event))
@@ -206,6 +230,21 @@ class SpamopsConsole(App[None]):
     def _poll(self) -> None:
         if not self._group_busy("refresh"):
             self.refresh_data()
+        if self._scheduler_host is not None and not self._group_busy("scheduler-status"):
+            self.read_scheduler_status()
+
+    @work(thread=True, exclusive=True, group="scheduler-status",
+          description="reading the scheduler status", exit_on_error=False)
+    def read_scheduler_status(self) -> None:
+        """Read the hosted scheduler's status: active or standing by, and who holds its lock
+        (on PostgreSQL a query, which waits while the server does not answer)."""
+        host = self._scheduler_host
+        if host is not None:
+            self.post_message(SchedulerStatusRead(host.status()))
+
+    def on_scheduler_status_read(self, message: SchedulerStatusRead) -> None:
+        self._scheduler_status = message.status
+        self._publish_scheduler()
 
     @work(thread=True, exclusive=True, group="refresh", description="refreshing",
           exit_on_error=False)
@@ -269,26 +308,37 @@ class SpamopsConsole(App[None]):
         if event.run is not None and event.run.outcome != "running":
             self._last_run = event.run
             self.refresh_data(force_history=True)
+        if self._scheduler_host is not None:
+            self.read_scheduler_status()
         self._publish_scheduler()
 
     def _publish_scheduler(self, publish: bool = True) -> None:
+        """Derive the scheduler panel's view from what workers last read (never reads)."""
         holder = self.overview.scheduler_holder if self.overview else None
-        host = self._scheduler_host
-        if host is None:
+        status = self._scheduler_status
+        problem = self.store_problem
+        if status is None:
             if not self.run_scheduler:
                 state = "standby" if holder is not None else "disabled"
-                view = SchedulerView(state, holder)  # type: ignore[arg-type]
+                view = SchedulerView(state, None if problem else holder,  # type: ignore[arg-type]
+                                     store_problem=problem)
             else:
-                view = SchedulerView(self.scheduler_view.state)
+                view = SchedulerView(self.scheduler_view.state, store_problem=problem)
         else:
-            status = host.status()
             jobs = {job.id: job.next_run_time for job in status.jobs}
             state = ("active" if status.active else "standby" if status.standby
                      else "stopped")
             view = SchedulerView(state, status.holder, jobs.get("monitor"),  # type: ignore[arg-type]
-                                 jobs.get("retrain"), self._last_run)
+                                 jobs.get("retrain"), self._last_run, problem)
         self.scheduler_view = view
         self.scheduler_changed.publish(view)
+
+    def _set_store_problem(self, problem: str) -> None:
+        if problem == self.store_problem:
+            return
+        self.store_problem = problem
+        self.store_changed.publish(problem)
+        self._publish_scheduler()
 
     # Work in progress --------------------------------------------------------------------
     def _group_busy(self, group: str) -> bool:
@@ -322,10 +372,16 @@ class SpamopsConsole(App[None]):
             self._set_work(worker.group, None)
         if event.state == WorkerState.SUCCESS and worker.group == "refresh":
             self._poll_error = None
+            self._set_store_problem("")
         if event.state != WorkerState.ERROR:
             return
         message = one_line(worker.error)
+        if worker.group == "scheduler":
+            self.scheduler_view = SchedulerView("stopped", store_problem=self.store_problem)
+            self.scheduler_changed.publish(self.scheduler_view)
         if worker.group == "refresh":
+            if isinstance(worker.error, StoreUnreachable):
+                self._set_store_problem(message)
             if message == self._poll_error:  # the poll repeats: say it once until it recovers
                 return
             self._poll_error = message

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from engine.monitoring import CheckResult, RetrainResult
     from engine.records import Approval, Decision, DriftSnapshot, ReceiverHealth, RetrainingEvent
     from engine.registry import AliasMove
-    from engine.scheduling import SchedulerEvent
+    from engine.scheduling import SchedulerEvent, SchedulerHost, SchedulerStatus
     from engine.services import Overview
 
 
@@ -103,6 +103,21 @@ class SchedulerChanged(Message):
     """The in-process scheduler changed state or recorded a run (from any thread)."""
 
     event: SchedulerEvent
+
+
+@dataclass
+class SchedulerStarted(Message):
+    """The console's scheduler host was built and started (in a worker: taking its lock may
+    wait for the store)."""
+
+    host: SchedulerHost
+
+
+@dataclass
+class SchedulerStatusRead(Message):
+    """``SchedulerHost.status()`` was read in a worker (on PostgreSQL the holder is a query)."""
+
+    status: SchedulerStatus
 
 
 @dataclass

@@ -26,10 +26,12 @@ import json
 import math
 import sys
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
 
 import click
 
@@ -175,7 +177,9 @@ def json_option(func: F) -> F:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Dataclasses, datetimes, paths, enums and numpy scalars as plain JSON values."""
+    """Dataclasses, datetimes, paths, enums and numpy scalars as plain JSON values; also what
+    DuckDB hands ``spamops sql`` back: DECIMAL as a number, UUID as text, BLOB as hex,
+    INTERVAL as seconds, TIME as ``HH:MM:SS``."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
@@ -186,7 +190,15 @@ def to_jsonable(value: Any) -> Any:
         return value.isoformat(timespec="seconds")
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, Path):
+    if isinstance(value, time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return to_jsonable(float(value))
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, Path | UUID):
         return str(value)
     if isinstance(value, Enum):
         return value.value

@@ -250,11 +250,15 @@ def approve(ctx: click.Context, approval_id: str, reason: str | None, as_json: b
 @click.pass_context
 def reject(ctx: click.Context, approval_id: str, reason: str | None, as_json: bool) -> None:
     """Discard the pending challenger APPROVAL_ID; the champion stays."""
-    decided = services_of(ctx).reject(approval_id, reason=reason)
+    services = services_of(ctx)
+    decided = services.reject(approval_id, reason=reason)
     if as_json:
         emit_json(decided)
         return
-    click.echo(f"rejected: version {decided.champion_version} stays champion")
+    # The champion that serves now, not the one the challenger was compared with (they
+    # differ when the approval went stale): the reject moves no alias.
+    champion = services.registry.champion_version()
+    click.echo(f"rejected: version {champion} stays champion")
 
 
 @click.command("history")

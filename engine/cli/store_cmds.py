@@ -149,7 +149,7 @@ def audit_verify(ctx: click.Context, metrics_url: str | None, as_json: bool) -> 
     result = services_of(ctx, read_only=True).verify_audit(metrics_count=count)
     if as_json:
         emit_json(result)
-    elif result.ok:
+    elif result.ok or result.key_missing:
         click.echo(result.message)
     else:
         click.echo(f"audit chain BROKEN at record {result.first_bad_seq}: {result.message}")

@@ -189,8 +189,11 @@ class RetrainMixin(MonitorBase):
             return self._finish(event, result.version, outcome, lineage)
         say("comparing champion and challenger")
         recent_train = self._unseen_by_champion(champion, train_fb)
+        # Labels an earlier retrain against this same champion held out (now in the
+        # evaluation set) still count in the deciding set: neither model trained on them.
+        earlier = self._unseen_by_champion(champion, evaluation, unknown_means_all=False)
         comparison = self._compare(champion, result.version, data, holdout, evaluation,
-                                   recent_train)
+                                   recent_train, earlier)
         test_cmp = comparison.get("test_split")
         recent_cmp = comparison.get("recent_feedback")
         evaluation_cmp = comparison.get("evaluation_set")
@@ -277,24 +280,30 @@ class RetrainMixin(MonitorBase):
             "lineage": lineage}, done.reasoning)
         return RetrainResult(done, outcome)
 
-    def _unseen_by_champion(self, champion: int, train_fb: pd.DataFrame) -> pd.DataFrame:
-        """The feedback trained on that arrived after the champion was trained: labels the
-        champion cannot have learnt from, so both models are out of sample on them once they
-        are cross-fitted. A champion without a training time (older versions): all of it."""
+    def _unseen_by_champion(self, champion: int, frame: pd.DataFrame, *,
+                            unknown_means_all: bool = True) -> pd.DataFrame:
+        """The labels of ``frame`` that arrived after the champion was trained: labels the
+        champion cannot have learnt from, so both models are out of sample on them (once
+        cross-fitted, for feedback the challenger trains on). A champion without a training
+        time (older versions): all of ``frame``, or none when not ``unknown_means_all``."""
         import pandas as pd
 
         trained_at = self.registry.version(champion).tags.get(TRAINED_AT)
-        if not trained_at or not len(train_fb):
-            return train_fb
+        if not len(frame):
+            return frame
+        unknown = frame if unknown_means_all else frame.iloc[:0]
+        if not trained_at:
+            return unknown
         try:
             cutoff = datetime.fromisoformat(trained_at).replace(tzinfo=None)
         except ValueError:
-            return train_fb
-        return train_fb[train_fb["labelled_at"] > pd.Timestamp(cutoff)]
+            return unknown
+        stamps = pd.to_datetime(frame["labelled_at"])
+        return frame[stamps > pd.Timestamp(cutoff)]
 
     def _compare(self, champion: int, challenger: int, data: TrainingData,
                  holdout: pd.DataFrame, evaluation: pd.DataFrame,
-                 recent_train: pd.DataFrame) -> Comparison:
+                 recent_train: pd.DataFrame, earlier: pd.DataFrame) -> Comparison:
         champion_model = self.registry.load(champion)
         challenger_model = self.registry.load(challenger)
         sets = []
@@ -304,13 +313,15 @@ class RetrainMixin(MonitorBase):
             spam_probability(challenger_model, data.test_texts),
             champion_version=champion, challenger_version=challenger,
             seed=self.settings.seed))
-        # Recent feedback: the hold-out scored by the challenger, plus the recent labels it
-        # trained on scored by cross-fitted fold models (engine.crossfit).
+        # Recent feedback: the hold-out and the earlier hold-outs against this champion
+        # scored by the challenger, plus the recent labels it trained on scored by
+        # cross-fitted fold models (engine.crossfit).
         folds = self.settings.monitoring.crossfit_folds
         recent = compare_recent(
             champion_model, challenger_model, holdout=holdout, recent_train=recent_train,
             train_texts=data.train_texts, train_labels=data.train_labels, folds=folds,
-            seed=self.settings.seed, champion_version=champion, challenger_version=challenger)
+            seed=self.settings.seed, champion_version=champion, challenger_version=challenger,
+            earlier=earlier[["text", "true_label", "labelled_at"]])
         if recent.comparison is not None:
             sets.append(recent.comparison)
             if recent.comparison.crossfit_n:

@@ -85,19 +85,23 @@ class SchedulerHost:
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown()
 
-    def start(self) -> bool:
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> bool:
         """Become the active scheduler, or stand by; ``True`` when active.
 
+        Taking the lock may wait for the store (on PostgreSQL, up to its connect timeout), so
+        an asyncio UI calls this from a worker thread and passes its own ``loop``: APScheduler
+        and the standby watch then run on that loop, never blocking it.
+
         Raises:
-            RuntimeError: in asyncio mode, when called outside a running loop; or if started
-                twice.
+            RuntimeError: in asyncio mode, when no ``loop`` is given and none is running in
+                this thread; or if started twice.
         """
         if self._mode == "asyncio":
             try:
-                self._loop = asyncio.get_running_loop()
+                self._loop = loop if loop is not None else asyncio.get_running_loop()
             except RuntimeError:
                 raise RuntimeError("asyncio mode must be started on a running asyncio loop "
-                                   "(e.g. in the app's on_mount)") from None
+                                   "(e.g. in the app's on_mount) or be given it") from None
         with self._state:
             if self._started:
                 raise RuntimeError("this scheduler host was already started")
@@ -217,11 +221,19 @@ class SchedulerHost:
     def _start_retrying(self) -> None:
         if self._mode == "asyncio":
             assert self._loop is not None
-            self._retry_task = self._loop.create_task(self._retry_async())
+            # ``start`` may run in a worker thread: the task is created on the loop itself.
+            self._loop.call_soon_threadsafe(self._create_retry_task)
         else:
             self._retry_thread = threading.Thread(target=self._retry_loop, daemon=True,
                                                   name="spamops-scheduler-standby")
             self._retry_thread.start()
+
+    def _create_retry_task(self) -> None:
+        """On the loop: start the asyncio standby watch, unless the host stopped meanwhile."""
+        with self._state:
+            if self._stopped or self._loop is None:
+                return
+            self._retry_task = self._loop.create_task(self._retry_async())
 
     def _retry_once(self) -> bool:
         """One watch: standing by, try to take the lock; active, check it is still ours and

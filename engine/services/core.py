@@ -101,6 +101,8 @@ class ServicesBase(abc.ABC):
         self._switch: ChampionSwitch | None = None
         self._store_probe = StoreProbe(self)
         self._opener: threading.Thread | None = None
+        self._open_error = ""
+        """Why ``start_serving``'s last attempt to open the store failed (for ``/health``)."""
         self._serving_fd: int | None = None
         self._closing = False
         self._monitor: Monitor | None = None
@@ -174,7 +176,10 @@ class ServicesBase(abc.ABC):
             while self._store is None and not self._closing:
                 try:
                     _ = self.store
+                    self._open_error = ""
                 except SpamopsError as exc:
+                    self._open_error = str(exc).splitlines()[0] if str(exc) else type(
+                        exc).__name__
                     logger.warning("history store not open yet, retrying in %.0f s: %s",
                                    delay, exc)
                     time.sleep(delay)

@@ -131,7 +131,9 @@ class DriftMixin(ServicesBase):
         space. With one, no model is needed: the feature space is fitted on ``reference`` and
         prediction drift uses the champion when there is one. A window smaller than
         ``min_window`` (default ``monitoring.min_window``) is scored but recommended
-        ``INSUFFICIENT_DATA``, with the reason (``rules.window_verdict``), as the monitor does.
+        ``INSUFFICIENT_DATA``, with the reason (``rules.window_verdict``), as the monitor does;
+        its scores are kept, but ``drift_detected`` is false and ``drift_components`` empty
+        (not judged is not an alert).
         """
         from engine.drift import DriftDetector
 
@@ -173,6 +175,9 @@ class DriftMixin(ServicesBase):
         judged = []
         for report in reports:
             recommendation, reason = window_verdict(report.n, report.text_drift, least)
-            judged.append(replace(report, recommendation=recommendation,
-                                              reason=reason))
+            if recommendation == "INSUFFICIENT_DATA":
+                # Not judged is not an alert: the scores stay, but a script reading
+                # drift_detected must not fire on two messages.
+                report = replace(report, drift_detected=False, drift_components=())
+            judged.append(replace(report, recommendation=recommendation, reason=reason))
         return judged

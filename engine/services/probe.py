@@ -75,6 +75,10 @@ class StoreProbe:
             store = services._store
             if store is None:
                 if not services.read_only and services._opener is not None:
+                    if services._open_error:  # e.g. the data home key file is missing
+                        raise StoreError(f"history database not open: "
+                                         f"{services._open_error}; predictions are still "
+                                         "logged to the spool")
                     raise StoreError("history database not open yet (another process holds "
                                      "it, or it is being migrated); predictions wait in the "
                                      "spool")

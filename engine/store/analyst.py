@@ -2,24 +2,28 @@
 
 Owns ``spamops sql`` and ``spamops export``. On PostgreSQL the query runs in a READ ONLY
 transaction with a statement timeout (``engine.store.postgres.PostgresBackend.analyst_query``)
-and the export reads each table and writes the same Parquet layout through an in-memory
-DuckDB. On DuckDB, analyst SQL is gated twice, both times by DuckDB itself: its parser
-classifies every statement (and the statement an ``EXPLAIN`` wraps, since ``EXPLAIN
-ANALYZE`` executes it), and the query then runs on a read-only connection with
-``enable_external_access = false`` and ``lock_configuration = true``, so no statement can
-write the database, read or write a file, attach another database or turn those settings
-back on. It must not write the history. On both backends ``store.statement_timeout_seconds``
-bounds an analyst query (DuckDB has no statement timeout: a timer calls
-``DuckDBPyConnection.interrupt()``).
+and the export streams each table in bounded Arrow batches, sorted by day, and writes the same
+Parquet layout with pyarrow, one day's file at a time. On DuckDB, analyst SQL is gated twice,
+both times by DuckDB itself: its parser classifies every statement (and the statement an
+``EXPLAIN`` wraps, since ``EXPLAIN ANALYZE`` executes it), and the query then runs on a
+read-only connection with no spilling to disk, ``enable_external_access = false`` and
+``lock_configuration = true``, so no statement can write the database, write a file, read one
+other than the database's own, attach another database or turn those settings back on. (DuckDB
+keeps its own file in the allowed paths: ``read_blob('<home>/spamops.duckdb')`` reads its raw
+bytes, freed blocks with pruned texts included.) It must not write the history. On both
+backends ``store.statement_timeout_seconds`` bounds an analyst query (DuckDB has no statement
+timeout: a timer calls ``DuckDBPyConnection.interrupt()``).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -28,10 +32,23 @@ from engine.records import QueryResult
 from engine.store.codec import quote_path
 from engine.store.connection import PROCESS_LOCK, StoreBase, one_line
 
-ANALYST_CONFIG = {"enable_external_access": False, "lock_configuration": True}
-"""DuckDB settings of the analyst's connection: no file system or network access beyond the
-database file (COPY TO, EXPORT, ATTACH, read_csv, glob, INSTALL all fail), and no SET that
-could undo it. See duckdb.org/docs/stable/operations_manual/securing_duckdb/overview."""
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+ANALYST_CONFIG = {"temp_directory": "''", "enable_external_access": "false",
+                  "lock_configuration": "true"}
+"""DuckDB settings of the analyst's connection, in order: no spilling (DuckDB otherwise writes
+a query too big for memory to ``<db>.tmp/`` in the data home, up to 90% of the free disk,
+even on a read-only connection with external access off: a query past ``memory_limit`` fails
+instead), no file system or network access beyond the database file (COPY TO, EXPORT,
+ATTACH, read_csv, glob, INSTALL all fail), and no SET that could undo either. See
+duckdb.org/docs/stable/operations_manual/securing_duckdb/overview."""
+
+NULL_DAY = "__HIVE_DEFAULT_PARTITION__"
+"""The partition folder DuckDB's ``PARTITION_BY`` names for rows whose day is NULL."""
+
+EXPORT_BATCH_ROWS = 20_000
+"""Rows read from PostgreSQL per Arrow batch by ``export_parquet`` (bounds its memory)."""
 
 _EXPLAIN = re.compile(r"\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^()]*\)\s*)?", re.IGNORECASE)
 """The words in front of the statement an ``EXPLAIN`` wraps (DuckDB classifies the rest)."""
@@ -109,7 +126,7 @@ class AnalystMixin(StoreBase):
                 # config corrupted a concurrent writer's file in tests/e2e
                 # (test_writers_and_readers...: checksum mismatches, short reads).
                 for name, value in ANALYST_CONFIG.items():
-                    con.execute(f"SET {name} = {str(value).lower()}")
+                    con.execute(f"SET {name} = {value}")
                 # DuckDB has no statement_timeout: interrupt() stops the running query from
                 # another thread (duckdb.org/docs/stable/clients/python/reference).
                 timer = threading.Timer(self.statement_timeout, con.interrupt)
@@ -128,16 +145,18 @@ class AnalystMixin(StoreBase):
             except duckdb.Error as exc:
                 raise QueryError(one_line(exc)) from None
             finally:
-                con.close()
+                self._close(con)
         return QueryResult(columns=columns, rows=[tuple(r) for r in rows])
 
-    def export_parquet(self, directory: Path) -> list[Path]:
+    def export_parquet(self, directory: Path,
+                       batch_rows: int = EXPORT_BATCH_ROWS) -> list[Path]:
         """Write each non-empty table of the history as Parquet partitioned by UTC day.
 
         Every table in the database's catalogue is exported (the outbox and the ledgers too),
         so a table added by a migration cannot be left out. Writes
         ``<directory>/<table>/day=YYYY-MM-DD/*.parquet`` (``<directory>/<table>/data.parquet``
         for a table without a timestamp), replacing an earlier export of the same table.
+        On PostgreSQL the rows are streamed ``batch_rows`` at a time (DuckDB streams its own).
 
         Returns:
             The table directories written.
@@ -146,7 +165,7 @@ class AnalystMixin(StoreBase):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         if self._pg is not None:
-            return self._export_postgres(directory)
+            return self._export_postgres(directory, batch_rows)
         written = []
         with self._connection(write=False) as con:
             assert isinstance(con, duckdb.DuckDBPyConnection)  # PostgreSQL returned above
@@ -159,32 +178,76 @@ class AnalystMixin(StoreBase):
                 written.append(target)
         return written
 
-    def _export_postgres(self, directory: Path) -> list[Path]:
-        """The same export from PostgreSQL: each table is read (one READ ONLY transaction,
-        so every table is of the same moment) into Arrow and written by an in-memory DuckDB
-        with the same ``COPY ... PARTITION_BY (day)``, so both backends export alike."""
-        import pyarrow as pa
+    def _export_postgres(self, directory: Path, batch_rows: int) -> list[Path]:
+        """The same export from PostgreSQL, in bounded memory: each table is streamed from a
+        server-side cursor in Arrow batches of ``batch_rows`` rows, in order of its partition
+        column (``PgConnection.arrow_batches``; all tables in one REPEATABLE READ, READ ONLY
+        transaction, so every table is of the same moment), and each run of rows of one UTC
+        day is appended to that day's ``day=YYYY-MM-DD/data_0.parquet`` (the name DuckDB's
+        ``COPY ... PARTITION_BY`` gives; the day is in the path, not in the file, as there).
+        One file is open at a time, so memory holds one batch, whatever the history's size.
+        (DuckDB's own partitioned ``COPY`` over the stream buffered every day it had not
+        finished: it grew with the history.)"""
+        from engine.store.postgres import PgConnection
 
-        frames: dict[str, pa.Table] = {}
-        with self._connection(write=False) as con:
-            con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            tables = _postgres_tables(con)
-            for table in tables:
-                frame = con.execute(f'SELECT * FROM "{table}"').df()
-                if not frame.empty:
-                    frames[table] = pa.Table.from_pandas(frame, preserve_index=False)
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be at least 1, not {batch_rows}")
         written = []
-        local = duckdb.connect()
-        try:
-            for table, data in frames.items():
-                local.register("exported", data)
+        with self._connection(write=False) as con:
+            assert isinstance(con, PgConnection)  # self._pg is set
+            con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            for table, column in _postgres_tables(con).items():
+                schema, batches = con.arrow_batches(table, batch_rows, order_by=column)
+                first = next(batches, None)
+                if first is None:  # empty: not exported, as on DuckDB
+                    continue
                 target = directory / table
-                _copy_out(local, "exported", tables[table], target)
-                local.unregister("exported")
+                shutil.rmtree(target, ignore_errors=True)
+                _write_days(itertools.chain([first], batches), schema, column, target)
                 written.append(target)
-        finally:
-            local.close()
         return written
+
+
+def _write_days(batches: Iterator[pa.RecordBatch], schema: pa.Schema, column: str | None,
+                target: Path) -> None:
+    """Write ``batches`` (sorted by ``column``) under ``target``: one
+    ``day=YYYY-MM-DD/data_0.parquet`` per UTC day of ``column`` (``NULL_DAY`` for rows
+    without one), or one ``data.parquet`` when ``column`` is None. Each file is written with
+    ``pyarrow.parquet.ParquetWriter``, a row group per run of rows, and closed when the day
+    changes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    target.mkdir(parents=True)
+    if column is None:
+        with pq.ParquetWriter(target / "data.parquet", schema) as whole:
+            for batch in batches:
+                whole.write_batch(batch)
+        return
+    writer: pq.ParquetWriter | None = None
+    current: object = ...
+    try:
+        for batch in batches:
+            days = pc.cast(batch.column(column), pa.date32()).to_pylist()
+            start = 0
+            while start < len(days):
+                day = days[start]
+                end = start + 1
+                while end < len(days) and days[end] == day:
+                    end += 1
+                if day != current or writer is None:
+                    if writer is not None:
+                        writer.close()
+                    folder = target / f"day={NULL_DAY if day is None else day.isoformat()}"
+                    folder.mkdir()
+                    writer = pq.ParquetWriter(folder / "data_0.parquet", schema)
+                    current = day
+                writer.write_batch(batch.slice(start, end - start))
+                start = end
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def history_tables(con: duckdb.DuckDBPyConnection) -> dict[str, str | None]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import audit
 from engine.datakey import DataKey, load_key, load_or_create_key
-from engine.errors import StoreError
+from engine.errors import KeyMissing
 from engine.records import AuditRecord, AuditVerification
 from engine.store.codec import decode_audit, row_of
 from engine.store.connection import Connection, StoreBase
@@ -80,14 +81,24 @@ class AuditMixin(StoreBase):
 
     def _audit_key(self, con: Connection, previous: AuditRecord | None
                    ) -> tuple[DataKey, AuditRecord | None]:
-        """The key, created if missing; returns the (possibly new) previous record."""
+        """The key; created only for a chain with no keyed record yet (empty, or the plain
+        sha256 chain from before keys, which the new key upgrades); returns the (possibly
+        new) previous record.
+
+        Raises:
+            KeyMissing: the key file is gone but the chain has keyed records (or, on a shared
+                PostgreSQL history, any record: the key comes from the host that set it up).
+        """
         keyed_from = 1 if previous is None else previous.seq + 1
-        if self._pg is not None and previous is not None and load_key(self.key_path) is None:
-            # A shared history: every host must chain with the same key, never make its own.
-            raise StoreError(
-                f"this host has no data home key ({self.key_path}) but the shared history's "
-                "audit chain already has records: copy spamops.key from the host that set "
-                "the store up (mode 0600)")
+        if load_key(self.key_path) is None and previous is not None:
+            if self._pg is not None:
+                # A shared history: every host must chain with the same key, never make its own.
+                raise KeyMissing(
+                    f"this host has no data home key ({self.key_path}) but the shared "
+                    "history's audit chain already has records: copy spamops.key from the "
+                    "host that set the store up (mode 0600)")
+            if self._chain_is_keyed(con, previous):
+                raise KeyMissing(key_missing_message(self.key_path))
         key, created = load_or_create_key(self.key_path, keyed_from)
         if not created or previous is None:
             return key, previous
@@ -100,6 +111,15 @@ class AuditMixin(StoreBase):
             key=chain_key(key))
         self._insert_audit(con, marker)
         return key, marker
+
+    @staticmethod
+    def _chain_is_keyed(con: Connection, head: AuditRecord) -> bool:
+        """Whether the chain ending at ``head`` has keyed (HMAC) records: an ``audit.keyed``
+        marker, or a head whose hash is not the plain sha256 of its content."""
+        if con.execute("SELECT 1 FROM audit_log WHERE action = ? LIMIT 1",
+                       [KEYED_ACTION]).fetchone() is not None:
+            return True
+        return head.hash != _plain_hash(head)
 
     @staticmethod
     def _last_audit_record(con: Connection) -> AuditRecord | None:
@@ -140,13 +160,29 @@ class AuditMixin(StoreBase):
 
     def verify_audit(self, anchors: Sequence[audit.Anchor] = ()) -> AuditVerification:
         """Check the whole chain with the data home key, then against ``anchors``; names the
-        first altered, removed or rewritten record by seq."""
+        first altered, removed or rewritten record by seq. Without the key file, a chain
+        with keyed records is reported ``key_missing`` (neither intact nor broken)."""
         key = load_key(self.key_path)
-        result = audit.verify(self.audit_records(),
-                              key=chain_key(key) if key is not None else None, anchors=anchors)
-        if key is None and not result.ok:
+        records = self.audit_records()
+        if key is None and records and (
+                any(r.action == KEYED_ACTION for r in records)
+                or records[-1].hash != _plain_hash(records[-1])):
             return AuditVerification(
-                ok=False, checked=result.checked, first_bad_seq=result.first_bad_seq,
-                message=f"{result.message} (the key file {self.key_path} is missing, so keyed "
-                        "records cannot be checked: restore it)")
-        return result
+                ok=False, checked=0, first_bad_seq=None, key_missing=True,
+                message=f"key missing: {key_missing_message(self.key_path)}")
+        return audit.verify(records, key=chain_key(key) if key is not None else None,
+                            anchors=anchors)
+
+
+def key_missing_message(path: Path) -> str:
+    """The one line that says the key file is gone from a keyed chain, and what to do."""
+    return (f"the data home key file {path} is missing but the audit chain has keyed "
+            "records, which only that key can verify: restore spamops.key from a backup (`spamops "
+            "backup` copies it; keep mode 0600), no new key is made")
+
+
+def _plain_hash(record: AuditRecord) -> str:
+    return audit.record_hash(seq=record.seq, ts=record.ts, actor=record.actor,
+                             action=record.action, subject=record.subject,
+                             details=record.details, reasoning=record.reasoning,
+                             prev_hash=record.prev_hash)

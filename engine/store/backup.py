@@ -223,8 +223,8 @@ class BackupMixin(StoreBase):
                     fresh.unlink(missing_ok=True)
                 raise
             finally:
-                live.close()  # the old file: no longer reachable by name
+                self._close(live)  # the old file: no longer reachable by name
                 if hold is not None:
-                    hold.close()
+                    self._close(hold)
         return Compaction(bytes_before=before, bytes_after=self.db_path.stat().st_size,
                           tables=len(counts), rows=sum(counts.values()))

@@ -29,6 +29,7 @@ import pandas as pd
 
 from engine.clock import Clock
 from engine.errors import StoreBusy, StoreError
+from engine.store import sidecar
 
 if TYPE_CHECKING:
     from engine.notify.events import NotifyEvent
@@ -108,6 +109,8 @@ class StoreBase(abc.ABC):
     """PostgreSQL only: seconds an analyst query may run."""
     _pg: PostgresBackend | None = None
     """The PostgreSQL pool when ``dialect`` is postgresql (``engine.store.postgres``)."""
+    _sidecars: dict[int, tuple[duckdb.DuckDBPyConnection, Path]]
+    """Open connections of ``_open`` (by ``id``) and the file whose sidecar each holds."""
     connections_opened: int = 0
     """DuckDB connections this store has opened since it was built (``/metrics`` exports
     it; the PostgreSQL pool keeps its own)."""
@@ -163,25 +166,61 @@ class StoreBase(abc.ABC):
 
     def _open(self, read_only: bool, config: dict[str, Any] | None = None,
               path: Path | None = None) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection to the history (or to ``path``), holding the file's sidecar
+        ``flock`` (``engine.store.sidecar``) until ``_close``; retried with jittered
+        exponential back-off while another process holds either lock. Close it with
+        ``_close``, never ``close()`` alone."""
+        target = path or self.db_path
+        opened_as = str(target)
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.002
         while True:
+            conflict = ""
             try:
-                con = duckdb.connect(str(path or self.db_path), read_only=read_only,
-                                     config=config or {})
-                self.connections_opened += 1
-                return con
-            except duckdb.Error as exc:
-                if not is_lock_conflict(exc):
-                    raise StoreError(f"cannot open {self.db_path}: {one_line(exc)}") from None
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise StoreBusy(
-                        f"the database {self.db_path} stayed locked by another process"
-                        f"{holder_of(exc)} for {self.busy_timeout:g} s; try again, or stop "
-                        "the process that holds it") from None
-                time.sleep(min(delay * random.uniform(0.5, 1.5), remaining))
-                delay = min(delay * 2, _MAX_BACKOFF)
+                locked = sidecar.acquire(target, opened_as, shared=read_only)
+            except sidecar.SidecarRefused as exc:
+                raise StoreError(f"cannot open {self.db_path}: {exc}") from None
+            except OSError as exc:
+                raise StoreError(f"cannot open {self.db_path}: its lock file "
+                                 f"{sidecar.sidecar_path(target)}: "
+                                 f"{exc.strerror or exc}") from None
+            if locked:
+                try:
+                    con = duckdb.connect(opened_as, read_only=read_only, config=config or {})
+                except duckdb.Error as exc:
+                    sidecar.release(target)
+                    if not is_lock_conflict(exc):
+                        raise StoreError(
+                            f"cannot open {self.db_path}: {one_line(exc)}") from None
+                    conflict = holder_of(exc)
+                except BaseException:
+                    sidecar.release(target)
+                    raise
+                else:
+                    self.connections_opened += 1
+                    self._sidecars[id(con)] = (con, target)
+                    return con
+            else:
+                pid = sidecar.holder(target)
+                conflict = f" (held by PID {pid})" if pid else ""
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StoreBusy(
+                    f"the database {self.db_path} stayed locked by another process"
+                    f"{conflict} for {self.busy_timeout:g} s; try again, or stop "
+                    "the process that holds it") from None
+            time.sleep(min(delay * random.uniform(0.5, 1.5), remaining))
+            delay = min(delay * 2, _MAX_BACKOFF)
+
+    def _close(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Close a connection of ``_open``, then let go of its sidecar lock (in that order:
+        DuckDB checkpoints on close, and no other process may open the file before that)."""
+        _, target = self._sidecars.pop(id(con), (con, None))
+        try:
+            con.close()
+        finally:
+            if target is not None:
+                sidecar.release(target)
 
     _held: tuple[int, duckdb.DuckDBPyConnection] | None = None
     """The session's connection and the thread that holds it (``session``)."""
@@ -212,7 +251,7 @@ class StoreBase(abc.ABC):
                 held, self._held = self._held, None
                 self._held_in_transaction = False
                 if held is not None:
-                    held[1].close()
+                    self._close(held[1])
 
     @contextlib.contextmanager
     def suspend_session(self) -> Iterator[None]:
@@ -227,7 +266,7 @@ class StoreBase(abc.ABC):
             yield
             return
         self._held = None
-        held[1].close()
+        self._close(held[1])
         guard = self._session_guard()
         PROCESS_LOCK.release()  # taken by session() on this thread, with the guard first
         guard.__exit__(None, None, None)
@@ -277,7 +316,7 @@ class StoreBase(abc.ABC):
             except duckdb.Error as exc:
                 raise StoreError(f"store operation failed: {one_line(exc)}") from None
             finally:
-                con.close()
+                self._close(con)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
@@ -305,7 +344,7 @@ class StoreBase(abc.ABC):
                 yield
             finally:
                 session, self._session = self._session, None
-                session.close()
+                self._close(session)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Connection]:

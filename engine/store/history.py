@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from engine.clock import Clock
 from engine.datakey import KEY_FILE, load_key, load_or_create_key
-from engine.errors import StoreError
+from engine.errors import KeyMissing, StoreError
 from engine.notify.config import NotifySettings
 from engine.store.alias_moves import AliasMovesMixin
 from engine.store.analyst import AnalystMixin
@@ -84,6 +84,7 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
             self.dialect = "postgresql"
             self._pg = PostgresBackend(url, pool_size=pool_size, busy_timeout=busy_timeout)
         self._outbox_listeners = []
+        self._sidecars = {}
         self._spool = Spool(self.spool_dir, key=self._cached_spool_key)
         self._spool_key_cache: bytes | None = None
         self._flush_lock = threading.RLock()
@@ -91,6 +92,7 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
         self._last_orphan_scan = 0.0
+        self._unmovable = set()
         self._flush_failure = ""
         self._closed = False
         if read_only:
@@ -119,6 +121,8 @@ class Store(SpoolMixin, PredictionsMixin, LabelsMixin, EventsMixin, EvaluationMi
                 self.ensure_audit_key()
             elif not self._has_database():
                 load_or_create_key(self.key_path, keyed_from=1)
+        except KeyMissing as exc:  # predictions still spool; audited writes fail until then
+            logger.warning("%s", exc)
         except StoreError as exc:
             logger.warning("data home key not created yet (%s); it will be at the next "
                            "audit record or setup", exc)

@@ -194,6 +194,43 @@ class PgConnection:
         with self.raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
             copy.write(buffer.getbuffer())
 
+    def arrow_batches(self, table: str, batch_rows: int, order_by: str | None = None
+                      ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+        """Stream ``table`` as Arrow record batches of at most ``batch_rows`` rows through a
+        server-side cursor (``DECLARE ... CURSOR``, ``fetchmany``), so a table of millions of
+        rows never sits in memory whole. Columns keep their order; timestamps become
+        ``timestamp[us]``, dates ``date32``, integers ``int64``, floating and numeric
+        ``float64``, booleans ``bool``, anything else (varchar, text, json) its text.
+        ``order_by`` names a column to sort the rows by (on the server).
+        The batches are read inside this connection's transaction: consume them before the
+        block ends. Source: psycopg.org/psycopg3/docs/advanced/cursors.html#server-side-cursors.
+        """
+        columns = self.raw.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema "
+            "= current_schema() AND table_name = %s ORDER BY ordinal_position", [table]
+        ).fetchall()
+        schema = pa.schema([(str(name), _EXPORT_TYPES.get(str(kind), pa.string()))
+                            for name, kind in columns])
+        select = pgsql.SQL("SELECT {} FROM {}").format(pgsql.SQL(", ").join(
+            pgsql.SQL("{}::{}").format(pgsql.Identifier(str(name)), pgsql.SQL(
+                "double precision" if str(kind) in ("real", "numeric") else
+                "text" if str(kind) not in _EXPORT_TYPES else str(kind)))
+            for name, kind in columns), pgsql.Identifier(table))
+        if order_by is not None:
+            select = pgsql.SQL("{} ORDER BY {}").format(select, pgsql.Identifier(order_by))
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            with self.raw.cursor(name=f"spamops_export_{table}") as cursor:
+                cursor.itersize = batch_rows
+                cursor.execute(select)
+                while rows := cursor.fetchmany(batch_rows):
+                    yield pa.RecordBatch.from_arrays(
+                        [pa.array(values, type=field.type)
+                         for values, field in zip(zip(*rows, strict=True), schema, strict=True)],
+                        schema=schema)
+
+        return schema, batches()
+
     def unregister(self, name: str) -> None:
         self.raw.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(name)))
 
@@ -201,6 +238,16 @@ class PgConnection:
         """Hold the advisory lock ``name`` until this transaction ends (one holder at a time
         across every host: what DuckDB's single writer gives for free)."""
         self.raw.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id(name)])
+
+
+_EXPORT_TYPES: dict[str, pa.DataType] = {
+    "timestamp without time zone": pa.timestamp("us"), "date": pa.date32(),
+    "double precision": pa.float64(), "real": pa.float64(), "numeric": pa.float64(),
+    "bigint": pa.int64(), "integer": pa.int64(), "smallint": pa.int64(),
+    "boolean": pa.bool_(),
+}
+"""``information_schema.columns.data_type`` -> the Arrow type ``arrow_batches`` gives it
+(any other type is exported as its text)."""
 
 
 def _pg_type(kind: pa.DataType) -> str:

@@ -42,6 +42,7 @@ from engine.datakey import load_key
 from engine.errors import StoreError, StoreUnreachable
 from engine.records import PredictionRecord
 from engine.store.connection import Connection, one_line
+from engine.store.spool_files import NotASegmentFile, open_segment_file, read_all
 from engine.store.spool_reject import SpoolRejectMixin
 
 logger = logging.getLogger("spamops.store")
@@ -334,6 +335,8 @@ class SpoolMixin(SpoolRejectMixin):
     _thread: threading.Thread | None
     _thread_lock: threading.Lock
     _last_orphan_scan: float
+    _unmovable: set[str]
+    """Names recovery refused but could not move aside: skipped, not warned about again."""
     _flush_failure: str
     _closed: bool
     flush_seconds: float
@@ -489,7 +492,7 @@ class SpoolMixin(SpoolRejectMixin):
             return []
         owned = self._spool.owned_names()
         return sorted(p for p in self.spool_dir.glob(f"*{SEGMENT_SUFFIX}")
-                      if p.name not in owned)
+                      if p.name not in owned and p.name not in self._unmovable)
 
     def recover_spool(self) -> int:
         """Ingest segments left by processes that died (those whose flock can be taken).
@@ -504,9 +507,12 @@ class SpoolMixin(SpoolRejectMixin):
         try:
             for path in self._orphan_candidates():
                 try:
-                    fd = os.open(path, os.O_RDONLY)
+                    fd = open_segment_file(path)  # never blocks on a FIFO, never follows links
                 except FileNotFoundError:
                     continue  # ingested by its owner or another recovery meanwhile
+                except NotASegmentFile as exc:
+                    self._refuse(path, str(exc))
+                    continue
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
@@ -516,9 +522,14 @@ class SpoolMixin(SpoolRejectMixin):
             if not held:
                 return 0
             key = self._spool_key()
+            if key is None:  # never refuse what the restored key would accept
+                logger.warning("%d orphan spool segments wait: the data home key %s is "
+                               "missing, so their tags cannot be checked; restore it from a "
+                               "backup to recover them", len(held), self.key_path)
+                return 0
             accepted = []
-            for path, _ in held:
-                content = split_segment(path, path.read_bytes())
+            for path, fd in held:
+                content = split_segment(path, read_all(fd))
                 reason = content.refusal(path.name, key)
                 if reason is None:
                     accepted.append((path, content))
@@ -538,11 +549,25 @@ class SpoolMixin(SpoolRejectMixin):
                 os.close(fd)
 
     def _refuse(self, path: Path, reason: str) -> None:
-        """Move a segment recovery will not ingest to ``spool/refused/`` and say why."""
+        """Move a segment recovery will not ingest to ``spool/refused/`` and say why (a rename,
+        so a FIFO or a directory moves as it is; a name already there gets a unique suffix).
+        If it cannot be moved, it is skipped by later scans of this process, warned once."""
+        if path.name in self._unmovable:
+            return
         target = path.parent / REFUSED_DIR / path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if os.path.lexists(target):
+                target = target.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}")
             os.replace(path, target)
+        except FileNotFoundError:
+            return  # moved or removed by another process meanwhile
+        except OSError as exc:
+            self._unmovable.add(path.name)
+            logger.warning("spool segment %s refused: %s; it could not be moved to %s (%s), "
+                           "remove it by hand", path.name, reason, target.parent,
+                           exc.strerror or exc)
+            return
         logger.warning("spool segment %s refused: %s; moved to %s", path.name, reason, target)
 
     def _spool_key(self) -> bytes | None:

@@ -232,11 +232,22 @@ class SpoolRejectMixin(AuditMixin):
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
         checksum = hashlib.sha256(data).hexdigest()
-        table = _parse_records(path, data)
-        lines = data.count(b"\n")
-        if table.num_rows != lines:
-            raise StoreError(f"{path}: {lines - table.num_rows} of {lines} lines are not spool "
-                             "records (JSON objects with the prediction fields); fix them first")
+        # Checked here, line by line, before the spool's reader (which logs a warning per
+        # line it skips): one error naming the first bad line. Blank lines and a missing
+        # final newline are what an editor leaves, not errors.
+        numbered = [(number, line) for number, line in
+                    enumerate(data.removeprefix(b"\xef\xbb\xbf").splitlines(), start=1)
+                    if line.strip()]
+        bad = [number for number, line in numbered if not _is_json_object(line)]
+        if bad:
+            raise StoreError(f"{path} line {bad[0]} is not a spool record ({len(bad)} of "
+                             f"{len(numbered)} lines are not JSON objects with the prediction "
+                             "fields); fix them first")
+        table = _parse_records(path, b"".join(line + b"\n" for _, line in numbered))
+        if table.num_rows != len(numbered):
+            raise StoreError(f"{path}: {len(numbered) - table.num_rows} of {len(numbered)} "
+                             "lines are not spool records (JSON objects with the prediction "
+                             "fields); fix them first")
         missing = [c for c in _COLUMNS if table.column(c).null_count]
         if missing:
             raise StoreError(f"{path}: some rows have no {', '.join(missing)}; every field is "
@@ -251,3 +262,11 @@ class SpoolRejectMixin(AuditMixin):
                              "nothing was added") from None
         path.rename(path.with_name(path.name + REINGESTED_SUFFIX))
         return added
+
+
+def _is_json_object(line: bytes) -> bool:
+    """Whether one line of a rejected spool file is a JSON object (a record's shape)."""
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:  # not JSON, or not UTF-8
+        return False

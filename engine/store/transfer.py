@@ -26,6 +26,7 @@ from engine.errors import Refused, StoreError
 from engine.records import AuditVerification
 from engine.store.schema import SCHEMA_VERSION
 from engine.store.spool import SEGMENT_SUFFIX
+from engine.store.spool_files import NotASegmentFile, open_segment_file
 
 if TYPE_CHECKING:
     from engine.store.history import Store
@@ -103,9 +104,9 @@ def migrate_home(source: Store, target: Store,
 def _refuse_live_spool(spool_dir: Path) -> None:
     for path in sorted(spool_dir.glob(f"*{SEGMENT_SUFFIX}")) if spool_dir.is_dir() else []:
         try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            continue
+            fd = open_segment_file(path)  # never blocks on a FIFO, never follows links
+        except (FileNotFoundError, NotASegmentFile):
+            continue  # gone, or not a segment (recovery refuses and moves it aside)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

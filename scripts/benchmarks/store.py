@@ -9,6 +9,12 @@
   each backend's end-to-end rate divided by DuckDB's. ``bytes_per_row``: the history's size
   on disk afterwards (DuckDB: the whole file; PostgreSQL: ``pg_total_relation_size`` of
   ``predictions``, indexes included) divided by the rows (texts of about 45 characters).
+- connection (always): what opening the history costs, per open and close of a read-write
+  connection, median of ``--opens`` (default 300) taking turns: DuckDB's own
+  ``duckdb.connect`` + ``close`` as the store called it before (the baseline) against
+  ``Store._open`` + ``Store._close``
+  (the same plus the sidecar ``flock`` of ``engine.store.sidecar`` and the back-off loop);
+  ``sidecar_us``: the sidecar alone (``acquire`` + ``release``), and ``overhead_pct``.
 - with ``--full``, on DuckDB as before issue 16: 1,000,000 predictions logged and flushed
   (target >= 100,000 rows/s); ``log_prediction`` latency on the calling thread while the
   flush thread runs (p50/p99 ms over 20,000 calls; target p99 < 0.2 ms); ``SELECT * FROM
@@ -22,7 +28,8 @@ throw-away PostgreSQL of the machine's own binaries (``tests/postgres.py``: Debi
 in the tests, so the number is the engine's, not the disk's) and removes it afterwards.
 ``duckdb`` or ``duckdb:///...`` is the baseline again (always measured anyway).
 
-Usage: ``python scripts/benchmarks/store.py [--url URL]... [--rows N] [--repeat R] [--full]``.
+Usage: ``python scripts/benchmarks/store.py [--url URL]... [--rows N] [--repeat R] [--opens N]
+[--full]``.
 Nothing outside temporary directories and the benchmark's own databases is touched.
 """
 
@@ -258,6 +265,45 @@ def measure_backends(urls: list[str], rows: int, repeat: int) -> dict[str, Any]:
     return result
 
 
+def measure_connection(opens: int) -> dict[str, Any]:
+    """Open-and-close cost of a read-write connection: DuckDB alone, and the store's."""
+    import duckdb
+
+    from engine.store import sidecar
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        store = Store(home / "spamops.duckdb", home / "spool", clock=SystemClock(),
+                      recover=False)
+        store.migrate()
+        plain: list[float] = []
+        ours: list[float] = []
+        lock: list[float] = []
+
+        def duckdb_alone() -> None:  # the store's call before the sidecar
+            duckdb.connect(str(store.db_path), read_only=False, config={}).close()
+
+        def with_sidecar() -> None:
+            store._close(store._open(read_only=False))
+
+        for turn in range(opens):  # taking turns, each first every other time
+            pair = [(duckdb_alone, plain), (with_sidecar, ours)]
+            for action, times in pair if turn % 2 else pair[::-1]:
+                started = time.perf_counter()
+                action()
+                times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            if sidecar.acquire(store.db_path, str(store.db_path), shared=False):
+                sidecar.release(store.db_path)
+            lock.append(time.perf_counter() - started)
+        store.close()
+    duck, mine = statistics.median(plain) * 1000, statistics.median(ours) * 1000
+    return {"opens": opens, "duckdb_connect_close_ms": round(duck, 3),
+            "store_open_close_ms": round(mine, 3),
+            "sidecar_us": round(statistics.median(lock) * 1e6, 1),
+            "overhead_pct": round((mine - duck) / duck * 100, 1)}
+
+
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -271,15 +317,18 @@ def main() -> None:
                         help="Predictions per backend and run (default 50,000).")
     parser.add_argument("--repeat", type=int, default=3,
                         help="Runs per backend, taking turns; the median is reported.")
+    parser.add_argument("--opens", type=int, default=300,
+                        help="Connection opens per kind for the connection cost.")
     parser.add_argument("--full", action="store_true",
                         help="Also the 1,000,000-row DuckDB suite (latency, daily query).")
     args = parser.parse_args()
-    if args.rows <= 0 or args.repeat <= 0:
-        raise SystemExit("error: --rows and --repeat must be positive")
+    if args.rows <= 0 or args.repeat <= 0 or args.opens <= 0:
+        raise SystemExit("error: --rows, --repeat and --opens must be positive")
     load_before = load_average()
     line: dict[str, Any] = {"benchmark": "store", "rows_per_run": args.rows,
                             "repeat": args.repeat, "cpus": os.cpu_count(),
-                            "backends": measure_backends(args.url, args.rows, args.repeat)}
+                            "backends": measure_backends(args.url, args.rows, args.repeat),
+                            "connection": measure_connection(args.opens)}
     if args.full:
         line["duckdb_full"] = full_duckdb()
     line["load_average_1_5_15"] = {"before": load_before, "after": load_average()}

@@ -176,3 +176,14 @@ def test_a_sealed_segment_edited_after_it_was_closed_is_refused(
     assert "do not match the checksum in its seal" in caplog.text
     assert (spool / "refused" / path.name).exists()
     recovering.close()
+
+
+def test_a_query_too_big_for_memory_cannot_spill_files_into_the_home(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """DuckDB spills a query past ``memory_limit`` to ``<db>.tmp/`` in the data home (up to 90%
+    of the free disk), even read-only with external access off: the analyst's connection has
+    no temp directory, so such a query fails instead of writing files."""
+    done = run_cli(capsys, "sql", "SELECT current_setting('temp_directory') AS temp", "--json")
+    assert done.code == 0, done.err
+    assert json.loads(done.out)["rows"] == [{"temp": ""}]
+    assert not (home / "spamops.duckdb.tmp").exists()

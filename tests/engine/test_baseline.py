@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.baseline import Acceptance, Baseline, acceptance
 from engine.clock import SimulatedClock, utcnow
+from engine.comparison import Comparison, compare_on_set
 from engine.config import load_settings
 from engine.demo import FIRST_FAMILIES, LATER_FAMILIES
 from engine.monitoring import AccuracyReading, blend_accuracy
@@ -151,3 +153,33 @@ def test_baseline_show_and_reset_from_the_cli(services: Services, clock: Simulat
     finally:
         after.close()
     assert run_cli(capsys, "baseline", "--help").code == 0
+
+
+def _recent_only(champion_errors: int, fixed: int, n: int = 62) -> Comparison:
+    """A comparison whose recent set is ``n`` labelled spam: the champion misses
+    ``champion_errors``, the challenger catches ``fixed`` of them and nothing else changes."""
+    y = np.ones(n, dtype=int)
+    champion = np.full(n, 0.9)
+    champion[:champion_errors] = 0.2
+    challenger = champion.copy()
+    challenger[:fixed] = 0.8
+    recent = compare_on_set("recent_feedback", y, champion, challenger, champion_version=1,
+                            challenger_version=2)
+    return Comparison(1, 2, (recent,), decided_on="recent_feedback")
+
+
+@pytest.mark.parametrize(("errors", "fixed", "accepted"), [
+    (2, 1, False),  # +1.6 points, not significant: not yet enough evidence, stays open
+    (2, 0, True),   # the challenger fixes nothing: the champion already does as well
+    (6, 1, False),  # the champion misses 9.7%, below the 93% floor: not handled
+])
+def test_a_keep_for_want_of_evidence_does_not_settle_the_episode(
+        errors: int, fixed: int, accepted: bool) -> None:
+    """Issue 13, item 3: KEEP ends a drift episode only when the champion already does as
+    well; a gain the gate could not yet call significant leaves the window open, so the next
+    check retrains again and decides with more labels."""
+    rule = acceptance("KEEP", champion_version=1, challenger_version=2,
+                      comparison=_recent_only(errors, fixed), min_improvement=0.01,
+                      accuracy_floor=0.93)
+    assert rule.accepted is accepted, rule.reason
+    assert rule.champion_version == (1 if accepted else None)

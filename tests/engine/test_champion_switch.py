@@ -139,8 +139,17 @@ def test_an_approval_for_a_champion_that_was_replaced_does_not_promote(
         services.approve(pending.id, actor="test")
     assert services.registry.champion_version() == newer
     assert services.store.approval(pending.id).status == "pending"
-    rejected = services.reject(pending.id, actor="test")
+    services.close()
+    # The operator's command names the champion that serves, not the one compared with
+    # ("rejected: version 1 stays champion" while a newer one served).
+    done = spamops(populated_home, "reject", pending.id)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"rejected: version {newer} stays champion"
+    services = Services(load_settings())
+    rejected = services.store.approval(pending.id)
+    assert rejected.status == "rejected"
     assert rejected.reason is not None and f"version {newer} stays champion" in rejected.reason
+    assert services.registry.champion_version() == newer
     services.close()
 
 

@@ -75,6 +75,7 @@ BAD_FILES = [
     ("section_given_a_value.toml", "thresholds"),
     ("cron_hour_out_of_range.toml", "monitoring.retrain_cron"),
     ("cron_wrong_field_count.toml", "monitoring.retrain_cron"),
+    ("cron_never_fires.toml", "monitoring.retrain_cron"),
     ("placeholder_key_repeated_word.toml", "api_key"),
     ("placeholder_key_template.toml", "api_key"),
     ("placeholder_key_repeated_char.toml", "api_key"),

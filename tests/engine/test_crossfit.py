@@ -106,3 +106,42 @@ def test_the_recent_set_is_the_hold_out_plus_the_cross_fitted_labels(
                            champion_version=1, challenger_version=2)
     assert alone.comparison is not None and alone.seconds == 0.0
     assert (alone.comparison.n, alone.comparison.crossfit_n) == (12, 0)
+
+
+def test_earlier_hold_outs_against_the_same_champion_count_in_the_recent_set(
+        episode: dict[str, list[str]]) -> None:
+    """Labels an earlier retrain held out (now in the evaluation set) are scored by the
+    challenger itself, which never trained on them, and join the paired set."""
+    texts, labels = episode["recent_texts"], episode["recent_labels"]
+    frame = pd.DataFrame({"text": texts, "true_label": labels,
+                          "labelled_at": pd.date_range("2026-11-01", periods=len(texts),
+                                                       freq="h")})
+    earlier, holdout, recent_train = frame.iloc[:8], frame.iloc[-12:], frame.iloc[8:-12]
+    base = (episode["base_texts"], episode["base_labels"])
+    champion, _ = fit(TrainingData(*base, [], [], ""), 42)
+    train = (base[0] + recent_train["text"].tolist(),
+             base[1] + recent_train["true_label"].tolist())
+    challenger, _ = fit(TrainingData(*train, [], [], ""), 42)
+    sut = compare_recent(champion, challenger, holdout=holdout, recent_train=recent_train,
+                         train_texts=train[0], train_labels=train[1], folds=5, seed=42,
+                         champion_version=1, challenger_version=2, earlier=earlier)
+    assert sut.comparison is not None
+    assert (sut.comparison.n, sut.comparison.earlier_n, sut.comparison.crossfit_n) == (
+        len(frame), 8, len(recent_train))
+    assert sut.comparison.first_at == "2026-11-01T00:00:00"
+    assert sut.comparison.summary().earlier_n == 8
+    # Scored like the hold-out: by the challenger itself, not by fold models.
+    as_holdout = compare_recent(champion, challenger,
+                                holdout=pd.concat([holdout, earlier]),
+                                recent_train=recent_train, train_texts=train[0],
+                                train_labels=train[1], folds=5, seed=42,
+                                champion_version=1, challenger_version=2)
+    assert as_holdout.comparison is not None
+    assert as_holdout.comparison.challenger.confusion == sut.comparison.challenger.confusion
+    assert (as_holdout.comparison.mcnemar_b, as_holdout.comparison.mcnemar_c) == (
+        sut.comparison.mcnemar_b, sut.comparison.mcnemar_c)
+    none = compare_recent(champion, challenger, holdout=holdout, recent_train=recent_train,
+                          train_texts=train[0], train_labels=train[1], folds=5, seed=42,
+                          champion_version=1, challenger_version=2, earlier=earlier.iloc[:0])
+    assert none.comparison is not None and none.comparison.earlier_n == 0
+    assert none.comparison.n == len(frame) - 8

@@ -152,6 +152,13 @@ def test_two_messages_are_insufficient_data_not_a_retrain(
     assert row["n"] == 2 and row["recommendation"] == "INSUFFICIENT_DATA"
     assert row["reason"] == ("Window of 2 messages is below the minimum of 200, so no drift "
                              "or accuracy judgement was made.")
+    # Not judged is not an alert: a script reading `drift_detected` must not fire on two
+    # messages (the same window with --min-window 2 is flagged).
+    assert row["drift_detected"] is False and row["drift_components"] == []
+    code, out, _ = run(["drift", "--current", str(window), "--min-window", "2", "--json"],
+                       capsys)
+    judged = json.loads(out)
+    assert judged["drift_detected"] is True and judged["drift_components"]
     code, out, _ = run(["drift", "--current", str(window)], capsys)
     assert "Recommendation: INSUFFICIENT_DATA" in out and "Reason: Window of 2" in out
     assert "DRIFT DETECTED" not in out

@@ -105,3 +105,36 @@ def test_without_cross_fitting_a_small_hold_out_leaves_the_test_split_to_decide(
         assert services.store.evaluation_messages().empty
     finally:
         services.close()
+
+
+def test_a_keep_s_hold_out_counts_again_when_the_same_champion_is_judged(
+        trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13: a KEEP for want of evidence is decided again with more of it. The hold-out
+    of a KEEP joins the evaluation set (never trained on), and the next retrain against the
+    same champion counts it in the deciding set too, scored by the challenger itself."""
+    monkeypatch.setenv("SPAMOPS_THRESHOLDS__MIN_IMPROVEMENT", "0.9")  # every retrain KEEPs
+    services = Services(load_settings())
+    try:
+        services.simulate(messages=600, drift=0.4, label_rate=0.6, seed=3)
+        first = services.retrain(trigger="operator")
+        assert first.deployment.decision == "KEEP"
+        held = services.store.evaluation_messages()
+        assert len(held) >= 30
+        services.simulate(messages=600, drift=0.4, label_rate=0.6, seed=4)
+        second = services.retrain(trigger="operator")
+        assert second.event.champion_version == first.event.champion_version
+        comparison = second.deployment.comparison
+        assert comparison is not None and comparison.decided_on == "recent_feedback"
+        recent = comparison.get("recent_feedback")
+        assert recent is not None and recent.earlier_n == len(held)
+        assert recent.n == (int(second.event.lineage["feedback_holdout"]) + len(held)
+                            + recent.crossfit_n)
+        assert recent.first_at == str(held["labelled_at"].min())[:19].replace(" ", "T")
+        guard = comparison.get("evaluation_set")
+        assert guard is not None and guard.n == len(held)  # still a guard as well
+        assert (f"{len(held):,} held out by earlier retrains against this champion"
+                in second.deployment.reasons[0])
+        trained_on = set(services.registry.reference_texts(second.event.challenger_version))
+        assert not set(held["text"]) & trained_on
+    finally:
+        services.close()

@@ -22,6 +22,7 @@ from engine.rules import (
     RuleThresholds,
     decide_check,
     decide_deployment,
+    min_one_way_discordant,
     window_verdict,
 )
 
@@ -160,6 +161,15 @@ DEPLOY_TABLE = [
      RuleThresholds(min_improvement=0.05), KEEP),
     ("custom stricter significance", ev(), None, recent(217, b=0, c=10),
      RuleThresholds(significance=0.001), KEEP),
+    # Closed loop, Mishra & Soni smishing at 40% labels (seed 42): the champion errs on 2 of
+    # the 62 labelled new messages; the challenger fixes one. No challenger could be
+    # significant there.
+    ("smishing at 40% labels: 2 champion errors of 62 cannot decide", ev(), None,
+     recent(62, b=0, c=1, both_wrong=1), T, KEEP),
+    ("the same champion errors, all fixed, still cannot decide", ev(), None,
+     recent(62, b=0, c=2, both_wrong=0), T, KEEP),
+    ("six champion errors, all fixed, decide", ev(), None,
+     recent(62, b=0, c=6, both_wrong=0), T, DEPLOY),
 ]
 
 
@@ -194,6 +204,38 @@ def test_not_significant_reason_names_mcnemar_and_the_level() -> None:
     assert sut.decision == KEEP
     assert "+3.33 points" in sut.reasons[0]
     assert "McNemar exact p = 1 " in sut.reasons[0] and "not below 0.05" in sut.reasons[0]
+
+
+def test_too_few_champion_errors_say_not_yet_enough_evidence() -> None:
+    sut = decide_deployment(ev(), recent(62, b=0, c=1, both_wrong=1), T)
+    assert sut.decision == KEEP
+    assert "+1.61 points" in sut.reasons[0] and "McNemar exact p = 1 " in sut.reasons[0]
+    assert ("Not yet enough evidence: the champion errs on only 2 of these 62 messages, and "
+            "McNemar's exact test needs at least 6") in sut.reasons[0]
+    assert "to reach 0.05" in sut.reasons[0]
+    stricter = decide_deployment(ev(), recent(62, b=0, c=1, both_wrong=1),
+                                 RuleThresholds(significance=0.01))
+    assert "needs at least 8" in stricter.reasons[0]
+    # With enough champion errors the reason is only "not significant".
+    enough = decide_deployment(ev(), recent(62, b=1, c=4, both_wrong=2), T)
+    assert enough.decision == KEEP and "Not yet enough evidence" not in enough.reasons[0]
+
+
+@pytest.mark.parametrize(("significance", "needed"), [(0.05, 6), (0.01, 8), (0.1, 5),
+                                                      (0.001, 11)])
+def test_min_one_way_discordant_is_where_mcnemar_first_reaches_the_level(
+        significance: float, needed: int) -> None:
+    assert min_one_way_discordant(significance) == needed
+    assert mcnemar_p(0, needed) < significance <= mcnemar_p(0, needed - 1)
+
+
+def test_earlier_hold_outs_are_named_in_the_deciding_set() -> None:
+    sut = decide_deployment(ev(), replace(recent(), crossfit_n=120, crossfit_folds=5,
+                                          earlier_n=40), T)
+    assert sut.decision == DEPLOY
+    assert ("recent feedback (217 messages, 120 of them scored out of fold by 5-fold "
+            "cross-fitted challengers, 40 held out by earlier retrains against this "
+            "champion)") in sut.reasons[0]
 
 
 def test_regression_reason_names_the_failed_bound() -> None:

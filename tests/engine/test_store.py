@@ -466,6 +466,26 @@ def test_export_writes_parquet_partitioned_by_day(sut: Store, tmp_path: Path) ->
     assert len(sut.export_parquet(tmp_path / "out")) == 5  # a second export replaces
 
 
+def test_export_of_more_rows_than_one_batch_keeps_every_row_in_its_day(
+        sut: Store, tmp_path: Path) -> None:
+    """PostgreSQL streams a table in batches (here of 4 rows: three batches); every row
+    lands once, in the partition of its UTC day, as on DuckDB."""
+    sut.log_predictions([prediction(i, ts=T0 + timedelta(days=i % 3, minutes=i))
+                         for i in range(10)])
+    sut.flush()
+    sut.export_parquet(tmp_path / "out", batch_rows=4)
+    days = sorted(p.name for p in (tmp_path / "out" / "predictions").iterdir())
+    assert days == ["day=2026-11-02", "day=2026-11-03", "day=2026-11-04"]
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"SELECT CAST(day AS VARCHAR), count(*), count(DISTINCT id), "
+            f"count(*) FILTER (CAST(ts AS DATE) <> day) FROM read_parquet("
+            f"'{tmp_path}/out/predictions/*/*.parquet', hive_partitioning = true) "
+            "GROUP BY day ORDER BY day").fetchall()
+    assert rows == [("2026-11-02", 4, 4, 0), ("2026-11-03", 3, 3, 0),
+                    ("2026-11-04", 3, 3, 0)]
+
+
 # Concurrency -------------------------------------------------------------------------------
 def _hold_database(path: Path, seconds: float) -> subprocess.Popen[str]:
     script = textwrap.dedent(f"""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -135,6 +136,21 @@ def test_a_long_analyst_query_stops_at_the_statement_timeout_on_either_backend(
     assert spamops("sql", "SELECT 42 AS n", "--json").code == 0  # the next query runs
 
 
+def test_sql_json_carries_every_duckdb_type_an_analyst_meets(data_home: Path,
+                                                             spamops: Cli) -> None:
+    """``SELECT 0.5`` is a DECIMAL in DuckDB: --json failed with "internal error: TypeError:
+    Object of type Decimal is not JSON serializable", as did UUID, BLOB, INTERVAL and TIME."""
+    spamops("setup-database")
+    query = ("SELECT 0.5 AS share, [1.5, NULL] AS shares, "
+             "'6d08e6ae-bb14-4e5e-b89b-f42d8afa8ef7'::UUID AS id, 'ab'::BLOB AS raw, "
+             "INTERVAL 90 MINUTE AS span, '12:30:05'::TIME AS at, {'n': 2.25} AS nested")
+    done = spamops("sql", query, "--json")
+    assert done.code == 0, done.err
+    assert json.loads(done.out)["rows"] == [{
+        "share": 0.5, "shares": [1.5, None], "id": "6d08e6ae-bb14-4e5e-b89b-f42d8afa8ef7",
+        "raw": "6162", "span": 5400.0, "at": "12:30:05", "nested": {"n": 2.25}}]
+
+
 def test_store_reingest_puts_rejected_rows_back_once_and_says_why_not(
         data_home: Path, spamops: Cli) -> None:
     assert spamops("setup-database").code == 0
@@ -159,6 +175,42 @@ def test_store_reingest_puts_rejected_rows_back_once_and_says_why_not(
     audit = json.loads(spamops("audit", "list", "--json").out)
     assert [r["action"] for r in audit if r["action"] == "spool.reingested"] == [
         "spool.reingested"] * 2
+
+
+def test_store_reingest_takes_a_hand_edited_file_and_refuses_a_wrong_one_in_one_line(
+        data_home: Path, spamops: Cli) -> None:
+    """The help says to edit a rejected file's JSON lines: an editor may drop the final
+    newline or leave a blank line, and neither makes a valid row invalid. A file that is not
+    spool rows at all is one error line naming the first bad line, not a warning per line.
+    Run as a real process, so stderr holds everything the command logs."""
+    assert spamops("setup-database").code == 0
+    rejected = data_home / "spool" / "rejected"
+    rejected.mkdir(parents=True)
+    rows = [{"id": f"e{n}", "ts": "2026-11-29T12:00:00", "text": "hi", "model_version": 1,
+             "label": "ham", "spam_probability": 0.1, "latency_ms": 1.0, "source": "api"}
+            for n in range(3)]
+    no_final_newline = rejected / "cut.jsonl"
+    no_final_newline.write_text(json.dumps(rows[0]) + "\n" + json.dumps(rows[1]))
+    blank_line = rejected / "blank.jsonl"
+    blank_line.write_text(json.dumps(rows[2]) + "\n\n")
+    env = {**os.environ, "SPAMOPS_HOME": str(data_home)}
+
+    def reingest(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(Path(sys.executable).parent / "spamops"), "store",
+                               "reingest", str(path), "--json"], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    for edited, rows_in_it in ((no_final_newline, 2), (blank_line, 1)):
+        done = reingest(edited)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["rows_added"] == rows_in_it
+    not_rows = rejected / "notes.jsonl"
+    not_rows.write_text(json.dumps(rows[0]) + "\n" + "".join(f"note {n}\n" for n in range(500)))
+    refused = reingest(not_rows)
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1, refused.stderr[:500]
+    assert "notes.jsonl line 2" in refused.stderr and "500 of 501" in refused.stderr
+    assert not_rows.exists()  # left as it was, nothing added
 
 
 def test_predict_logs_and_feedback_labels_through_the_cli(history: Path, spamops: Cli) -> None:

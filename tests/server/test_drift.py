@@ -52,7 +52,10 @@ def test_posting_two_messages_is_insufficient_data(client: TestClient) -> None:
     assert body["n"] == 2 and body["model_version"] == 1
     assert body["recommendation"] == "INSUFFICIENT_DATA"
     assert "Window of 2 messages is below the minimum of 200" in body["reason"]
+    assert body["drift_detected"] is False  # not judged is not an alert
     assert client.get("/metrics/drift").status_code == 404  # nothing was saved
+    judged = client.post("/metrics/drift", json={"texts": TWO_SCAMS, "min_window": 2}).json()
+    assert judged["drift_detected"] is True  # the same window, judged, flags the shift
 
 
 def test_posted_window_min_window_overrides_and_is_validated(client: TestClient) -> None:

@@ -48,11 +48,12 @@ class ConsoleScreen(Screen[None]):
         console = self.console
         bar = self.query_one(ViewBar)
         bar.set_state(pending=len(console.pending), work=console.work_text,
-                      failing=console.failing_receivers)
+                      failing=console.failing_receivers, store=console.store_problem)
         console.approvals_changed.subscribe(self, self._bar_pending)
         console.work_changed.subscribe(self, lambda work: bar.set_state(work=work))
         console.receivers_changed.subscribe(
             self, lambda failing: bar.set_state(failing=failing))
+        console.store_changed.subscribe(self, lambda problem: bar.set_state(store=problem))
         self.attach()
 
     def _bar_pending(self, approvals: list[Approval]) -> None:

@@ -33,6 +33,8 @@ class SchedulerView:
     next_check: datetime | None = None
     next_retrain: datetime | None = None
     last_run: JobRun | None = None
+    store_problem: str = ""
+    """Why the store could not be read (``""``: it could); the holder shown is then stale."""
 
 
 STATE_TEXT: dict[SchedulerState, str] = {
@@ -52,6 +54,8 @@ class SchedulerStatusPanel(Static):
         self.set_class(view.state == "active", "-active")
         self.set_class(view.state == "standby", "-standby")
         lines = [Text(STATE_TEXT[view.state], style="bold")]
+        if view.store_problem:  # the holder below (if any) is the last one read
+            lines.append(Text("store unreachable: holder unknown", style="bold red"))
         if view.holder is not None:  # host and pid: with PostgreSQL it may be another host
             lines.append(Text(f"{view.holder.kind} on {view.holder.host} "
                               f"(pid {view.holder.pid})"))
