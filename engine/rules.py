@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from engine.gate import _DECIMALS  # one rounding for every margin comparison
+
 # Re-exported: the deploy gate (engine.gate) reads these rules' thresholds.
 from engine.gate import DEPLOY as DEPLOY
 from engine.gate import KEEP as KEEP
@@ -44,9 +46,6 @@ RETRAIN = "RETRAIN"
 NO_ACTION = "NO_ACTION"
 INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
 
-_DECIMALS = 9
-"""Differences are rounded before comparing with a margin, so that 0.96 - 0.95 is exactly
-at (not above) a 0.01 margin despite binary floating point."""
 
 
 @dataclass(frozen=True)

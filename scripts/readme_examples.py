@@ -123,10 +123,21 @@ class DemoRun:
     log: list[str]
 
 
+DEMO_ARGS = ("demo", "--until", DEMO_UNTIL)
+"""The arguments of the README's demo run (``spamops demo --until DEMO_UNTIL``)."""
+
+
 def run_demo(workdir: Path) -> DemoRun:
     """`spamops demo --until DEMO_UNTIL` on a fresh home under ``workdir``."""
     home = workdir / "demo-home"
-    out = spamops(home, "demo", "--until", DEMO_UNTIL)
+    return demo_run_of(spamops(home, *DEMO_ARGS), home)
+
+
+def demo_run_of(out: str, home: Path) -> DemoRun:
+    """The table in ``out`` (what `spamops demo` printed) and ``home``'s monitor log.
+
+    ``tests/conftest.py`` runs the same command in-process once per test session and hands
+    the result to :func:`fresh_outputs` (the demo tests check that run's history too)."""
     lines = out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("day "))
     end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
@@ -266,13 +277,14 @@ def run_api_sessions(workdir: Path, sessions: dict[str, str]) -> dict[str, str]:
 Generator = Callable[[Path], dict[str, str]]
 
 
-def fresh_outputs(readme: str, workdir: Path, only: set[str] | None = None
-                  ) -> dict[str, str]:
-    """Every checked block (or those in ``only``) as a real run prints it now."""
+def fresh_outputs(readme: str, workdir: Path, only: set[str] | None = None,
+                  demo: DemoRun | None = None) -> dict[str, str]:
+    """Every checked block (or those in ``only``) as a real run prints it now. ``demo`` is a
+    finished `spamops demo --until DEMO_UNTIL` run on a fresh home (default: run it now)."""
     current = {k: v for k, v in blocks(readme).items() if only is None or k in only}
     fresh: dict[str, str] = {}
     if "demo-table" in current or "monitor-log" in current:
-        demo = run_demo(workdir)
+        demo = demo or run_demo(workdir)
         fresh["demo-table"] = demo.table
         excerpt = current.get("monitor-log", "")
         fresh["monitor-log"] = (excerpt if excerpt and log_mismatch(excerpt, demo.log) is None

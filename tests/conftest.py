@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.postgres import PostgresServer, PostgresUnavailable
+from tests.readme_demo import ReadmeDemo, run_readme_demo
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_ZIP = REPO.parent / "shared" / "data" / "sms+spam+collection.zip"
@@ -116,6 +117,40 @@ def two_versions_home(data_home: Path, _two_versions_template: Path) -> Path:
     """A private data home with champion v1 and a registered v2."""
     copy_home(_two_versions_template, data_home)
     return data_home
+
+
+@pytest.fixture(scope="session")
+def _api_populated_template(_trained_template: Path,
+                            tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The API tests' populated home (tests/server/conftest.py ``populated_home``): clean
+    traffic and a check, then drifted traffic and a check that retrains under the manual
+    approval policy (a drift history, a comparison, a retraining event, a pending approval).
+
+    Defined here, once: the engine tests that reuse ``populated_home`` (test_serving,
+    test_champion_switch) used to re-register the session fixture in their own modules, and
+    each registration built the home again."""
+    from engine.config import load_settings
+    from engine.services import Services
+
+    home = tmp_path_factory.mktemp("api-populated") / "home"
+    copy_home(_trained_template, home)
+    settings = load_settings(home=home, dataset_url=dataset_source(),
+                             monitoring={"approval_policy": "manual"})
+    services = Services(settings)
+    services.simulate(messages=600, label_rate=0.5)
+    services.check_now(trigger="operator")
+    services.simulate(messages=600, drift=0.4, label_rate=0.6, seed=3)
+    services.check_now(trigger="operator")
+    services.close()
+    return home
+
+
+@pytest.fixture(scope="session")
+def readme_demo(tmp_path_factory: pytest.TempPathFactory) -> ReadmeDemo:
+    """The README's ``spamops demo --until DEMO_UNTIL``, run once per session on a fresh home
+    (tests/readme_demo.py): the README test checks its table and log, the demo tests its
+    history. Tests that change anything work on a copy (``copy_home``)."""
+    return run_readme_demo(tmp_path_factory.mktemp("readme-demo"))
 
 
 @pytest.fixture(scope="session")

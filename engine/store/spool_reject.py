@@ -36,6 +36,7 @@ import pyarrow as pa
 from engine.errors import StoreBusy, StoreError, StoreUnreachable
 from engine.store.audit_log import AuditMixin
 from engine.store.connection import Connection, one_line
+from engine.store.spool_segment import _parse_records
 
 logger = logging.getLogger("spamops.store")
 
@@ -224,8 +225,6 @@ class SpoolRejectMixin(AuditMixin):
             StoreError: the file cannot be read, or the store still refuses a row (nothing
                 added; the message says why).
         """
-        from engine.store.spool import _parse_records  # the spool's own reader
-
         path = Path(path)
         try:
             data = path.read_bytes()

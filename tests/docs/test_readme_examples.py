@@ -5,27 +5,14 @@ blocks with ``--write``); these tests load it and run it on a temporary director
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.readme_demo import ReadmeDemo, readme_script
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("readme_examples",
-                                                  REPO / "scripts" / "readme_examples.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["readme_examples"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ex = _load()
+ex = readme_script()
 README = (REPO / "README.md").read_text(encoding="utf-8")
 NAMES = ["demo-table", "monitor-log", "api-open", "api-keyed"]
 
@@ -61,9 +48,11 @@ def test_the_log_excerpt_must_appear_in_order() -> None:
 
 
 @pytest.fixture(scope="module")
-def fresh(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Every block as a real run prints it now (demo, a trained home, live API servers)."""
-    return ex.fresh_outputs(README, tmp_path_factory.mktemp("readme"))  # type: ignore[no-any-return]
+def fresh(tmp_path_factory: pytest.TempPathFactory, readme_demo: ReadmeDemo) -> dict[str, str]:
+    """Every block as a real run prints it now (the session's demo run, a trained home, live
+    API servers)."""
+    return ex.fresh_outputs(  # type: ignore[no-any-return]
+        README, tmp_path_factory.mktemp("readme"), demo=readme_demo.run)
 
 
 @pytest.mark.slow

@@ -1,4 +1,8 @@
-"""The demo on a temporary data home, with a fixed seed: the history it leaves behind."""
+"""The demo on a temporary data home, with a fixed seed: the history it leaves behind.
+
+The run checked is the session's ``readme_demo`` (the README's ``spamops demo --until
+DEMO_UNTIL``, default seed 42, through the CLI), shared with the README test; this test reads
+a private copy of its home."""
 
 from __future__ import annotations
 
@@ -8,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from engine.config import load_settings
-from engine.demo import drift_plan, has_history, run_demo
+from engine.demo import drift_plan, has_history
 from engine.services import Services
 from tests.cli_helpers import run_cli
+from tests.conftest import copy_home
+from tests.readme_demo import ReadmeDemo
 
 
 def test_a_freshly_set_up_home_has_no_history(data_home: Path,
@@ -26,10 +32,11 @@ def test_drift_plan_starts_clean_then_grows() -> None:
 
 
 @pytest.mark.slow
-def test_demo_leaves_a_consistent_history(data_home: Path,
+def test_demo_leaves_a_consistent_history(data_home: Path, readme_demo: ReadmeDemo,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    lines: list[str] = []
-    summary = run_demo(load_settings(), seed=7, days=5, messages_per_day=960, say=lines.append)
+    copy_home(readme_demo.home, data_home)
+    summary = readme_demo.summary
+    lines = readme_demo.out.split("\n\n")[0].splitlines()  # what `say` echoed, before the table
     services = Services(load_settings(), read_only=True)
     decisions = services.decisions(500)
     snapshots = services.drift_history(500)

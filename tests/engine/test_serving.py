@@ -27,8 +27,8 @@ from tests.server import conftest as server_fixtures
 SPAMOPS = Path(sys.executable).parent / "spamops"
 
 # The API tests' populated home (champion v1, a pending approval for v2 trained on drifted
-# feedback), used here too: fixtures are found by name in the module.
-_populated_template = server_fixtures._populated_template
+# feedback), used here too: fixtures are found by name in the module. Its session template
+# lives in tests/conftest.py, so it is built once for all of them.
 populated_home = server_fixtures.populated_home
 
 

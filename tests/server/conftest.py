@@ -1,9 +1,10 @@
 """Fixtures of the API tests: apps built by ``create_app(Services(load_settings()))`` exactly as
 ``spamops serve`` builds them, on private copies of real data homes.
 
-``populated_home`` is built once per session with the real engine (clean traffic and a check,
-then drifted traffic and a check that retrains under the manual approval policy, leaving a
-drift history, a comparison, a retraining event and a pending approval) and copied per test.
+``populated_home`` is a copy of ``_api_populated_template`` (tests/conftest.py), built once per
+session with the real engine (clean traffic and a check, then drifted traffic and a check that
+retrains under the manual approval policy, leaving a drift history, a comparison, a retraining
+event and a pending approval).
 """
 
 from __future__ import annotations
@@ -14,37 +15,19 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import copy_home, dataset_source
+from tests.conftest import copy_home
 
 API_KEY = "k7Qw2ZpR9xLm4VtB8sNd"
 """The key the keyed fixtures configure (SPAMOPS_API_KEY)."""
 KEY = {"X-API-Key": API_KEY}
 
 
-@pytest.fixture(scope="session")
-def _populated_template(_trained_template: Path,
-                        tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from engine.config import load_settings
-    from engine.services import Services
-
-    home = tmp_path_factory.mktemp("populated") / "home"
-    copy_home(_trained_template, home)
-    settings = load_settings(home=home, dataset_url=dataset_source(),
-                             monitoring={"approval_policy": "manual"})
-    services = Services(settings)
-    services.simulate(messages=600, label_rate=0.5)
-    services.check_now(trigger="operator")
-    services.simulate(messages=600, drift=0.4, label_rate=0.6, seed=3)
-    services.check_now(trigger="operator")
-    services.close()
-    return home
-
-
 @pytest.fixture
-def populated_home(data_home: Path, _populated_template: Path,
+def populated_home(data_home: Path, _api_populated_template: Path,
                    monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A data home with history and a pending approval (manual approval policy)."""
-    copy_home(_populated_template, data_home)
+    """A data home with history and a pending approval (manual approval policy): a private
+    copy of the session's ``_api_populated_template`` (tests/conftest.py)."""
+    copy_home(_api_populated_template, data_home)
     monkeypatch.setenv("SPAMOPS_MONITORING__APPROVAL_POLICY", "manual")
     return data_home
 
