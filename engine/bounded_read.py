@@ -28,8 +28,14 @@ CHUNK_BYTES = 1 << 20
 """Bytes read at a time."""
 
 _KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISDIR, "a directory"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
+          (stat.S_ISLNK, "a symbolic link"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, for a one-line refusal: ``st_mode`` (from stat(2),
+    lstat(2) or fstat(2)) -> "a named pipe (FIFO)", "a directory", ..."""
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
 def require_regular_file(path: Path) -> None:
@@ -45,8 +51,7 @@ def require_regular_file(path: Path) -> None:
     except OSError as exc:
         raise InvalidInput(f"could not read {path}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-        raise InvalidInput(f"{path} is {kind}, not a regular file of messages")
+        raise InvalidInput(f"{path} is {file_kind(mode)}, not a regular file of messages")
 
 
 def read_stream_bytes(stream: BinaryIO, name: str) -> bytes:

@@ -17,17 +17,11 @@ import os
 import stat
 from pathlib import Path
 
-_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISDIR, "a directory"),
-          (stat.S_ISLNK, "a symbolic link"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+from engine.bounded_read import file_kind
 
 
 class NotASegmentFile(Exception):
     """The spool entry is not a regular file; ``str()`` says what it is instead."""
-
-
-def _kind(mode: int) -> str:
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
 def open_segment_file(path: Path) -> int:
@@ -42,7 +36,7 @@ def open_segment_file(path: Path) -> int:
     """
     mode = os.lstat(path).st_mode
     if not stat.S_ISREG(mode):
-        raise NotASegmentFile(f"it is {_kind(mode)}, not a regular file")
+        raise NotASegmentFile(f"it is {file_kind(mode)}, not a regular file")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
@@ -54,7 +48,7 @@ def open_segment_file(path: Path) -> int:
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise NotASegmentFile(f"it is {_kind(mode)}, not a regular file")
+        raise NotASegmentFile(f"it is {file_kind(mode)}, not a regular file")
     return fd
 
 
